@@ -1,0 +1,85 @@
+"""The `apiproxy` command line."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import config as configuration
+from .config import ConfigError
+
+USAGE = """apiproxy [--config FILE] [--listen ENDPOINT]... [--upstream ENDPOINT] [--target-version auto|V]
+       apiproxy check-config FILE"""
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="apiproxy", usage=USAGE,
+        description="A socket for Docker API v1.0-v1.9 clients in front of today's daemon.")
+    parser.add_argument("--config", metavar="FILE", help="TOML configuration (default: none, built-in defaults)")
+    parser.add_argument("--listen", metavar="ENDPOINT", action="append",
+                        help="Twisted endpoint to listen on; repeatable; replaces the file's listeners")
+    parser.add_argument("--upstream", metavar="ENDPOINT", help="the daemon, e.g. unix:/var/run/docker.sock")
+    parser.add_argument("--target-version", metavar="auto|V", help="version legacy requests are sent at")
+    return parser
+
+
+def _print_problems(error: ConfigError) -> None:
+    for key, message in error.problems:
+        print(f"{key}: {message}" if key else message, file=sys.stderr)
+
+
+def check_config(path: str) -> int:
+    try:
+        config = configuration.load(path)
+        _check_with_twisted(config)
+    except ConfigError as error:
+        _print_problems(error)
+        return 1
+    print("OK")
+    return 0
+
+
+def _check_with_twisted(config: configuration.Config) -> None:
+    """Endpoint strings that only Twisted's parsers can judge."""
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import clientFromString, serverFromString
+
+    from .endpoints import parse_unix_listen
+
+    problems = []
+    for index, listener in enumerate(config.listeners):
+        if parse_unix_listen(listener.endpoint) is None:
+            try:
+                serverFromString(reactor, listener.endpoint)
+            except Exception as error:  # Twisted raises ValueError, TypeError, KeyError...
+                problems.append((f"listeners.{index}.endpoint", f"invalid endpoint: {error}"))
+    try:
+        clientFromString(reactor, config.upstream)
+    except Exception as error:
+        problems.append(("upstream.endpoint", f"invalid endpoint: {error}"))
+    if problems:
+        raise ConfigError(problems)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check-config"]:
+        if len(argv) != 2:
+            print("usage: apiproxy check-config FILE", file=sys.stderr)
+            return 2
+        return check_config(argv[1])
+    options = _run_parser().parse_args(argv)
+    try:
+        config = configuration.load(options.config, listen=options.listen, upstream=options.upstream,
+                                    target_version=options.target_version)
+        _check_with_twisted(config)
+    except ConfigError as error:
+        _print_problems(error)
+        return 1
+    from .service import run
+
+    return run(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

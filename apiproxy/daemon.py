@@ -1,0 +1,130 @@
+"""The upstream daemon as seen from Twisted: connecting, and reading its /version."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.endpoints import clientFromString, connectProtocol
+from twisted.internet.interfaces import IProtocol, IStreamClientEndpoint
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.client import Agent
+from zope.interface import implementer
+from twisted.web.iweb import IAgentEndpointFactory
+
+import treq
+
+from .upstream import TargetChoice, UpstreamInfo, choose_target, parse_upstream_info
+from .versions import Version
+
+log = Logger()
+
+PROBE_TIMEOUT = 30.0
+
+
+class UpstreamUnavailable(Exception):
+    pass
+
+
+@implementer(IAgentEndpointFactory)
+class _Fixed:
+    """Every URL treq asks for goes to the daemon's endpoint."""
+
+    def __init__(self, endpoint: IStreamClientEndpoint) -> None:
+        self.endpoint = endpoint
+
+    def endpointForURI(self, uri: Any) -> IStreamClientEndpoint:
+        return self.endpoint
+
+
+def describe_failure(failure: Failure) -> str:
+    """"No such file or directory" rather than Twisted's wrapping of it."""
+    message = failure.getErrorMessage().strip().rstrip(".")
+    message = re.sub(r"^An error occurred while connecting: (\d+: )?", "", message)
+    message = re.sub(r"^Connection was refused by other side: (\d+: )?", "", message)
+    return message or failure.type.__name__
+
+
+class Daemon:
+    """How to reach the upstream, and what it last said of itself.
+
+    The /version answer is read at start and again after any failed
+    connection, so a daemon that was upgraded while down is seen anew.  It
+    decides routing only: apiproxy never answers a request from it.
+    """
+
+    def __init__(self, reactor: Any, description: str, target_version: Version | None) -> None:
+        self.reactor = reactor
+        self.description = description
+        self.endpoint = clientFromString(reactor, description)
+        self.target_version = target_version
+        self.info: UpstreamInfo | None = None
+        self.choice = TargetChoice(None, "the upstream has not been reached yet")
+        self._waiters: list[Deferred[UpstreamInfo]] | None = None  # set while a probe runs
+        self._http = treq.client.HTTPClient(Agent.usingEndpointFactory(reactor, _Fixed(self.endpoint)))
+
+    def unreachable_message(self, reason: str) -> str:
+        return (f"Cannot connect to the upstream Docker daemon at {self.description}: {reason}. "
+                "Is the docker daemon running?")
+
+    def connect(self, protocol: IProtocol) -> Deferred[Any]:
+        return connectProtocol(self.endpoint, protocol)
+
+    def connection_failed(self) -> None:
+        if self.info is not None:
+            log.warn("upstream {upstream} unreachable; its version will be read again",
+                     upstream=self.description)
+        self.info = None
+
+    def current_info(self) -> Deferred[UpstreamInfo]:
+        if self.info is not None:
+            return succeed(self.info)
+        waiter: Deferred[UpstreamInfo] = Deferred()
+        if self._waiters is None:
+            self._waiters = [waiter]
+            self._read_version()
+        else:
+            self._waiters.append(waiter)
+        return waiter
+
+    def _read_version(self) -> None:
+        d = self._http.get("http://docker/version", timeout=PROBE_TIMEOUT)
+        d.addCallback(self._check_status)
+        d.addCallback(self._learned)
+        d.addErrback(self._probe_failed)
+        d.addBoth(self._probe_done)
+
+    def _check_status(self, response: Any) -> Deferred[Any]:
+        if response.code != 200:
+            raise UpstreamUnavailable(f"GET /version answered {response.code}")
+        return response.content().addCallback(json.loads)
+
+    def _learned(self, body: Any) -> UpstreamInfo:
+        if not isinstance(body, dict):
+            raise UpstreamUnavailable("GET /version did not answer a JSON object")
+        info = parse_upstream_info(body)
+        self.info = info
+        self.choice = choose_target(info, self.target_version)
+        if self.choice.version is not None:
+            log.info("upstream {upstream} is {info}; legacy requests go at API {target}",
+                     upstream=self.description, info=info.describe(), target=self.choice.version)
+        else:
+            log.error("upstream {upstream} is {info}; legacy requests will be refused: {problem}",
+                      upstream=self.description, info=info.describe(), problem=self.choice.problem)
+        return info
+
+    def _probe_failed(self, failure: Failure) -> Failure:
+        self.info = None
+        if failure.check(UpstreamUnavailable):
+            return failure
+        return Failure(UpstreamUnavailable(describe_failure(failure)))
+
+    def _probe_done(self, result: UpstreamInfo | Failure) -> None:
+        waiters, self._waiters = self._waiters or [], None
+        for waiter in waiters:
+            if isinstance(result, Failure):
+                waiter.errback(result)
+            else:
+                waiter.callback(result)

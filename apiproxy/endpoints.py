@@ -1,0 +1,84 @@
+"""Twisted endpoint strings: the few facts apiproxy needs from them. Pure.
+
+apiproxy creates unix listeners itself (to control their permissions from
+the first instant), so it reads `unix:` descriptions here; every other kind
+goes to Twisted's own parser.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Permissions a socket in front of the daemon may have at most: like docker.sock.
+WIDEST_MODE = 0o660
+
+
+class EndpointError(ValueError):
+    pass
+
+
+def split_description(description: str) -> tuple[list[str], dict[str, str]]:
+    """Twisted's syntax: colon-separated, backslash escapes, `key=value` options."""
+    fields: list[str] = []
+    current: list[str] = []
+    escaped = False
+    for char in description:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ":":
+            fields.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    fields.append("".join(current))
+    args: list[str] = []
+    options: dict[str, str] = {}
+    for item in fields:
+        key, equals, value = item.partition("=")
+        if equals and args:
+            options[key] = value
+        else:
+            args.append(item)
+    return args, options
+
+
+@dataclass(frozen=True)
+class UnixListen:
+    path: str
+    mode: int | None
+    backlog: int
+
+
+def parse_mode(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise EndpointError(f"socket mode {text!r} is not an octal number") from None
+    if mode & ~WIDEST_MODE:
+        raise EndpointError(f"socket mode {mode:04o} is wider than {WIDEST_MODE:04o}: "
+                            "anyone it admits gets root on the daemon's host")
+    return mode
+
+
+def parse_unix_listen(description: str) -> UnixListen | None:
+    """The unix listener a description names, or None for other kinds."""
+    args, options = split_description(description)
+    if args[0] != "unix":
+        return None
+    path = options.pop("address", None) or (args[1] if len(args) > 1 else "")
+    if not path:
+        raise EndpointError(f"no socket path in {description!r}")
+    mode = parse_mode(options.pop("mode")) if "mode" in options else None
+    backlog = options.pop("backlog", "50")
+    options.pop("lockfile", None)
+    if options or len(args) > 2:
+        raise EndpointError(f"unsupported options in {description!r}")
+    if not backlog.isdigit():
+        raise EndpointError(f"backlog {backlog!r} is not a number")
+    return UnixListen(path, mode, int(backlog))
+
+
+def endpoint_kind(description: str) -> str:
+    return split_description(description)[0][0]

@@ -1,0 +1,591 @@
+"""The proxy's connections: a client's HTTP/1.1 connection and its upstream one.
+
+Each client connection gets its own upstream connection, reused while both
+sides keep it alive, so keep-alive, back-pressure and hijacks map one to one.
+Bodies flow through as they arrive; each side's socket is paused while the
+other cannot take more (Twisted producer/consumer), so memory stays flat.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from . import http1
+from .daemon import Daemon, describe_failure
+from .errors import error_reply
+from .http1 import CHUNKED, UNTIL_CLOSE, Headers, ProtocolError, RequestHead, ResponseHead
+from .routes import is_hijack_endpoint
+from .routing import Forward, Refuse, Settings, address, plan
+from .translate import Exchange, Transform, TranslationError
+from .upstream import UpstreamInfo
+from .versions import Version
+
+log = Logger()
+
+# Bytes a client may send ahead while its request waits (for the daemon or a hijack).
+READ_AHEAD_LIMIT = 1 << 20
+RAW_STREAM_TYPES = (b"application/vnd.docker.raw-stream", b"application/vnd.docker.multiplexed-stream")
+SPLICE = "splice"
+
+
+@implementer(IPushProducer)
+class _ReadingSwitch:
+    """Pauses a transport's reading while its peer cannot write more.
+
+    Registered as the producer of the peer's transport; unlike the transport
+    itself it does not close the connection when the peer goes away.
+    """
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self.paused = False
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+        self.transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self.transport.resumeProducing()
+
+    def stopProducing(self) -> None:
+        if self.paused:
+            self.resumeProducing()
+
+
+class _BodyReader:
+    """Frames a request body: Content-Length or chunked, as it arrives."""
+
+    def __init__(self, length: int | str) -> None:
+        self.remaining = 0 if length == CHUNKED else int(length)
+        self.decoder = http1.ChunkedDecoder() if length == CHUNKED else None
+
+    @property
+    def done(self) -> bool:
+        return self.decoder.done if self.decoder else self.remaining == 0
+
+    def take(self, buffer: bytearray) -> list[bytes]:
+        """Consume what belongs to the body from `buffer`; return its data."""
+        if self.decoder:
+            data = bytes(buffer)
+            buffer.clear()
+            chunks = self.decoder.feed(data)
+            buffer += self.decoder.leftover
+            self.decoder.leftover = b""
+            return chunks
+        take = min(self.remaining, len(buffer))
+        data = bytes(buffer[:take])
+        del buffer[:take]
+        self.remaining -= take
+        return [data] if data else []
+
+
+@implementer(IHalfCloseableProtocol)
+class UpstreamConnection(Protocol):
+    """Reads the daemon's answers and hands them to the client connection."""
+
+    def __init__(self, client: ClientConnection) -> None:
+        self.client = client
+        self.buffer = bytearray()
+        self.method = "GET"
+        self.framing: int | str = 0
+        self.decoder: http1.ChunkedDecoder | None = None
+        self.state = "idle"  # idle | head | body | splice
+        self.keep_alive = True
+
+    def expect_response(self, method: str) -> None:
+        self.method = method
+        self.state = "head"
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.state == SPLICE:
+            self.client.spliced_from_upstream(data)
+            return
+        self.buffer += data
+        try:
+            self._process()
+        except ProtocolError as error:
+            self.client.upstream_failed(f"the upstream sent a malformed answer: {error}")
+
+    def _process(self) -> None:
+        while self.buffer:
+            if self.state == "head":
+                end = http1.find_head_end(self.buffer)
+                if end < 0:
+                    if len(self.buffer) > http1.MAX_HEAD_BYTES:
+                        raise ProtocolError("response head too large", 502)
+                    return
+                head = http1.parse_response_head(bytes(self.buffer[:end]))
+                del self.buffer[:end]
+                if 100 <= head.status < 200 and head.status != 101:
+                    self.client.interim_response(head)
+                    continue
+                self.keep_alive = head.minor == 1 and b"close" not in http1.tokens(head.headers, b"connection")
+                framing = self.client.response_head(head, self.method)
+                if framing == SPLICE:
+                    self.state = SPLICE
+                    data, self.buffer = bytes(self.buffer), bytearray()
+                    if data:
+                        self.client.spliced_from_upstream(data)
+                    return
+                self.framing = framing
+                self.decoder = http1.ChunkedDecoder(502) if framing == CHUNKED else None
+                self.state = "body"
+                if framing == 0:
+                    self._finish()
+            elif self.state == "body":
+                self._read_body()
+            else:
+                # Bytes nobody asked for: the daemon does not pipeline; drop the connection.
+                self.transport.loseConnection()
+                self.buffer.clear()
+
+    def _read_body(self) -> None:
+        if self.framing == UNTIL_CLOSE:
+            data, self.buffer = bytes(self.buffer), bytearray()
+            self.client.response_data(data)
+        elif self.decoder is not None:
+            data, self.buffer = bytes(self.buffer), bytearray()
+            for chunk in self.decoder.feed(data):
+                self.client.response_data(chunk)
+            if self.decoder.done:
+                self.buffer += self.decoder.leftover
+                self._finish()
+        else:
+            assert isinstance(self.framing, int)
+            take = min(self.framing, len(self.buffer))
+            self.client.response_data(bytes(self.buffer[:take]))
+            del self.buffer[:take]
+            self.framing -= take
+            if not self.framing:
+                self._finish()
+
+    def _finish(self) -> None:
+        self.state = "idle"
+        if not self.keep_alive:
+            self.transport.loseConnection()
+        self.client.response_end(reusable=self.keep_alive)
+
+    def readConnectionLost(self) -> None:
+        if self.state == SPLICE:
+            self.client.upstream_half_closed()
+        else:
+            self.transport.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        pass
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
+        state, self.state = self.state, "closed"
+        if state == "body" and self.framing == UNTIL_CLOSE:
+            self.client.response_end(reusable=False)
+        self.client.upstream_lost(self, state)
+
+
+@implementer(IHalfCloseableProtocol)
+class ClientConnection(Protocol):
+    """One client: reads its requests, forwards them, relays the answers."""
+
+    def __init__(self, factory: ProxyFactory) -> None:
+        self.factory = factory
+        self.daemon = factory.daemon
+        self.buffer = bytearray()
+        self.scanned = 0
+        # head -> (routing | connecting) -> body -> waiting -> head, or -> splice
+        self.state = "head"
+        self.upstream: UpstreamConnection | None = None
+        self._upstream_switch: _ReadingSwitch | None = None
+        self._client_switch: _ReadingSwitch | None = None
+        self.held = False
+        self.request: RequestHead | None = None
+        self.exchange: Exchange | None = None
+        self.client_version: Version | None = None
+        self.body: _BodyReader | None = None
+        self.body_transform: Transform | None = None
+        self.hijack_candidate = False
+        self.close_after = False
+        self.response_started = False
+        self.response_framing: int | str = 0
+        self.response_transform: Transform | None = None
+        self.to_client: Transform | None = None
+        self.to_upstream: Transform | None = None
+        self.request_done = False
+        self.response_done = False
+        self.client_half_closed = False
+        self.upgrade: bytes | None = None
+        self.upstream_target = ""
+
+    # Client bytes ---------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.state == SPLICE:
+            self._to_upstream(data)
+            return
+        self.buffer += data
+        self._advance()
+
+    def _advance(self) -> None:
+        try:
+            if self.state == "head":
+                self._read_head()
+            elif self.state == "body":
+                self._read_body()
+        except ProtocolError as error:
+            self._refuse_and_close(error.status, str(error))
+        except TranslationError as error:
+            self._refuse_and_close(error.status, str(error))
+        except Exception:
+            log.failure("apiproxy failed on a request")
+            self._refuse_and_close(500, "apiproxy internal error (see its log)")
+        if len(self.buffer) > READ_AHEAD_LIMIT and not self.held and self.state != SPLICE:
+            self.held = True
+            self.transport.pauseProducing()
+
+    def _release(self) -> None:
+        if self.held:
+            self.held = False
+            self.transport.resumeProducing()
+
+    def _read_head(self) -> None:
+        end = http1.find_head_end(self.buffer, self.scanned)
+        if end < 0:
+            if len(self.buffer) > http1.MAX_HEAD_BYTES:
+                raise ProtocolError("request head too large", 431)
+            self.scanned = len(self.buffer)
+            return
+        self.scanned = 0
+        head = http1.parse_request_head(bytes(self.buffer[:end]))
+        del self.buffer[:end]
+        length = http1.request_body_length(head)
+        self.request = head
+        self.body = _BodyReader(length)
+        self.request_done = self.response_done = self.response_started = False
+        path = head.target.partition("?")[0]
+        # Known before routing, so that even "daemon unreachable" speaks the client's style.
+        self.client_version = address(head.method, path, self.factory.settings).version
+        connection = http1.tokens(head.headers, b"connection")
+        self.close_after = b"close" in connection or (head.minor == 0 and b"keep-alive" not in connection)
+        self.upgrade = http1.header(head.headers, b"upgrade") if b"upgrade" in connection else None
+        self.hijack_candidate = self.upgrade is not None or is_hijack_endpoint(head.method, path)
+        self.state = "routing"
+        if self.daemon.info is not None:
+            self._route(self.daemon.info)
+        else:
+            d = self.daemon.current_info()
+            d.addCallbacks(self._route, self._daemon_unreachable)
+            d.addErrback(self._internal_error)
+
+    def _route(self, info: UpstreamInfo) -> None:
+        if self.state != "routing":
+            return
+        assert self.request is not None
+        decision = plan(self.request.method, self.request.target, info, self.daemon.choice,
+                        self.factory.settings)
+        if isinstance(decision, Refuse):
+            self.client_version = decision.client_version
+            self._refuse(decision.status, decision.message)
+            return
+        self._forward(decision)
+
+    def _forward(self, decision: Forward) -> None:
+        head = self.request
+        assert head is not None and self.body is not None
+        self.exchange = decision.exchange
+        self.client_version = decision.exchange.client_version
+        self.upstream_target = decision.target
+        self.body_transform = self.exchange.request_body()
+        if self.upstream is not None and self.upstream.state == "idle":
+            self._upstream_ready(self.upstream)
+            return
+        self.state = "connecting"
+        d = self.daemon.connect(UpstreamConnection(self))
+        d.addCallbacks(self._upstream_ready, self._connect_failed)
+        d.addErrback(self._internal_error)
+
+    def _upstream_ready(self, upstream: UpstreamConnection) -> None:
+        if self.state not in ("connecting", "routing"):
+            upstream.transport.loseConnection()
+            return
+        if upstream is not self.upstream:
+            self._attach_upstream(upstream)
+        upstream.expect_response(self.request.method if self.request else "GET")
+        self.state = "body"
+        if self.body_transform is None:
+            self._send_head(self._request_framing())
+        self._release()
+        self._advance()
+
+    def _attach_upstream(self, upstream: UpstreamConnection) -> None:
+        self._detach_upstream()
+        self.upstream = upstream
+        # Each side's reading pauses while the other's write buffer is full.
+        self._client_switch = _ReadingSwitch(self.transport)
+        upstream.transport.registerProducer(self._client_switch, True)
+        self._upstream_switch = _ReadingSwitch(upstream.transport)
+        self.transport.registerProducer(self._upstream_switch, True)
+
+    def _detach_upstream(self) -> None:
+        if self._upstream_switch is not None:
+            self.transport.unregisterProducer()
+            self._upstream_switch = None
+        if self._client_switch is not None:
+            self._client_switch.stopProducing()
+            self._client_switch = None
+        self.upstream = None
+
+    def _request_framing(self) -> Headers:
+        assert self.body is not None
+        if self.body.decoder is not None:
+            return [(b"Transfer-Encoding", b"chunked")]
+        if self.body.remaining or self.request and http1.header(self.request.headers, b"content-length"):
+            return [(b"Content-Length", str(self.body.remaining).encode())]
+        return []
+
+    def _send_head(self, framing: Headers) -> None:
+        head = self.request
+        assert head is not None and self.exchange is not None and self.upstream is not None
+        headers = http1.without(http1.end_to_end(head.headers), {b"content-length", b"host"})
+        headers = self.exchange.request_headers(headers)
+        headers.insert(0, (b"Host", _valid_host(http1.header(head.headers, b"host"))))
+        if self.upgrade:
+            headers += [(b"Connection", b"Upgrade"), (b"Upgrade", self.upgrade)]
+        self.upstream.transport.write(http1.format_request_head(head.method, self.upstream_target,
+                                                                headers + framing))
+
+    def _read_body(self) -> None:
+        assert self.body is not None and self.upstream is not None
+        chunked = self.body.decoder is not None
+        for data in self.body.take(self.buffer):
+            if self.body_transform is not None:
+                self.body_transform.feed(data)
+            else:
+                self.upstream.transport.write(http1.encode_chunk(data) if chunked else data)
+        if not self.body.done:
+            return
+        if self.body_transform is not None:
+            data = self.body_transform.close()
+            self._send_head([(b"Content-Length", str(len(data)).encode())])
+            self.upstream.transport.write(data)
+        elif chunked:
+            self.upstream.transport.write(http1.LAST_CHUNK)
+        self.request_done = True
+        self.state = "waiting"
+        if self.response_done:
+            self._next_request()
+
+    # Upstream answers -----------------------------------------------------
+
+    def interim_response(self, head: ResponseHead) -> None:
+        self.transport.write(http1.format_response_head(head.status, head.reason, head.headers))
+
+    def response_head(self, head: ResponseHead, method: str) -> int | str:
+        """Send the answer's head to the client; say how its body is framed."""
+        assert self.exchange is not None
+        content_type = (http1.header(head.headers, b"content-type") or b"").split(b";")[0].strip().lower()
+        if head.status == 101 or (self.hijack_candidate and head.status == 200
+                                  and content_type in RAW_STREAM_TYPES):
+            self._start_splice(head)
+            return SPLICE
+        if self.state != "waiting":
+            # The daemon answered before the whole request arrived: the
+            # connection cannot be resynchronised after this answer.
+            self.close_after = True
+        if self.hijack_candidate and self.buffer:
+            self.close_after = True  # what the client sent ahead was meant for a stream
+        upstream_framing = http1.response_body_length(head, method)
+        status, headers = self.exchange.response_head(head.status, http1.end_to_end(head.headers))
+        self.response_transform = self.exchange.response_body(status, headers)
+        framing: Headers = []
+        if method == "HEAD" or head.status < 200 or head.status in (204, 304):
+            self.response_framing = 0  # headers as the daemon sent them, no body
+        elif isinstance(upstream_framing, int) and self.response_transform is None:
+            self.response_framing = upstream_framing
+            headers = http1.without(headers, {b"content-length"})
+            framing = [(b"Content-Length", str(upstream_framing).encode())]
+        else:
+            headers = http1.without(headers, {b"content-length"})
+            if self.request is not None and self.request.minor == 0:
+                self.response_framing = UNTIL_CLOSE
+                self.close_after = True
+            else:
+                self.response_framing = CHUNKED
+                framing = [(b"Transfer-Encoding", b"chunked")]
+        if self.close_after:
+            framing.append((b"Connection", b"close"))
+        self.response_started = True
+        self.transport.write(http1.format_response_head(status, head.reason, headers + framing))
+        return upstream_framing
+
+    def response_data(self, data: bytes) -> None:
+        if self.response_transform is not None:
+            data = self.response_transform.feed(data)
+        if data:
+            self.transport.write(http1.encode_chunk(data) if self.response_framing == CHUNKED else data)
+
+    def response_end(self, reusable: bool) -> None:
+        if self.response_transform is not None:
+            self.response_data_tail(self.response_transform.close())
+        if self.response_framing == CHUNKED:
+            self.transport.write(http1.LAST_CHUNK)
+        if not reusable:
+            self._detach_upstream()
+        self.response_done = True
+        self.response_started = False
+        if self.close_after:
+            self.state = "closing"
+            self.transport.loseConnection()
+        elif self.request_done:
+            self._next_request()
+
+    def response_data_tail(self, data: bytes) -> None:
+        if data:
+            self.transport.write(http1.encode_chunk(data) if self.response_framing == CHUNKED else data)
+
+    def _next_request(self) -> None:
+        self.state = "head"
+        self.request = None
+        self.exchange = None
+        if self.buffer:
+            self._advance()
+
+    # Hijacked streams -----------------------------------------------------
+
+    def _start_splice(self, head: ResponseHead) -> None:
+        assert self.exchange is not None and self.upstream is not None
+        self.state = SPLICE
+        self.to_client, self.to_upstream = self.exchange.hijacked_streams()
+        self.transport.write(http1.format_response_head(head.status, head.reason, head.headers))
+        self._release()
+        early, self.buffer = bytes(self.buffer), bytearray()
+        if early:
+            self._to_upstream(early)
+        if self.client_half_closed:
+            self.upstream.transport.loseWriteConnection()
+
+    def _to_upstream(self, data: bytes) -> None:
+        if self.to_upstream is not None:
+            data = self.to_upstream.feed(data)
+        if data and self.upstream is not None:
+            self.upstream.transport.write(data)
+
+    def spliced_from_upstream(self, data: bytes) -> None:
+        if self.to_client is not None:
+            data = self.to_client.feed(data)
+        if data:
+            self.transport.write(data)
+
+    def upstream_half_closed(self) -> None:
+        if self.to_client is not None:
+            self.transport.write(self.to_client.close())
+            self.to_client = None
+        if self.client_half_closed:
+            self.transport.loseConnection()
+        else:
+            self.transport.loseWriteConnection()
+
+    def readConnectionLost(self) -> None:
+        self.client_half_closed = True
+        if self.state == SPLICE and self.upstream is not None:
+            # stdin EOF: the container's process sees it too.
+            if self.to_upstream is not None:
+                self.upstream.transport.write(self.to_upstream.close())
+            self.upstream.transport.loseWriteConnection()
+        elif self.hijack_candidate and self.state in ("routing", "connecting", "body", "waiting"):
+            pass  # stdin ended before the daemon answered: passed on once spliced
+        else:
+            self.transport.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        pass
+
+    # Failures -------------------------------------------------------------
+
+    def upstream_lost(self, upstream: UpstreamConnection, state: str) -> None:
+        if upstream is not self.upstream:
+            return
+        self._detach_upstream()
+        if self.state == SPLICE:
+            if self.to_client is not None:
+                self.transport.write(self.to_client.close())
+                self.to_client = None
+            self.transport.loseConnection()
+        elif state in ("head", "body") or (self.state in ("body", "waiting") and not self.response_done):
+            self.upstream_failed("the upstream closed the connection before it answered")
+
+    def upstream_failed(self, message: str) -> None:
+        if self.upstream is not None:
+            self.upstream.transport.loseConnection()
+            self._detach_upstream()
+        if self.response_started or self.state in ("closing", "closed"):
+            # Part of the answer is out: only closing tells the client it is cut.
+            self.transport.loseConnection()
+            self.state = "closing"
+        else:
+            log.warn("{message}", message=message)
+            self._refuse_and_close(502, message)
+
+    def _daemon_unreachable(self, failure: Failure) -> None:
+        if self.state == "routing":
+            self._refuse(502, self.daemon.unreachable_message(describe_failure(failure)))
+
+    def _connect_failed(self, failure: Failure) -> None:
+        self.daemon.connection_failed()
+        if self.state == "connecting":
+            self._refuse(502, self.daemon.unreachable_message(describe_failure(failure)))
+
+    def _internal_error(self, failure: Failure) -> None:
+        log.failure("apiproxy failed on a request", failure)
+        self._refuse_and_close(500, "apiproxy internal error (see its log)")
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer an error; keep the connection if the request had no body to skip."""
+        if self.body is not None and not (self.body.decoder is None and self.body.remaining == 0):
+            self.close_after = True
+        self._reply(status, message)
+        if self.close_after:
+            self.state = "closing"
+            self.transport.loseConnection()
+        else:
+            self._next_request()
+
+    def _refuse_and_close(self, status: int, message: str) -> None:
+        self.close_after = True
+        if not self.response_started and self.state not in ("closing", "closed", SPLICE):
+            self._reply(status, message)
+        self.state = "closing"
+        self.transport.loseConnection()
+
+    def _reply(self, status: int, message: str) -> None:
+        status, headers, body = error_reply(self.client_version, status, message)
+        if self.close_after:
+            headers.append((b"Connection", b"close"))
+        self.transport.write(http1.format_response_head(status, b"", headers) + body)
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
+        self.state = "closed"
+        self.buffer.clear()
+        if self.upstream is not None:
+            upstream = self.upstream
+            self._detach_upstream()
+            upstream.transport.loseConnection()
+
+
+def _valid_host(value: bytes | None) -> bytes:
+    """2013 clients send `Host: /var/run/docker.sock`, which Go servers refuse."""
+    if value and b"/" not in value and b" " not in value and b"\t" not in value:
+        return value
+    return b"docker"
+
+
+class ProxyFactory(Factory):
+    def __init__(self, daemon: Daemon, settings: Settings) -> None:
+        self.daemon = daemon
+        self.settings = settings
+
+    def buildProtocol(self, addr: Any) -> ClientConnection:
+        return ClientConnection(self)
