@@ -1,0 +1,181 @@
+"""Helpers for end-to-end tests: an apiproxy process, HTTP over unix sockets, the CLI."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+MODERN_CLI = shutil.which("docker", path="/usr/local/bin") or "/usr/local/bin/docker"
+DEBIAN_CLI = "/usr/bin/docker"
+
+
+def deadline_poll(check: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:
+    """Call `check` until it returns something truthy; fail after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > end:
+            raise TimeoutError(f"condition not met within {timeout} s: {check}")
+        time.sleep(interval)
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 60.0) -> None:
+        super().__init__("docker", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+class Reply:
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name: str) -> str | None:
+        values = [v for k, v in self.headers if k.lower() == name.lower()]
+        return values[-1] if values else None
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def __repr__(self) -> str:
+        return f"<Reply {self.status} {self.body[:200]!r}>"
+
+
+def request(sock: str, method: str, path: str, body: bytes | dict | list | None = None,
+            headers: dict[str, str] | None = None, timeout: float = 120.0) -> Reply:
+    headers = dict(headers or {})
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        headers.setdefault("Content-Type", "application/json")
+    conn = UnixHTTPConnection(sock, timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return Reply(response.status, response.getheaders(), response.read())
+    finally:
+        conn.close()
+
+
+def raw_exchange(sock: str, data: bytes, timeout: float = 30.0) -> bytes:
+    """Send bytes, read until the server closes: for malformed-request tests."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        conn.connect(sock)
+        conn.sendall(data)
+        chunks = []
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+def proc_status(pid: int, field: str) -> int:
+    """A kB figure from /proc/PID/status (VmRSS, VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+class Apiproxy:
+    """apiproxy running as a real process."""
+
+    def __init__(self, args: list[str], sock: str | None, workdir: str) -> None:
+        self.sock = sock
+        self.workdir = workdir
+        self.log_path = os.path.join(workdir, "apiproxy.log")
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen([sys.executable, "-m", "apiproxy", *args], cwd=REPO,
+                                        stdout=self._log, stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_listening(self, timeout: float = 20.0) -> Apiproxy:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"apiproxy exited {self.process.returncode}:\n{self.log}")
+            if self.sock is None or not os.path.exists(self.sock):
+                return False
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                try:
+                    probe.connect(self.sock)
+                    return True
+                except OSError:
+                    return False
+        deadline_poll(ready, timeout)
+        return self
+
+    @property
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return Path(self.log_path).read_text(errors="replace")
+
+    def rss_kb(self) -> int:
+        return proc_status(self.pid, "VmRSS")
+
+    def peak_rss_kb(self) -> int:
+        return proc_status(self.pid, "VmHWM")
+
+    def fd_count(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+def start_apiproxy(upstream_sock: str, *extra: str, listen: str | None = None,
+                   workdir: str | None = None) -> Apiproxy:
+    workdir = workdir or tempfile.mkdtemp(prefix="ap-", dir=os.environ.get("APIPROXY_TEST_TMP"))
+    sock = os.path.join(workdir, "ap.sock")
+    args = ["--listen", listen or f"unix:{sock}", "--upstream", f"unix:{upstream_sock}", *extra]
+    proxy = Apiproxy(args, sock if listen is None else None, workdir)
+    return proxy.wait_listening() if listen is None else proxy
+
+
+def docker(sock: str, *args: str, cli: str = MODERN_CLI, input: bytes | None = None,
+           timeout: float = 300.0, env: dict[str, str] | None = None,
+           check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    """Run a docker CLI against `sock`."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    full_env.update(env or {})
+    full_env["DOCKER_HOST"] = f"unix://{sock}"
+    full_env.setdefault("DOCKER_CONFIG", os.path.join(tempfile.gettempdir(), "apiproxy-test-docker-config"))
+    result = subprocess.run([cli, *args], input=input, capture_output=True, timeout=timeout, env=full_env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}:\n"
+                             f"{result.stdout.decode(errors='replace')}\n{result.stderr.decode(errors='replace')}")
+    return result
