@@ -103,11 +103,11 @@ def parse_request_head(head: bytes) -> RequestHead:
 
 
 def parse_response_head(head: bytes) -> ResponseHead:
-    lines = _split_head(head)
-    match = _STATUS_LINE.fullmatch(lines[0])
-    if not match:
-        raise ProtocolError("malformed status line", 502)
     try:
+        lines = _split_head(head)
+        match = _STATUS_LINE.fullmatch(lines[0])
+        if not match:
+            raise ProtocolError("malformed status line")
         headers = _parse_header_lines(lines[1:])
     except ProtocolError as error:
         raise ProtocolError(str(error), 502) from None
@@ -177,7 +177,7 @@ def response_body_length(head: ResponseHead, request_method: str) -> int | str:
         return 0
     encodings = header_values(head.headers, b"transfer-encoding")
     if encodings:
-        if encodings[-1].strip().lower().endswith(b"chunked"):
+        if encodings[-1].split(b",")[-1].strip().lower() == b"chunked":
             return CHUNKED
         return UNTIL_CLOSE
     lengths = header_values(head.headers, b"content-length")
@@ -225,8 +225,11 @@ class ChunkedDecoder:
                     self._state = "data-crlf"
                 continue
             end = buffer.find(b"\r\n")
+            if end > self._MAX_LINE:
+                raise self._fail("chunk line too long")
             if end < 0:
-                if len(buffer) > self._MAX_LINE or (self._state == "data-crlf" and len(buffer) >= 2):
+                # The buffer may end in the CR of a line of _MAX_LINE bytes.
+                if len(buffer) > self._MAX_LINE + 1 or (self._state == "data-crlf" and len(buffer) >= 2):
                     raise self._fail("invalid chunk framing")
                 break
             line = bytes(buffer[:end])

@@ -57,10 +57,18 @@ def run(config: Config) -> int:
     from twisted.internet import reactor
 
     start_logging(config.log_level)
-    try:
-        start(reactor, config)
-    except ListenError as error:
-        log.critical("{error}", error=str(error))
-        return 1
-    reactor.run()  # SIGTERM and SIGINT stop it
-    return 0
+    status = [0]
+
+    def start_or_stop() -> None:
+        try:
+            start(reactor, config)
+        except ListenError as error:
+            log.critical("{error}", error=str(error))
+            status[0] = 1
+            reactor.stop()
+
+    # Listen only once the reactor runs: its SIGTERM handler is in place
+    # before the socket appears, so a stop right after start still ends cleanly.
+    reactor.callWhenRunning(start_or_stop)
+    reactor.run()
+    return status[0]

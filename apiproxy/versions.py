@@ -19,8 +19,8 @@ class BadVersion(ValueError):
     pass
 
 
-_VERSION = re.compile(r"(\d{1,4})\.(\d{1,9})")
-_PREFIX = re.compile(r"/v(\d{1,4}\.\d{1,9})(/.*)?\Z", re.S)
+_VERSION = re.compile(r"(\d{1,4})\.(\d{1,9})", re.ASCII)
+_PREFIX = re.compile(r"/v(\d{1,4}\.\d{1,9})(/.*)?\Z", re.S | re.ASCII)
 
 
 def parse_version(text: str) -> Version:
