@@ -7,8 +7,11 @@ back what they cannot decide yet, so streams stay streams.
 """
 from __future__ import annotations
 
+import codecs
+import json
+import struct
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Callable, Protocol
 
 from .http1 import Headers
 from .routes import Route
@@ -65,3 +68,106 @@ class Exchange:
 
 def exchange_for(route: Route | None, client_version: Version | None, target: Version | None) -> Exchange:
     return Exchange(route, client_version, target)
+
+
+# Building blocks for the version chain's transforms ------------------------
+
+MAX_JSON_BODY = 16 << 20  # a JSON body apiproxy decodes whole; streams are not limited
+
+
+class WholeJson:
+    """Collects a whole JSON body and rewrites it once complete."""
+
+    def __init__(self, rewrite: Callable[[Any], Any], limit: int = MAX_JSON_BODY) -> None:
+        self.rewrite = rewrite
+        self.limit = limit
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def feed(self, data: bytes) -> bytes:
+        self.size += len(data)
+        if self.size > self.limit:
+            raise TranslationError(f"JSON body larger than {self.limit} bytes", 413)
+        self.parts.append(data)
+        return b""
+
+    def close(self) -> bytes:
+        raw = b"".join(self.parts)
+        try:
+            document = json.loads(raw) if raw.strip() else None
+        except ValueError as error:
+            raise TranslationError(f"invalid JSON body: {error}") from None
+        return json.dumps(self.rewrite(document), separators=(",", ":")).encode()
+
+
+class JsonStream:
+    """Rewrites a stream of JSON values one value at a time.
+
+    2013 daemons wrote values back to back with no separator, today's end
+    each with CRLF; both are read.  `rewrite` returns the value to send (None
+    drops it); each goes out followed by `separator`.
+    """
+
+    def __init__(self, rewrite: Callable[[Any], Any], separator: bytes = b"\r\n") -> None:
+        self.rewrite = rewrite
+        self.separator = separator
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.pending = ""
+        self._json = json.JSONDecoder()
+
+    def feed(self, data: bytes) -> bytes:
+        self.pending += self.decoder.decode(data)
+        out: list[bytes] = []
+        index, text = 0, self.pending
+        while True:
+            while index < len(text) and text[index] in " \t\r\n":
+                index += 1
+            if index == len(text):
+                break
+            try:
+                value, end = self._json.raw_decode(text, index)
+            except ValueError:
+                break  # an incomplete value: wait for more
+            index = end
+            rewritten = self.rewrite(value)
+            if rewritten is not None:
+                out.append(json.dumps(rewritten, separators=(",", ":")).encode() + self.separator)
+        self.pending = text[index:]
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        tail = self.feed(b"") if self.pending.strip() else b""
+        if self.pending.strip():
+            raise TranslationError("the stream ended inside a JSON value", 502)
+        return tail
+
+
+FRAME_HEADER = struct.Struct(">BxxxL")
+
+
+class FrameStream:
+    """Rewrites Docker's multiplexed attach stream one frame at a time.
+
+    Each frame is an 8-byte header (stream type, payload size) and its
+    payload; `rewrite(kind, payload)` returns the bytes to send instead.
+    """
+
+    def __init__(self, rewrite: Callable[[int, bytes], bytes]) -> None:
+        self.rewrite = rewrite
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> bytes:
+        self.buffer += data
+        out: list[bytes] = []
+        while len(self.buffer) >= FRAME_HEADER.size:
+            kind, size = FRAME_HEADER.unpack_from(self.buffer)
+            end = FRAME_HEADER.size + size
+            if len(self.buffer) < end:
+                break
+            out.append(self.rewrite(kind, bytes(self.buffer[FRAME_HEADER.size:end])))
+            del self.buffer[:end]
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        self.buffer.clear()  # a frame cut by the end of the stream is lost upstream too
+        return b""

@@ -1,0 +1,136 @@
+"""The proxy's plumbing for translated bodies and streams, on in-memory transports.
+
+The version chain (a later step) plugs its transforms into `Exchange`; these
+tests plug in small ones to show each path through the shell carries them:
+a whole JSON request body, a streamed JSON response, a demultiplexed hijack.
+"""
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any, Iterator
+
+import pytest
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.testing import StringTransport
+
+from apiproxy import proxy as proxy_module
+from apiproxy.http1 import LAST_CHUNK, Headers, encode_chunk
+from apiproxy.proxy import ClientConnection, ProxyFactory, UpstreamConnection
+from apiproxy.routing import Settings
+from apiproxy.translate import Exchange, FrameStream, JsonStream, Transform, WholeJson
+from apiproxy.upstream import choose_target, parse_upstream_info
+from apiproxy.versions import Version
+
+INFO = parse_upstream_info({"Version": "20.10", "ApiVersion": "1.41", "MinAPIVersion": "1.12"})
+
+
+class HalfCloseableTransport(StringTransport):
+    write_closed = False
+
+    def loseWriteConnection(self) -> None:
+        self.write_closed = True
+
+
+class FakeDaemon:
+    """Connects every upstream protocol to a fresh in-memory transport."""
+
+    description = "unix:/fake.sock"
+
+    def __init__(self) -> None:
+        self.info = INFO
+        self.choice = choose_target(INFO, None)
+        self.upstreams: list[UpstreamConnection] = []
+
+    def current_info(self) -> Deferred[Any]:
+        return succeed(self.info)
+
+    def connect(self, protocol: UpstreamConnection) -> Deferred[Any]:
+        protocol.makeConnection(HalfCloseableTransport())
+        self.upstreams.append(protocol)
+        return succeed(protocol)
+
+    def connection_failed(self) -> None:
+        pass
+
+    def unreachable_message(self, reason: str) -> str:
+        return f"unreachable: {reason}"
+
+
+class Translating(Exchange):
+    def request_body(self) -> Transform | None:
+        if self.route is None or self.route.method != "POST":
+            return None
+        return WholeJson(lambda body: {**body, "Upgraded": True})
+
+    def response_body(self, status: int, headers: Headers) -> Transform | None:
+        return JsonStream(lambda item: {"legacy": item["modern"]}, separator=b"")
+
+    def hijacked_streams(self) -> tuple[Transform | None, Transform | None]:
+        return FrameStream(lambda kind, payload: payload), None
+
+
+@pytest.fixture
+def connected(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ClientConnection, HalfCloseableTransport, FakeDaemon]]:
+    monkeypatch.setattr("apiproxy.routing.exchange_for", lambda route, client, target: Translating(route, client, target))
+    daemon = FakeDaemon()
+    factory = ProxyFactory(daemon, Settings(unversioned_version=Version(1, 9)))  # type: ignore[arg-type]
+    client = factory.buildProtocol(None)
+    transport = HalfCloseableTransport()
+    client.makeConnection(transport)
+    yield client, transport, daemon
+
+
+def test_whole_json_request_body_is_rewritten_with_a_content_length(connected: Any) -> None:
+    client, transport, daemon = connected
+    body = b'{"Image": "busybox"}'
+    client.dataReceived(b"POST /v1.3/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: %d\r\n\r\n" % len(body) + body[:5])
+    upstream = daemon.upstreams[0]
+    assert upstream.transport.value() == b""  # the head waits for the rewritten body
+    client.dataReceived(body[5:])
+    sent = upstream.transport.value()
+    head, _, forwarded = sent.partition(b"\r\n\r\n")
+    assert head.startswith(b"POST /v1.41/containers/create HTTP/1.1")
+    assert json.loads(forwarded) == {"Image": "busybox", "Upgraded": True}
+    assert b"Content-Length: %d" % len(forwarded) in head
+
+
+def test_streamed_json_response_is_rewritten_item_by_item(connected: Any) -> None:
+    client, transport, daemon = connected
+    client.dataReceived(b"GET /v1.3/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    upstream = daemon.upstreams[0]
+    upstream.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Transfer-Encoding: chunked\r\n\r\n")
+    upstream.dataReceived(encode_chunk(b'{"modern": 1}\r\n') + encode_chunk(b'{"mod'))
+    head, _, body = transport.value().partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head
+    assert body == b'c\r\n{"legacy":1}\r\n'  # the second item is not complete yet
+    upstream.dataReceived(encode_chunk(b'ern": 2}\r\n') + LAST_CHUNK)
+    assert transport.value().endswith(b'c\r\n{"legacy":2}\r\n0\r\n\r\n')
+    assert client.state == "head"  # ready for the next request on the same connection
+
+
+def test_hijacked_stream_is_demultiplexed_and_stdin_eof_passed_on(connected: Any) -> None:
+    client, transport, daemon = connected
+    client.dataReceived(b"POST /v1.5/containers/abc/attach?stream=1 HTTP/1.1\r\nHost: x\r\n\r\nearly")
+    upstream = daemon.upstreams[0]
+    assert b"early" not in upstream.transport.value()  # held until the daemon switched
+    frames = b"".join(struct.pack(">BxxxL", kind, len(p)) + p for kind, p in ((1, b"out"), (2, b"err")))
+    upstream.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n"
+                          + frames[:10])
+    assert upstream.transport.value().endswith(b"early")
+    upstream.dataReceived(frames[10:])
+    assert transport.value().endswith(b"\r\n\r\nouterr")
+    client.readConnectionLost()
+    assert upstream.transport.write_closed
+
+
+def test_response_before_the_request_body_ends_closes_after_the_answer(connected: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("apiproxy.routing.exchange_for", lambda route, client, target: Exchange(route, client, target))
+    client, transport, daemon = connected
+    client.dataReceived(b"POST /v1.41/build HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")
+    upstream = daemon.upstreams[0]
+    upstream.dataReceived(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\n\r\nno\n")
+    assert b"Connection: close" in transport.value()
+    assert transport.disconnecting
