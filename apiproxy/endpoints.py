@@ -18,8 +18,10 @@ class EndpointError(ValueError):
 
 def split_description(description: str) -> tuple[list[str], dict[str, str]]:
     """Twisted's syntax: colon-separated, backslash escapes, `key=value` options."""
-    fields: list[str] = []
+    # Each field with the index of its first unescaped "=" (an escaped one is text).
+    fields: list[tuple[str, int | None]] = []
     current: list[str] = []
+    equals_at: int | None = None
     escaped = False
     for char in description:
         if escaped:
@@ -28,17 +30,18 @@ def split_description(description: str) -> tuple[list[str], dict[str, str]]:
         elif char == "\\":
             escaped = True
         elif char == ":":
-            fields.append("".join(current))
-            current = []
+            fields.append(("".join(current), equals_at))
+            current, equals_at = [], None
         else:
+            if char == "=" and equals_at is None:
+                equals_at = len(current)
             current.append(char)
-    fields.append("".join(current))
+    fields.append(("".join(current), equals_at))
     args: list[str] = []
     options: dict[str, str] = {}
-    for item in fields:
-        key, equals, value = item.partition("=")
-        if equals and args:
-            options[key] = value
+    for item, equals in fields:
+        if equals is not None and args:
+            options[item[:equals]] = item[equals + 1:]
         else:
             args.append(item)
     return args, options
