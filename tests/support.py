@@ -145,6 +145,16 @@ class Apiproxy:
     def fd_count(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
+    def socket_count(self) -> int:
+        """Open sockets, the listening one included."""
+        count = 0
+        for fd in Path(f"/proc/{self.pid}/fd").iterdir():
+            try:
+                count += os.readlink(fd).startswith("socket:")
+            except FileNotFoundError:
+                pass  # closed while we looked
+        return count
+
     def stop(self, timeout: float = 20.0) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -192,13 +192,15 @@ def test_bytes_sent_right_after_the_attach_head_are_not_lost(proxy_sock: str, do
 
 
 def test_client_leaving_an_endless_stream_closes_the_upstream(own_proxy: Apiproxy) -> None:
-    request(own_proxy.sock, "GET", "/_ping")  # the reactor opens a waker pipe on first use
+    request(own_proxy.sock, "GET", "/_ping")
+    deadline_poll(lambda: own_proxy.socket_count() == 1)  # only the listener is left
     idle_fds = own_proxy.fd_count()
     conn = UnixHTTPConnection(own_proxy.sock, timeout=30)
     conn.request("GET", "/v1.9/events")
     response = conn.getresponse()
     assert response.status == 200
-    assert own_proxy.fd_count() >= idle_fds + 2  # the client and its upstream connection
+    assert own_proxy.socket_count() == 3  # the listener, the client, its upstream connection
     conn.close()
     response.close()
-    deadline_poll(lambda: own_proxy.fd_count() <= idle_fds)
+    deadline_poll(lambda: own_proxy.socket_count() == 1)
+    assert own_proxy.fd_count() == idle_fds
