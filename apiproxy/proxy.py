@@ -58,6 +58,22 @@ class _ReadingSwitch:
             self.resumeProducing()
 
 
+def close_when_written(transport: Any, write_side_only: bool = False) -> None:
+    """Close once buffered bytes are out.
+
+    Twisted never closes a transport that still has a producer registered,
+    so the producer goes first (and the side it paused reads again).
+    """
+    producer = getattr(transport, "producer", None)
+    transport.unregisterProducer()
+    if isinstance(producer, _ReadingSwitch):
+        producer.stopProducing()
+    if write_side_only:
+        transport.loseWriteConnection()
+    else:
+        transport.loseConnection()
+
+
 class _BodyReader:
     """Frames a request body: Content-Length or chunked, as it arrives."""
 
@@ -111,6 +127,11 @@ class UpstreamConnection(Protocol):
             self._process()
         except ProtocolError as error:
             self.client.upstream_failed(f"the upstream sent a malformed answer: {error}")
+        except TranslationError as error:
+            self.client.upstream_failed(f"apiproxy cannot translate the upstream's answer: {error}")
+        except Exception:
+            log.failure("apiproxy failed on an answer")
+            self.client.upstream_failed("apiproxy internal error (see its log)")
 
     def _process(self) -> None:
         while self.buffer:
@@ -142,7 +163,7 @@ class UpstreamConnection(Protocol):
                 self._read_body()
             else:
                 # Bytes nobody asked for: the daemon does not pipeline; drop the connection.
-                self.transport.loseConnection()
+                close_when_written(self.transport)
                 self.buffer.clear()
 
     def _read_body(self) -> None:
@@ -168,14 +189,14 @@ class UpstreamConnection(Protocol):
     def _finish(self) -> None:
         self.state = "idle"
         if not self.keep_alive:
-            self.transport.loseConnection()
+            close_when_written(self.transport)
         self.client.response_end(reusable=self.keep_alive)
 
     def readConnectionLost(self) -> None:
         if self.state == SPLICE:
             self.client.upstream_half_closed()
         else:
-            self.transport.loseConnection()
+            close_when_written(self.transport)
 
     def writeConnectionLost(self) -> None:
         pass
@@ -219,6 +240,7 @@ class ClientConnection(Protocol):
         self.client_half_closed = False
         self.upgrade: bytes | None = None
         self.upstream_target = ""
+        self.advancing = False
 
     # Client bytes ---------------------------------------------------------
 
@@ -230,11 +252,19 @@ class ClientConnection(Protocol):
         self._advance()
 
     def _advance(self) -> None:
+        """Read as far as the buffered bytes go; a loop, not recursion, for pipelined requests."""
+        if self.advancing:
+            return  # called back from inside the loop below: the loop goes on
+        self.advancing = True
         try:
-            if self.state == "head":
-                self._read_head()
-            elif self.state == "body":
-                self._read_body()
+            while self.state in ("head", "body"):
+                state, buffered = self.state, len(self.buffer)
+                if state == "head":
+                    self._read_head()
+                else:
+                    self._read_body()
+                if self.state == state and len(self.buffer) == buffered:
+                    break  # waiting for more bytes
         except ProtocolError as error:
             self._refuse_and_close(error.status, str(error))
         except TranslationError as error:
@@ -242,6 +272,8 @@ class ClientConnection(Protocol):
         except Exception:
             log.failure("apiproxy failed on a request")
             self._refuse_and_close(500, "apiproxy internal error (see its log)")
+        finally:
+            self.advancing = False
         if len(self.buffer) > READ_AHEAD_LIMIT and not self.held and self.state != SPLICE:
             self.held = True
             self.transport.pauseProducing()
@@ -309,7 +341,7 @@ class ClientConnection(Protocol):
 
     def _upstream_ready(self, upstream: UpstreamConnection) -> None:
         if self.state not in ("connecting", "routing"):
-            upstream.transport.loseConnection()
+            close_when_written(upstream.transport)
             return
         if upstream is not self.upstream:
             self._attach_upstream(upstream)
@@ -438,7 +470,7 @@ class ClientConnection(Protocol):
         self.response_started = False
         if self.close_after:
             self.state = "closing"
-            self.transport.loseConnection()
+            close_when_written(self.transport)
         elif self.request_done:
             self._next_request()
 
@@ -465,7 +497,7 @@ class ClientConnection(Protocol):
         if early:
             self._to_upstream(early)
         if self.client_half_closed:
-            self.upstream.transport.loseWriteConnection()
+            close_when_written(self.upstream.transport, write_side_only=True)
 
     def _to_upstream(self, data: bytes) -> None:
         if self.to_upstream is not None:
@@ -484,9 +516,9 @@ class ClientConnection(Protocol):
             self.transport.write(self.to_client.close())
             self.to_client = None
         if self.client_half_closed:
-            self.transport.loseConnection()
+            close_when_written(self.transport)
         else:
-            self.transport.loseWriteConnection()
+            close_when_written(self.transport, write_side_only=True)
 
     def readConnectionLost(self) -> None:
         self.client_half_closed = True
@@ -494,11 +526,11 @@ class ClientConnection(Protocol):
             # stdin EOF: the container's process sees it too.
             if self.to_upstream is not None:
                 self.upstream.transport.write(self.to_upstream.close())
-            self.upstream.transport.loseWriteConnection()
+            close_when_written(self.upstream.transport, write_side_only=True)
         elif self.hijack_candidate and self.state in ("routing", "connecting", "body", "waiting"):
             pass  # stdin ended before the daemon answered: passed on once spliced
         else:
-            self.transport.loseConnection()
+            close_when_written(self.transport)
 
     def writeConnectionLost(self) -> None:
         pass
@@ -513,17 +545,17 @@ class ClientConnection(Protocol):
             if self.to_client is not None:
                 self.transport.write(self.to_client.close())
                 self.to_client = None
-            self.transport.loseConnection()
+            close_when_written(self.transport)
         elif state in ("head", "body") or (self.state in ("body", "waiting") and not self.response_done):
             self.upstream_failed("the upstream closed the connection before it answered")
 
     def upstream_failed(self, message: str) -> None:
         if self.upstream is not None:
-            self.upstream.transport.loseConnection()
+            close_when_written(self.upstream.transport)
             self._detach_upstream()
         if self.response_started or self.state in ("closing", "closed"):
             # Part of the answer is out: only closing tells the client it is cut.
-            self.transport.loseConnection()
+            close_when_written(self.transport)
             self.state = "closing"
         else:
             log.warn("{message}", message=message)
@@ -549,7 +581,7 @@ class ClientConnection(Protocol):
         self._reply(status, message)
         if self.close_after:
             self.state = "closing"
-            self.transport.loseConnection()
+            close_when_written(self.transport)
         else:
             self._next_request()
 
@@ -558,7 +590,7 @@ class ClientConnection(Protocol):
         if not self.response_started and self.state not in ("closing", "closed", SPLICE):
             self._reply(status, message)
         self.state = "closing"
-        self.transport.loseConnection()
+        close_when_written(self.transport)
 
     def _reply(self, status: int, message: str) -> None:
         status, headers, body = error_reply(self.client_version, status, message)
@@ -572,7 +604,7 @@ class ClientConnection(Protocol):
         if self.upstream is not None:
             upstream = self.upstream
             self._detach_upstream()
-            upstream.transport.loseConnection()
+            close_when_written(upstream.transport)
 
 
 def _valid_host(value: bytes | None) -> bytes:

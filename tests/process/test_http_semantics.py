@@ -87,3 +87,12 @@ def test_http10_client_gets_an_unchunked_answer(echo_proxy: Apiproxy) -> None:
     reply = raw_exchange(echo_proxy.sock, b"GET /v1.41/info HTTP/1.0\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 200")
     assert b"chunked" not in reply.split(b"\r\n\r\n")[0].lower()
+
+
+def test_many_pipelined_refusals_then_close(echo_proxy: Apiproxy) -> None:
+    # Answered locally one after another: this must loop, not recurse, and
+    # the final "Connection: close" must close even after a large backlog.
+    reply = raw_exchange(echo_proxy.sock, b"GET /v9.99/version HTTP/1.1\r\nHost: x\r\n\r\n" * 20000
+                         + b"GET /v1.41/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert reply.count(b"client version 9.99 is too new") == 20000
+    assert json.loads(reply.rsplit(b"\r\n\r\n", 1)[1])["target"] == "/v1.41/last"
