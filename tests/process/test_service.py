@@ -119,3 +119,18 @@ def test_command_line_overrides_the_file(workdir: str) -> None:
         assert not os.path.exists(f"{workdir}/from-file.sock")
     finally:
         proxy.stop()
+
+
+def test_the_shipped_config_runs_as_the_readme_says(tmp_path: Path) -> None:
+    """README's first command: socket at /var/run/docker-legacy.sock, /_ping answers, SIGTERM → 0."""
+    sock = "/var/run/docker-legacy.sock"
+    if os.path.exists(sock) or not os.access("/var/run", os.W_OK):
+        pytest.skip(f"{sock} is taken or /var/run is not writable here")
+    proxy = Apiproxy(["--config", str(REPO / "conf/apiproxy.toml")], sock, str(tmp_path)).wait_listening()
+    try:
+        ping = request(sock, "GET", "/_ping")
+        if ping.status != 200:  # no daemon on /var/run/docker.sock here
+            assert ping.status == 502 and "unix:/var/run/docker.sock" in ping.json()["message"]
+    finally:
+        assert proxy.stop() == 0
+    assert not os.path.exists(sock)
