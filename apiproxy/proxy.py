@@ -31,6 +31,7 @@ log = Logger()
 READ_AHEAD_LIMIT = 1 << 20
 RAW_STREAM_TYPES = (b"application/vnd.docker.raw-stream", b"application/vnd.docker.multiplexed-stream")
 SPLICE = "splice"
+NO_BODY = "no-body"  # an answer that must not carry a body, whatever the upstream sent
 
 
 @implementer(IPushProducer)
@@ -433,8 +434,11 @@ class ClientConnection(Protocol):
         status, headers = self.exchange.response_head(head.status, http1.end_to_end(head.headers))
         self.response_transform = self.exchange.response_body(status, headers)
         framing: Headers = []
-        if method == "HEAD" or head.status < 200 or head.status in (204, 304):
-            self.response_framing = 0  # headers as the daemon sent them, no body
+        if method == "HEAD" or status < 200 or status in (204, 304):
+            self.response_framing = NO_BODY
+            self.response_transform = None
+            if status != head.status:  # a translated "nothing to say": drop the body's headers
+                headers = http1.without(headers, {b"content-length", b"content-type"})
         elif isinstance(upstream_framing, int) and self.response_transform is None:
             self.response_framing = upstream_framing
             headers = http1.without(headers, {b"content-length"})
@@ -450,10 +454,13 @@ class ClientConnection(Protocol):
         if self.close_after:
             framing.append((b"Connection", b"close"))
         self.response_started = True
-        self.transport.write(http1.format_response_head(status, head.reason, headers + framing))
+        reason = head.reason if status == head.status else b""  # b"": the new status's own phrase
+        self.transport.write(http1.format_response_head(status, reason, headers + framing))
         return upstream_framing
 
     def response_data(self, data: bytes) -> None:
+        if self.response_framing == NO_BODY:
+            return
         if self.response_transform is not None:
             data = self.response_transform.feed(data)
         if data:

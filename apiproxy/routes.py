@@ -9,7 +9,7 @@ from .datafiles import load_json
 from .versions import Version, parse_version
 
 # An image name may contain slashes ("127.0.0.1:5000/team/app"), an id not.
-_PLACEHOLDERS = {"id": "[^/]+", "name": ".+"}
+_PLACEHOLDERS = {"id": "(?P<id>[^/]+)", "name": "(?P<name>.+)"}
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,17 @@ class Route:
     websocket: bool
     pattern: re.Pattern[str]
 
+    @property
+    def key(self) -> str:
+        """How version changes and schemas name the endpoint: "GET /containers/{id}/json"."""
+        return f"{self.method} {self.template}"
+
     def exists_in(self, version: Version) -> bool:
         return self.since <= version <= self.until
+
+    def params(self, path: str) -> dict[str, str]:
+        match = self.pattern.match(path.rstrip("/") if len(path) > 1 else path)
+        return match.groupdict() if match else {}
 
 
 def _compile(template: str) -> re.Pattern[str]:

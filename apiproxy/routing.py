@@ -70,4 +70,5 @@ def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetCho
     if choice.version is None:
         return Refuse(502, f"apiproxy cannot serve API {version} requests: {choice.problem}", version)
     target = choice.version
-    return Forward(f"/v{target}{rest}{suffix}", exchange_for(route, version, target))
+    exchange = exchange_for(route, version, target, path=rest, upstream_kind=info.kind)
+    return Forward(f"/v{target}{exchange.request_target(rest, query)}", exchange)

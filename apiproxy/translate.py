@@ -48,6 +48,10 @@ class Exchange:
     def translated(self) -> bool:
         return self.client_version is not None and self.client_version != self.target
 
+    def request_target(self, path: str, query: str) -> str:
+        """Path and query (after the version prefix) sent upstream."""
+        return f"{path}?{query}" if query else path
+
     def request_headers(self, headers: Headers) -> Headers:
         return headers
 
@@ -66,8 +70,14 @@ class Exchange:
         return None, None
 
 
-def exchange_for(route: Route | None, client_version: Version | None, target: Version | None) -> Exchange:
-    return Exchange(route, client_version, target)
+def exchange_for(route: Route | None, client_version: Version | None, target: Version | None,
+                 *, path: str = "", upstream_kind: str = "docker") -> Exchange:
+    """The exchange for a request: identity unless a version change lies between."""
+    if route is None or client_version is None or target is None or client_version == target:
+        return Exchange(route, client_version, target)
+    from .chain import ChainExchange
+
+    return ChainExchange.build(route, client_version, target, path, upstream_kind)
 
 
 # Building blocks for the version chain's transforms ------------------------
@@ -78,9 +88,11 @@ MAX_JSON_BODY = 16 << 20  # a JSON body apiproxy decodes whole; streams are not 
 class WholeJson:
     """Collects a whole JSON body and rewrites it once complete."""
 
-    def __init__(self, rewrite: Callable[[Any], Any], limit: int = MAX_JSON_BODY) -> None:
+    def __init__(self, rewrite: Callable[[Any], Any], limit: int = MAX_JSON_BODY,
+                 lenient: bool = False) -> None:
         self.rewrite = rewrite
         self.limit = limit
+        self.lenient = lenient  # a body that is not JSON passes unchanged
         self.parts: list[bytes] = []
         self.size = 0
 
@@ -92,12 +104,22 @@ class WholeJson:
         return b""
 
     def close(self) -> bytes:
+        """The rewritten body: JSON, or the bytes or text `rewrite` returned; None is no body."""
         raw = b"".join(self.parts)
         try:
             document = json.loads(raw) if raw.strip() else None
         except ValueError as error:
+            if self.lenient:
+                return raw
             raise TranslationError(f"invalid JSON body: {error}") from None
-        return json.dumps(self.rewrite(document), separators=(",", ":")).encode()
+        result = self.rewrite(document)
+        if result is None:
+            return b""
+        if isinstance(result, bytes):
+            return result
+        if isinstance(result, str):
+            return result.encode("utf-8")
+        return json.dumps(result, separators=(",", ":")).encode()
 
 
 class JsonStream:

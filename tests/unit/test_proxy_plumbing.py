@@ -72,7 +72,7 @@ class Translating(Exchange):
 
 @pytest.fixture
 def connected(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ClientConnection, HalfCloseableTransport, FakeDaemon]]:
-    monkeypatch.setattr("apiproxy.routing.exchange_for", lambda route, client, target: Translating(route, client, target))
+    monkeypatch.setattr("apiproxy.routing.exchange_for", lambda route, client, target, **_: Translating(route, client, target))
     daemon = FakeDaemon()
     factory = ProxyFactory(daemon, Settings(unversioned_version=Version(1, 9)))  # type: ignore[arg-type]
     client = factory.buildProtocol(None)
@@ -127,7 +127,7 @@ def test_hijacked_stream_is_demultiplexed_and_stdin_eof_passed_on(connected: Any
 
 
 def test_response_before_the_request_body_ends_closes_after_the_answer(connected: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("apiproxy.routing.exchange_for", lambda route, client, target: Exchange(route, client, target))
+    monkeypatch.setattr("apiproxy.routing.exchange_for", lambda route, client, target, **_: Exchange(route, client, target))
     client, transport, daemon = connected
     client.dataReceived(b"POST /v1.41/build HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")
     upstream = daemon.upstreams[0]

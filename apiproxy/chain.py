@@ -1,0 +1,140 @@
+"""The exchange of a request that crosses version changes. Pure.
+
+Going up, a request meets each change from its client's version to the
+target, then the upstream's profile; its answer meets them in reverse.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from . import changes, validation
+from .changes import Context, EndpointChange, Step, run_steps
+from .errors import JSON_ERRORS_SINCE
+from .http1 import Headers, without
+from .routes import Route
+from .translate import Exchange, JsonStream, Transform, TranslationError, WholeJson
+from .versions import Version
+
+
+class Replace:
+    """Drops the upstream's body and sends a fixed one instead."""
+
+    def __init__(self, body: str) -> None:
+        self.body = body.encode("utf-8")
+
+    def feed(self, data: bytes) -> bytes:
+        return b""
+
+    def close(self) -> bytes:
+        return self.body
+
+
+class ChainExchange(Exchange):
+    def __init__(self, route: Route, client_version: Version, target: Version, context: Context,
+                 crossed: list[EndpointChange]) -> None:
+        super().__init__(route, client_version, target)
+        self.context = context
+        self.crossed = crossed  # in upward order, the upstream's profile last
+        self.replacement: str | None = None
+        self.body_empty = True
+
+    @classmethod
+    def build(cls, route: Route, client_version: Version, target: Version, path: str,
+              upstream_kind: str) -> ChainExchange:
+        context = Context(route.method, route.template, route.params(path), client_version, target,
+                          upstream_kind)
+        crossed = [change for _, change in changes.between(client_version, target, route.key)]
+        crossed += changes.profile(upstream_kind, route.key)
+        return cls(route, client_version, target, context, crossed)
+
+    @property
+    def endpoint(self) -> str:
+        assert self.route is not None
+        return self.route.key
+
+    def applied(self) -> list[str]:
+        """One-line descriptions of the changes this exchange crosses, for logs and `explain`."""
+        return [change.description for change in self.crossed]
+
+    def _up(self, section: str) -> list[Step]:
+        return [step for change in self.crossed for step in change.steps[section]]
+
+    def _down(self, section: str) -> list[Step]:
+        return [step for change in reversed(self.crossed) for step in change.steps[section]]
+
+    def _check(self, part: str, value: Any, what: str) -> None:
+        assert self.client_version is not None
+        problem = validation.problem(validation.legacy_pointer(self.endpoint, self.client_version, part), value)
+        if problem is not None:
+            raise TranslationError(f"invalid {what} for API {self.client_version}: {problem}")
+
+    # Up -------------------------------------------------------------------
+
+    def request_target(self, path: str, query: str) -> str:
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        self._check("query", params, "query parameter")
+        steps = self._up("query")
+        if not steps:
+            return super().request_target(path, query)
+        params = run_steps(steps, params, self.context)
+        encoded = urlencode({key: value for key, value in params.items() if value is not None})
+        return f"{path}?{encoded}" if encoded else path
+
+    def request_body(self) -> Transform | None:
+        has_schema = validation.legacy_pointer(self.endpoint, self.client_version, "request") is not None
+        if not has_schema and not self._up("request"):
+            return None
+        return WholeJson(self._upgrade_body)
+
+    def _upgrade_body(self, document: Any) -> Any:
+        if document is not None:
+            self._check("request", document, "request body")
+        document = run_steps(self._up("request"), document, self.context)
+        self.body_empty = document is None
+        return document
+
+    def request_headers(self, headers: Headers) -> Headers:
+        if self.body_empty:
+            return headers
+        # Old clients label JSON bodies loosely ("plain/text"); today's daemons check.
+        return without(headers, {b"content-type"}) + [(b"Content-Type", b"application/json")]
+
+    # Down -----------------------------------------------------------------
+
+    def response_head(self, status: int, headers: Headers) -> tuple[int, Headers]:
+        for change in reversed(self.crossed):
+            for rule in change.status:
+                if status == rule.newer:
+                    status = rule.older
+                    if rule.body is not None:
+                        self.replacement = rule.body
+        if status >= 400 and self._down("error") and self.client_version is not None \
+                and self.client_version < JSON_ERRORS_SINCE:
+            headers = without(headers, {b"content-type"}) + [(b"Content-Type", b"text/plain; charset=utf-8")]
+        return status, headers
+
+    def response_body(self, status: int, headers: Headers) -> Transform | None:
+        if self.replacement is not None:
+            return Replace(self.replacement)
+        if status >= 400:
+            steps = self._down("error")
+            return WholeJson(lambda document: run_steps(steps, document, self.context), lenient=True) \
+                if steps else None
+        if not 200 <= status < 300:
+            return None
+        item_steps = self._down("stream_item")
+        if item_steps:
+            return JsonStream(lambda item: run_steps(item_steps, item, self.context))
+        body_steps = self._down("response")
+        if body_steps:
+            return WholeJson(lambda document: run_steps(body_steps, document, self.context))
+        return None
+
+    def hijacked_streams(self) -> tuple[Transform | None, Transform | None]:
+        from . import functions
+
+        for change in reversed(self.crossed):
+            if change.hijack:
+                return getattr(functions, change.hijack)(self.context), None
+        return None, None

@@ -1,0 +1,333 @@
+"""Version changes (schemas/changes/*.json) and the steps they are made of. Pure.
+
+A version change says, per endpoint, how a request moves up from the
+previous version and how an answer moves back down.  A step is a small
+declarative operation on a JSON document; the few a declaration cannot say
+are `call`s of named functions in `functions.py`.
+
+Every step names the objects it works on with `at`, a JSON pointer in which
+`*` stands for every item of a list or every value of an object ("/*" is
+each element of a top-level list); its own pointers are relative to each of
+those objects.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable, Iterator
+
+from .datafiles import load_json, schemas_dir
+from .versions import Version, parse_version
+
+ANY_ENDPOINT = "*"
+SECTIONS = ("query", "request", "response", "stream_item", "error")
+
+
+@dataclass
+class Context:
+    """What a step may know of the exchange it works on."""
+
+    method: str
+    template: str | None
+    params: dict[str, str]
+    client_version: Version
+    target: Version
+    upstream_kind: str = "docker"
+    request_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)  # passed from request to answer
+
+
+class ChangeError(ValueError):
+    pass
+
+
+# JSON pointers with wildcards ------------------------------------------------
+
+def _tokens(pointer: str) -> list[str]:
+    if pointer in ("", "/"):
+        return []
+    if not pointer.startswith("/"):
+        raise ChangeError(f"a pointer starts with '/': {pointer!r}")
+    return [t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/")]
+
+
+def select(document: Any, pointer: str) -> Iterator[Any]:
+    """Every object `pointer` names in `document` (wildcards expand, misses are skipped)."""
+    def walk(node: Any, tokens: list[str]) -> Iterator[Any]:
+        if not tokens:
+            yield node
+            return
+        head, rest = tokens[0], tokens[1:]
+        if head == "*":
+            children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+            for child in list(children):
+                yield from walk(child, rest)
+        elif isinstance(node, dict) and head in node:
+            yield from walk(node[head], rest)
+        elif isinstance(node, list) and head.isdigit() and int(head) < len(node):
+            yield from walk(node[int(head)], rest)
+    yield from walk(document, _tokens(pointer))
+
+
+_MISSING = object()
+
+
+def get(node: Any, pointer: str) -> Any:
+    for token in _tokens(pointer):
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        else:
+            return _MISSING
+    return node
+
+
+def put(node: dict[str, Any], pointer: str, value: Any) -> None:
+    tokens = _tokens(pointer)
+    for token in tokens[:-1]:
+        child = node.get(token)
+        if not isinstance(child, dict):
+            child = node[token] = {}
+        node = child
+    node[tokens[-1]] = value
+
+
+def pop(node: Any, pointer: str) -> Any:
+    tokens = _tokens(pointer)
+    parent = get(node, "/" + "/".join(tokens[:-1])) if len(tokens) > 1 else node
+    if isinstance(parent, dict) and tokens and tokens[-1] in parent:
+        return parent.pop(tokens[-1])
+    return _MISSING
+
+
+# Steps --------------------------------------------------------------------
+
+Step = Callable[[Any, Context], Any]
+
+
+def _on_objects(at: str, action: Callable[[dict[str, Any]], None]) -> Step:
+    def step(document: Any, context: Context) -> Any:
+        for target in select(document, at):
+            if isinstance(target, dict):
+                action(target)
+        return document
+    return step
+
+
+def _move(spec: dict[str, Any], keep_source: bool) -> Step:
+    source, destination = spec["from"], spec["to"]
+
+    def action(node: dict[str, Any]) -> None:
+        value = get(node, source) if keep_source else pop(node, source)
+        if value is not _MISSING:
+            put(node, destination, copy.deepcopy(value) if keep_source else value)
+    return _on_objects(spec.get("at", ""), action)
+
+
+def _remove(spec: dict[str, Any]) -> Step:
+    paths = spec["paths"]
+
+    def action(node: dict[str, Any]) -> None:
+        for path in paths:
+            pop(node, path)
+    return _on_objects(spec.get("at", ""), action)
+
+
+def _keep(spec: dict[str, Any]) -> Step:
+    keys = set(spec["keys"])
+
+    def action(node: dict[str, Any]) -> None:
+        for key in [k for k in node if k not in keys]:
+            del node[key]
+    return _on_objects(spec.get("at", ""), action)
+
+
+def _default(spec: dict[str, Any], overwrite: bool) -> Step:
+    path, value = spec["path"], spec["value"]
+
+    def action(node: dict[str, Any]) -> None:
+        if overwrite or get(node, path) is _MISSING:
+            put(node, path, copy.deepcopy(value))
+    return _on_objects(spec.get("at", ""), action)
+
+
+def _strip_prefix(spec: dict[str, Any]) -> Step:
+    path, prefix = spec["path"], spec["prefix"]
+
+    def action(node: dict[str, Any]) -> None:
+        value = get(node, path)
+        if isinstance(value, str) and value.startswith(prefix):
+            put(node, path, value[len(prefix):])
+        elif isinstance(value, list):
+            put(node, path, [v[len(prefix):] if isinstance(v, str) and v.startswith(prefix) else v
+                             for v in value])
+    return _on_objects(spec.get("at", ""), action)
+
+
+def _split(spec: dict[str, Any]) -> Step:
+    path, separator = spec["path"], spec["separator"]
+
+    def action(node: dict[str, Any]) -> None:
+        value = get(node, path)
+        if isinstance(value, str):
+            put(node, path, [part.strip() for part in value.split(separator) if part.strip()])
+    return _on_objects(spec.get("at", ""), action)
+
+
+def _join(spec: dict[str, Any]) -> Step:
+    path, separator = spec["path"], spec["separator"]
+
+    def action(node: dict[str, Any]) -> None:
+        value = get(node, path)
+        if isinstance(value, list):
+            put(node, path, separator.join(str(v) for v in value))
+        elif value is None:
+            put(node, path, "")
+    return _on_objects(spec.get("at", ""), action)
+
+
+def replace_each(document: Any, pointer: str, function: Callable[[Any], Any]) -> Any:
+    """`document` with every value `pointer` names replaced by `function(value)`."""
+    tokens = _tokens(pointer)
+    if not tokens:
+        return function(document)
+
+    def walk(node: Any, head: str, rest: list[str]) -> None:
+        if isinstance(node, dict):
+            keys: list[Any] = list(node) if head == "*" else [head] if head in node else []
+        elif isinstance(node, list) and head == "*":
+            keys = list(range(len(node)))
+        else:
+            return
+        for key in keys:
+            if rest:
+                walk(node[key], rest[0], rest[1:])
+            else:
+                node[key] = function(node[key])
+    walk(document, tokens[0], tokens[1:])
+    return document
+
+
+def _call(spec: dict[str, Any]) -> Step:
+    from . import functions
+
+    name = spec["function"]
+    function = getattr(functions, name, None)
+    if function is None or name.startswith("_"):
+        raise ChangeError(f"no function {name!r} in apiproxy/functions.py")
+    at = spec.get("at", "")
+    arguments = {k: v for k, v in spec.items() if k not in ("op", "function", "at")}
+    return lambda document, context: replace_each(
+        document, at, lambda value: function(value, context, **arguments))
+
+
+_OPS: dict[str, Callable[[dict[str, Any]], Step]] = {
+    "move": lambda spec: _move(spec, keep_source=False),
+    "copy": lambda spec: _move(spec, keep_source=True),
+    "remove": _remove,
+    "keep": _keep,
+    "default": lambda spec: _default(spec, overwrite=False),
+    "set": lambda spec: _default(spec, overwrite=True),
+    "strip_prefix": _strip_prefix,
+    "split": _split,
+    "join": _join,
+    "call": _call,
+}
+
+
+def compile_step(spec: dict[str, Any]) -> Step:
+    try:
+        return _OPS[spec["op"]](spec)
+    except KeyError as error:
+        raise ChangeError(f"bad step {spec!r}: missing or unknown {error}") from None
+
+
+# Version changes ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class StatusChange:
+    """An answer status the newer version uses where the older used another."""
+
+    newer: int
+    older: int
+    body: str | None  # replaces the answer's body when set ("" empties it)
+
+
+@dataclass
+class EndpointChange:
+    endpoint: str
+    description: str
+    steps: dict[str, list[Step]]
+    status: list[StatusChange]
+    hijack: str | None  # a function in functions.py making the transform of a hijacked stream
+
+
+@dataclass
+class VersionChange:
+    version: Version
+    description: str
+    endpoints: list[EndpointChange]
+    source: str
+
+    def for_endpoint(self, endpoint: str | None) -> list[EndpointChange]:
+        return [change for change in self.endpoints
+                if change.endpoint == ANY_ENDPOINT or change.endpoint == endpoint]
+
+
+def _function_name(name: str | None, source: str) -> str | None:
+    from . import functions
+
+    if name is not None and (name.startswith("_") or not callable(getattr(functions, name, None))):
+        raise ChangeError(f"{source}: no function {name!r} in apiproxy/functions.py")
+    return name
+
+
+def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
+    endpoints = []
+    for entry in data.get("changes", []):
+        unknown = set(entry) - {"endpoint", "description", "status", "hijack", *SECTIONS}
+        if unknown or "endpoint" not in entry or "description" not in entry:
+            raise ChangeError(f"{source}: a change needs endpoint and description; unknown {sorted(unknown)}")
+        endpoints.append(EndpointChange(
+            endpoint=entry["endpoint"],
+            description=entry["description"],
+            steps={section: [compile_step(spec) for spec in entry.get(section, [])] for section in SECTIONS},
+            status=[StatusChange(s["newer"], s["older"], s.get("body")) for s in entry.get("status", [])],
+            hijack=_function_name(entry.get("hijack"), source),
+        ))
+    return VersionChange(parse_version(data["version"]), data.get("description", ""), endpoints, source)
+
+
+@lru_cache(maxsize=1)
+def all_changes() -> tuple[VersionChange, ...]:
+    folder = schemas_dir() / "changes"
+    changes = [_compile_change(load_json(f"changes/{path.name}"), f"changes/{path.name}")
+               for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    return tuple(sorted(changes, key=lambda change: change.version))
+
+
+@lru_cache(maxsize=None)
+def _profile(kind: str) -> VersionChange | None:
+    path = schemas_dir() / "upstreams" / f"{kind}.json"
+    if not path.is_file():
+        return None
+    data = load_json(f"upstreams/{kind}.json")
+    return _compile_change({**data, "version": "0.0"}, f"upstreams/{kind}.json")
+
+
+def profile(kind: str, endpoint: str | None) -> list[EndpointChange]:
+    """What a kind of daemon does whatever the API version: applied after the chain."""
+    found = _profile(kind)
+    return found.for_endpoint(endpoint) if found else []
+
+
+def between(client: Version, target: Version, endpoint: str | None) -> list[tuple[VersionChange, EndpointChange]]:
+    """The changes a request crosses going from `client` up to `target`, in order."""
+    return [(change, endpoint_change) for change in all_changes() if client < change.version <= target
+            for endpoint_change in change.for_endpoint(endpoint)]
+
+
+def run_steps(steps: list[Step], document: Any, context: Context) -> Any:
+    for step in steps:
+        document = step(document, context)
+    return document

@@ -1,0 +1,120 @@
+"""The steps a declaration cannot say, each named from a version-change file. Pure.
+
+A step function takes the value it works on and the exchange's Context (and
+any arguments the file gives) and returns the new value.  Functions whose
+name ends in `_stream` instead make the transform of a hijacked stream.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .changes import Context
+from .translate import FRAME_HEADER, FrameStream, Transform
+
+
+def json_error_to_text(document: Any, context: Context) -> Any:
+    """{"message": "..."} → the message as plain text with a final newline."""
+    if isinstance(document, dict) and isinstance(document.get("message"), str):
+        return document["message"] + "\n"
+    return document
+
+
+def ports_to_display_string(ports: Any, context: Context) -> Any:
+    """[{IP, PrivatePort, PublicPort, Type}] → "0.0.0.0:49153->22/tcp, 80/tcp" (0.6 daemons' form)."""
+    if not isinstance(ports, list):
+        return ports
+    shown = []
+    for port in ports:
+        if not isinstance(port, dict):
+            continue
+        private = f"{port.get('PrivatePort')}/{port.get('Type', 'tcp')}"
+        if port.get("PublicPort"):
+            ip = port.get("IP")
+            shown.append(f"{ip + ':' if ip else ''}{port['PublicPort']}->{private}")
+        else:
+            shown.append(private)
+    return ", ".join(dict.fromkeys(shown))  # IPv4 and IPv6 bindings of one port show once
+
+
+def images_per_tag(images: Any, context: Context) -> Any:
+    """One entry per image with RepoTags → one entry per repository:tag (API ≤ 1.6)."""
+    if not isinstance(images, list):
+        return images
+    rows = []
+    for image in images:
+        if not isinstance(image, dict):
+            continue
+        base = {key: value for key, value in image.items() if key not in ("RepoTags", "RepoDigests")}
+        tags = [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]
+        if not tags:
+            rows.append({**base, "Repository": "<none>", "Tag": "<none>"})
+        for tag in tags:
+            repository, _, name = tag.rpartition(":")
+            if "/" in name:  # a registry port, not a tag: "host:5000/repo"
+                repository, name = tag, "latest"
+            rows.append({**base, "Repository": repository, "Tag": name})
+    return rows
+
+
+_RAW_IMAGE_KEYS = {
+    "Id": "id", "Parent": "parent", "Comment": "comment", "Created": "created",
+    "Container": "container", "ContainerConfig": "container_config",
+    "DockerVersion": "docker_version", "Author": "author", "Config": "config",
+    "Architecture": "architecture", "Os": "os", "Size": "Size",
+}
+
+
+def image_to_raw(image: Any, context: Context) -> Any:
+    """Image inspect as the image's on-disk JSON, with the snake_case keys of API < 1.12."""
+    if not isinstance(image, dict):
+        return image
+    raw = {raw_key: image[key] for key, raw_key in _RAW_IMAGE_KEYS.items() if key in image}
+    for key in ("parent", "container"):
+        raw.setdefault(key, "")
+    return raw
+
+
+def strip_sha256(value: Any, context: Context) -> Any:
+    """Image ids lost their "sha256:" prefix: old clients print its first 12 characters."""
+    if isinstance(value, str) and value.startswith("sha256:"):
+        return value[len("sha256:"):]
+    return value
+
+
+class _Demultiplex:
+    """Merges stdout and stderr frames into one raw stream (attach before API 1.6).
+
+    A container with a TTY sends a raw stream already; its first bytes tell:
+    a frame header is a stream type 0–2 followed by three zero bytes.
+    """
+
+    def __init__(self) -> None:
+        self.decided: Transform | None = None
+        self.head = b""
+
+    def feed(self, data: bytes) -> bytes:
+        if self.decided is None:
+            self.head += data
+            if len(self.head) < FRAME_HEADER.size:
+                return b""
+            framed = self.head[0] in (0, 1, 2) and self.head[1:4] == b"\0\0\0"
+            self.decided = FrameStream(lambda kind, payload: payload) if framed else _Identity()
+            data, self.head = self.head, b""
+        return self.decided.feed(data)
+
+    def close(self) -> bytes:
+        if self.decided is None:
+            return self.head
+        return self.decided.close()
+
+
+class _Identity:
+    def feed(self, data: bytes) -> bytes:
+        return data
+
+    def close(self) -> bytes:
+        return b""
+
+
+def demultiplex_stream(context: Context) -> Transform:
+    return _Demultiplex()
