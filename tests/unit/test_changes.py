@@ -1,0 +1,156 @@
+"""The version-change engine: steps, the chain's order, the shipped change files."""
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import pytest
+
+from apiproxy import changes, functions
+from apiproxy.chain import ChainExchange
+from apiproxy.changes import ChangeError, Context, compile_step, run_steps
+from apiproxy.routes import match_legacy
+from apiproxy.versions import Version
+
+CONTEXT = Context("GET", "/x", {}, Version(1, 3), Version(1, 41))
+
+
+def apply(spec: dict[str, Any], document: Any) -> Any:
+    return compile_step(spec)(document, CONTEXT)
+
+
+def test_move_creates_the_destination_and_skips_what_is_absent() -> None:
+    body = {"Memory": 5, "Image": "a"}
+    assert apply({"op": "move", "from": "/Memory", "to": "/HostConfig/Memory"}, body) == \
+        {"Image": "a", "HostConfig": {"Memory": 5}}
+    assert apply({"op": "move", "from": "/Nope", "to": "/X"}, {"a": 1}) == {"a": 1}
+
+
+def test_at_with_a_wildcard_reaches_every_item() -> None:
+    rows = [{"name": "a", "x": 1}, {"name": "b"}]
+    assert apply({"op": "move", "at": "/*", "from": "/name", "to": "/Name"}, rows) == \
+        [{"Name": "a", "x": 1}, {"Name": "b"}]
+    assert apply({"op": "keep", "at": "/*", "keys": ["Name"]}, rows) == [{"Name": "a"}, {"Name": "b"}]
+
+
+def test_default_set_remove_copy_split_join_strip() -> None:
+    assert apply({"op": "default", "path": "/A", "value": 1}, {"A": 2}) == {"A": 2}
+    assert apply({"op": "set", "path": "/A", "value": 1}, {"A": 2}) == {"A": 1}
+    assert apply({"op": "remove", "paths": ["/A", "/B/C"]}, {"A": 1, "B": {"C": 2, "D": 3}}) == {"B": {"D": 3}}
+    assert apply({"op": "copy", "from": "/Id", "to": "/ID"}, {"Id": "x"}) == {"Id": "x", "ID": "x"}
+    assert apply({"op": "split", "path": "/V", "separator": ","}, {"V": "a, b,"}) == {"V": ["a", "b"]}
+    assert apply({"op": "split", "path": "/V", "separator": ","}, {"V": ""}) == {"V": []}
+    assert apply({"op": "join", "path": "/V", "separator": ","}, {"V": ["a", "b"]}) == {"V": "a,b"}
+    assert apply({"op": "strip_prefix", "path": "/Id", "prefix": "sha256:"}, {"Id": "sha256:ab"}) == {"Id": "ab"}
+
+
+def test_call_replaces_each_selected_value() -> None:
+    rows = [{"Image": "sha256:1"}, {"Image": "busybox"}, {}]
+    assert apply({"op": "call", "function": "strip_sha256", "at": "/*/Image"}, rows) == \
+        [{"Image": "1"}, {"Image": "busybox"}, {}]
+
+
+def test_unknown_ops_and_functions_are_refused_when_compiled() -> None:
+    with pytest.raises(ChangeError):
+        compile_step({"op": "teleport"})
+    with pytest.raises(ChangeError):
+        compile_step({"op": "call", "function": "no_such_function"})
+
+
+def test_every_shipped_change_file_compiles_and_describes_each_change() -> None:
+    loaded = changes.all_changes()
+    assert [str(c.version) for c in loaded] == sorted((str(c.version) for c in loaded),
+                                                     key=lambda v: tuple(map(int, v.split("."))))
+    for change in loaded:
+        for endpoint_change in change.endpoints:
+            assert endpoint_change.description.strip(), change.source
+            assert endpoint_change.endpoint == "*" or match_legacy(*endpoint_change.endpoint.split(" ", 1))
+
+
+def test_between_crosses_only_the_versions_above_the_client_up_to_the_target() -> None:
+    crossed = [str(c.version) for c, _ in changes.between(Version(1, 4), Version(1, 41), "GET /containers/json")]
+    assert crossed == ["1.5", "1.24"]  # the Ports change and the error format
+    assert changes.between(Version(1, 5), Version(1, 41), "GET /containers/json")[0][0].version == Version(1, 24)
+
+
+def _exchange(method: str, path: str, client: str, target: str = "1.41") -> ChainExchange:
+    route = match_legacy(method, path)
+    assert route is not None
+    major, minor = map(int, client.split("."))
+    tmajor, tminor = map(int, target.split("."))
+    return ChainExchange.build(route, Version(major, minor), Version(tmajor, tminor), path, "docker")
+
+
+def _through(transform: Any, body: bytes) -> bytes:
+    return transform.feed(body) + transform.close()
+
+
+def test_ports_become_a_string_for_a_1_4_client_and_stay_a_list_for_1_5() -> None:
+    modern = b'[{"Id":"a","Image":"sha256:ff","Ports":[{"IP":"0.0.0.0","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},' \
+             b'{"IP":"::","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},{"PrivatePort":22,"Type":"tcp"}]}]'
+    old = _exchange("GET", "/containers/json", "1.4")
+    assert _through(old.response_body(200, []), modern) == \
+        b'[{"Id":"a","Image":"ff","Ports":"0.0.0.0:8080->80/tcp, :::8080->80/tcp, 22/tcp"}]'
+    newer = _exchange("GET", "/containers/json", "1.5")
+    assert b'"Ports":[{' in _through(newer.response_body(200, []), modern)
+
+
+def test_errors_become_plain_text_below_1_24() -> None:
+    exchange = _exchange("GET", "/containers/abc/json", "1.9")
+    status, headers = exchange.response_head(404, [(b"Content-Type", b"application/json")])
+    assert (status, headers) == (404, [(b"Content-Type", b"text/plain; charset=utf-8")])
+    assert _through(exchange.response_body(404, headers), b'{"message":"No such container: abc"}\n') == \
+        b"No such container: abc\n"
+
+
+def test_status_changes_replace_the_body() -> None:
+    rmi = _exchange("DELETE", "/images/abc", "1.1")
+    assert rmi.response_head(200, [])[0] == 204
+    kill = _exchange("POST", "/containers/abc/kill", "1.9")
+    assert kill.response_head(409, [])[0] == 204
+    assert _through(kill.response_body(204, []), b'{"message":"not running"}') == b""
+
+
+def test_images_list_per_tag_below_1_7() -> None:
+    exchange = _exchange("GET", "/images/json", "1.6")
+    modern = b'[{"Id":"sha256:aa","RepoTags":["busybox:latest","127.0.0.1:5000/team/bb:v1"],"Created":1,' \
+             b'"Size":2,"VirtualSize":2,"ParentId":""},{"Id":"sha256:bb","RepoTags":null}]'
+    rows = __import__("json").loads(_through(exchange.response_body(200, []), modern))
+    assert [(r["Repository"], r["Tag"], r["Id"]) for r in rows] == [
+        ("busybox", "latest", "aa"), ("127.0.0.1:5000/team/bb", "v1", "aa"), ("<none>", "<none>", "bb")]
+
+
+def test_image_inspect_is_raw_below_1_12() -> None:
+    exchange = _exchange("GET", "/images/busybox/json", "1.9")
+    raw = __import__("json").loads(_through(exchange.response_body(200, []),
+                                            b'{"Id":"sha256:aa","Parent":"","ContainerConfig":{},"DockerVersion":"20",'
+                                            b'"Created":"t","Size":3,"Config":{}}'))
+    assert raw["id"] == "aa" and raw["container_config"] == {} and raw["docker_version"] == "20" and "Id" not in raw
+
+
+def test_attach_is_demultiplexed_below_1_6_unless_the_stream_is_raw() -> None:
+    frames = struct.pack(">BxxxL", 1, 3) + b"out" + struct.pack(">BxxxL", 2, 3) + b"err"
+    to_client, _ = _exchange("POST", "/containers/abc/attach", "1.5").hijacked_streams()
+    assert to_client is not None
+    assert b"".join(to_client.feed(frames[i:i + 1]) for i in range(len(frames))) + to_client.close() == b"outerr"
+    tty, _ = _exchange("POST", "/containers/abc/attach", "1.5").hijacked_streams()
+    assert tty.feed(b"$ ls\r\nbin  etc\r\n") + tty.close() == b"$ ls\r\nbin  etc\r\n"
+    assert _exchange("POST", "/containers/abc/attach", "1.6").hijacked_streams() == (None, None)
+
+
+def test_ports_display_string_matches_0_6_daemons() -> None:
+    assert functions.ports_to_display_string([], CONTEXT) == ""
+    assert functions.ports_to_display_string([{"PrivatePort": 53, "Type": "udp"}], CONTEXT) == "53/udp"
+
+
+def test_search_below_1_7_keeps_only_name_and_description() -> None:
+    exchange = _exchange("GET", "/images/search", "1.6")
+    body = b'[{"name":"a","description":"d","is_official":false,"star_count":3}]'
+    assert _through(exchange.response_body(200, []), body) == b'[{"Name":"a","Description":"d"}]'
+
+
+def test_version_has_memory_and_swap_limits_below_1_2() -> None:
+    exchange = _exchange("GET", "/version", "1.1")
+    body = __import__("json").loads(_through(exchange.response_body(200, []), b'{"Version":"20.10"}'))
+    assert body == {"Version": "20.10", "MemoryLimit": True, "SwapLimit": True}
+    assert run_steps([], {"a": 1}, CONTEXT) == {"a": 1}
