@@ -36,6 +36,7 @@ class Context:
     upstream_kind: str = "docker"
     request_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)  # passed from request to answer
+    warnings: list[str] = field(default_factory=list)  # for the log: what could not be translated
 
 
 class ChangeError(ValueError):
@@ -70,7 +71,7 @@ def select(document: Any, pointer: str) -> Iterator[Any]:
     yield from walk(document, _tokens(pointer))
 
 
-_MISSING = object()
+MISSING = object()
 
 
 def get(node: Any, pointer: str) -> Any:
@@ -78,7 +79,7 @@ def get(node: Any, pointer: str) -> Any:
         if isinstance(node, dict) and token in node:
             node = node[token]
         else:
-            return _MISSING
+            return MISSING
     return node
 
 
@@ -97,7 +98,7 @@ def pop(node: Any, pointer: str) -> Any:
     parent = get(node, "/" + "/".join(tokens[:-1])) if len(tokens) > 1 else node
     if isinstance(parent, dict) and tokens and tokens[-1] in parent:
         return parent.pop(tokens[-1])
-    return _MISSING
+    return MISSING
 
 
 # Steps --------------------------------------------------------------------
@@ -119,7 +120,7 @@ def _move(spec: dict[str, Any], keep_source: bool) -> Step:
 
     def action(node: dict[str, Any]) -> None:
         value = get(node, source) if keep_source else pop(node, source)
-        if value is not _MISSING:
+        if value is not MISSING:
             put(node, destination, copy.deepcopy(value) if keep_source else value)
     return _on_objects(spec.get("at", ""), action)
 
@@ -146,7 +147,7 @@ def _default(spec: dict[str, Any], overwrite: bool) -> Step:
     path, value = spec["path"], spec["value"]
 
     def action(node: dict[str, Any]) -> None:
-        if overwrite or get(node, path) is _MISSING:
+        if overwrite or get(node, path) is MISSING:
             put(node, path, copy.deepcopy(value))
     return _on_objects(spec.get("at", ""), action)
 

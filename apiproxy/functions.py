@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .changes import Context
+from .changes import MISSING, Context, pop, put
 from .translate import FRAME_HEADER, FrameStream, Transform
 
 
@@ -118,3 +118,91 @@ class _Identity:
 
 def demultiplex_stream(context: Context) -> Transform:
     return _Demultiplex()
+
+
+# Container create and inspect ----------------------------------------------
+
+def port_specs_to_bindings(body: Any, context: Context) -> Any:
+    """PortSpecs ("[[ip:]hostPort:]containerPort[/proto]") → ExposedPorts + PortBindings.
+
+    A bare "80" exposed 80/tcp and published it on a random host port, as 0.6.5
+    daemons did in migratePortMappings.
+    """
+    if not isinstance(body, dict) or not body.get("PortSpecs"):
+        if isinstance(body, dict):
+            body.pop("PortSpecs", None)
+        return body
+    exposed = body.setdefault("ExposedPorts", {}) or {}
+    body["ExposedPorts"] = exposed
+    bindings = body.setdefault("PortBindings", {}) or {}
+    body["PortBindings"] = bindings
+    for spec in body.pop("PortSpecs"):
+        parts = str(spec).split(":")
+        container, _, proto = parts[-1].partition("/")
+        key = f"{container}/{proto or 'tcp'}"
+        host_ip, host_port = ("", "") if len(parts) == 1 else \
+            ("", parts[0]) if len(parts) == 2 else (":".join(parts[:-2]), parts[-2])
+        exposed[key] = {}
+        bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": host_port})
+    return body
+
+
+def mounts_to_volumes(inspect: Any, context: Context) -> Any:
+    """Volumes {destination: source} and VolumesRW {destination: bool} from Mounts (API < 1.20)."""
+    if not isinstance(inspect, dict):
+        return inspect
+    mounts = [m for m in inspect.get("Mounts") or [] if isinstance(m, dict)]
+    inspect["Volumes"] = {m.get("Destination"): m.get("Source") for m in mounts}
+    inspect["VolumesRW"] = {m.get("Destination"): bool(m.get("RW")) for m in mounts}
+    return inspect
+
+
+def ports_to_port_mapping(settings: Any, context: Context) -> Any:
+    """NetworkSettings.PortMapping {"Tcp": {private: public}, "Udp": {...}} (API 1.3-1.5) from Ports."""
+    if not isinstance(settings, dict):
+        return settings
+    mapping: dict[str, dict[str, str]] = {"Tcp": {}, "Udp": {}}
+    for port, bindings in (settings.get("Ports") or {}).items():
+        private, _, proto = port.partition("/")
+        for binding in bindings or []:
+            mapping["Udp" if proto == "udp" else "Tcp"].setdefault(private, binding.get("HostPort", ""))
+    settings["PortMapping"] = mapping
+    return settings
+
+
+def flatten_port_mapping(settings: Any, context: Context) -> Any:
+    """PortMapping as one {private: public} map (API 1.2, TCP only)."""
+    if isinstance(settings, dict) and isinstance(settings.get("PortMapping"), dict):
+        settings["PortMapping"] = dict(settings["PortMapping"].get("Tcp", {}))
+    return settings
+
+
+_LXC_SETTINGS = {
+    "lxc.utsname": ("/Hostname", str),
+    "lxc.cgroup.cpuset.cpus": ("/HostConfig/CpusetCpus", str),
+    "lxc.cgroup.cpu.shares": ("/HostConfig/CpuShares", int),
+    "lxc.cgroup.memory.limit_in_bytes": ("/HostConfig/Memory", int),
+}
+
+
+def lxc_conf_to_settings(body: Any, context: Context, where: str = "/HostConfig/LxcConf") -> Any:
+    """LxcConf (gone with the LXC driver) → the settings that replaced the keys that matter."""
+
+    if not isinstance(body, dict):
+        return body
+    entries = pop(body, where)
+    if entries is MISSING or not entries:
+        return body
+    pairs = entries.items() if isinstance(entries, dict) else \
+        ((e.get("Key"), e.get("Value")) for e in entries if isinstance(e, dict))
+    for key, value in pairs:
+        setting = _LXC_SETTINGS.get(str(key))
+        if setting is None:
+            context.warnings.append(f"LxcConf {key} is ignored: today's daemons have no LXC driver")
+            continue
+        path, kind = setting
+        try:
+            put(body, path, kind(value))
+        except (TypeError, ValueError):
+            context.warnings.append(f"LxcConf {key}={value!r} is ignored: not a valid value")
+    return body
