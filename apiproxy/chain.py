@@ -57,6 +57,9 @@ class ChainExchange(Exchange):
         """One-line descriptions of the changes this exchange crosses, for logs and `explain`."""
         return [change.description for change in self.crossed]
 
+    def warnings(self) -> list[str]:
+        return self.context.warnings
+
     def _up(self, section: str) -> list[Step]:
         return [step for change in self.crossed for step in change.steps[section]]
 

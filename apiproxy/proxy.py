@@ -402,6 +402,8 @@ class ClientConnection(Protocol):
             return
         if self.body_transform is not None:
             data = self.body_transform.close()
+            for warning in self.exchange.warnings() if self.exchange else ():
+                log.warn("{target}: {warning}", target=self.upstream_target, warning=warning)
             self._send_head([(b"Content-Length", str(len(data)).encode())])
             self.upstream.transport.write(data)
         elif chunked:

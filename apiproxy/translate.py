@@ -48,6 +48,10 @@ class Exchange:
     def translated(self) -> bool:
         return self.client_version is not None and self.client_version != self.target
 
+    def warnings(self) -> list[str]:
+        """What the translation had to leave out, for the log."""
+        return []
+
     def request_target(self, path: str, query: str) -> str:
         """Path and query (after the version prefix) sent upstream."""
         return f"{path}?{query}" if query else path

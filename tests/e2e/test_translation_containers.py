@@ -1,0 +1,127 @@
+"""Legacy container requests translated for the real daemon, checked where they take effect."""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Iterator
+
+import pytest
+
+from support import request
+
+MEMORY = 64 * 1024 * 1024
+
+
+@pytest.fixture
+def names(docker_sock: str) -> Iterator[list[str]]:
+    """Containers a test creates, removed afterwards through the daemon's own socket."""
+    created: list[str] = []
+    yield created
+    for name in created:
+        request(docker_sock, "DELETE", f"/v1.41/containers/{name}?force=1&v=1")
+
+
+def _run_to_end(sock: str, version: str, cid: str) -> str:
+    assert request(sock, "POST", f"/v{version}/containers/{cid}/start").status in (200, 204)
+    assert request(sock, "POST", f"/v{version}/containers/{cid}/wait").json()["StatusCode"] == 0
+    logs = request(sock, "POST", f"/v{version}/containers/{cid}/attach?logs=1&stdout=1&stderr=1")
+    return logs.body.decode(errors="replace")
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.3", "1.5", "1.9"])
+def test_flat_create_fields_take_effect(proxy_sock: str, docker_sock: str, image: str, version: str,
+                                        names: list[str]) -> None:
+    source = f"apiproxy-src-{uuid.uuid4().hex[:8]}"
+    names.append(source)
+    made = request(docker_sock, "POST", f"/v1.41/containers/create?name={source}",
+                   {"Image": image, "Cmd": ["sh", "-c", "echo shared > /data/file"], "Volumes": {"/data": {}}})
+    assert made.status == 201
+    assert request(docker_sock, "POST", f"/v1.41/containers/{source}/start").status == 204
+    assert request(docker_sock, "POST", f"/v1.41/containers/{source}/wait").json()["StatusCode"] == 0
+
+    body = {"Image": image, "Memory": MEMORY, "MemorySwap": -1, "CpuShares": 512, "Dns": ["10.9.9.9"],
+            "VolumesFrom": source, "PortSpecs": ["80", "8080:81/udp"],
+            "Cmd": ["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /etc/resolv.conf /data/file"]}
+    created = request(proxy_sock, "POST", f"/v{version}/containers/create", body,
+                      headers={"Content-Type": "application/json"})
+    assert created.status == 201, created
+    cid = created.json()["Id"]
+    names.append(cid)
+    host = request(docker_sock, "GET", f"/v1.41/containers/{cid}/json").json()["HostConfig"]
+    assert (host["Memory"], host["CpuShares"], host["Dns"], host["VolumesFrom"]) == \
+        (MEMORY, 512, ["10.9.9.9"], [source])
+    assert host["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": ""}],
+                                    "81/udp": [{"HostIp": "", "HostPort": "8080"}]}
+    output = _run_to_end(proxy_sock, version, cid)
+    assert str(MEMORY) in output and "nameserver 10.9.9.9" in output and "shared" in output
+
+
+def test_privileged_in_config_reaches_host_config(proxy_sock: str, docker_sock: str, image: str,
+                                                   names: list[str]) -> None:
+    created = request(proxy_sock, "POST", "/v1.5/containers/create",
+                      {"Image": image, "Cmd": ["true"], "Privileged": True})
+    assert created.status == 201
+    names.append(created.json()["Id"])
+    assert request(docker_sock, "GET", f"/v1.41/containers/{created.json()['Id']}/json").json()[
+        "HostConfig"]["Privileged"] is True
+
+
+def test_lxc_conf_keys_become_settings(proxy_sock: str, docker_sock: str, image: str, names: list[str]) -> None:
+    created = request(proxy_sock, "POST", "/v1.9/containers/create", {
+        "Image": image, "Cmd": ["hostname"], "LxcConf": [{"Key": "lxc.utsname", "Value": "legacyhost"},
+                                                         {"Key": "lxc.cgroup.cpu.shares", "Value": "256"},
+                                                         {"Key": "lxc.aa_profile", "Value": "unconfined"}]})
+    assert created.status == 201, created
+    cid = created.json()["Id"]
+    names.append(cid)
+    inspect = request(docker_sock, "GET", f"/v1.41/containers/{cid}/json").json()
+    assert inspect["Config"]["Hostname"] == "legacyhost" and inspect["HostConfig"]["CpuShares"] == 256
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.4", "1.9"])
+def test_inspect_has_the_legacy_fields(proxy_sock: str, docker_sock: str, image: str, version: str,
+                                       names: list[str]) -> None:
+    created = request(proxy_sock, "POST", f"/v{version}/containers/create",
+                      {"Image": image, "Cmd": ["true"], "Memory": MEMORY, "Dns": ["10.9.9.9"], "Volumes": {"/v": {}}})
+    cid = created.json()["Id"]
+    names.append(cid)
+    inspect = request(proxy_sock, "GET", f"/v{version}/containers/{cid}/json").json()
+    assert inspect["ID"] == cid and inspect["State"]["Ghost"] is False
+    assert inspect["Config"]["Memory"] == MEMORY and inspect["Config"]["Dns"] == ["10.9.9.9"]
+    assert inspect["Config"]["VolumesFrom"] == ""
+    assert "/v" in inspect["Volumes"] and inspect["VolumesRW"]["/v"] is True
+    assert not inspect["Image"].startswith("sha256:")
+    expected_mapping = {"1.1": {}, "1.4": {"Tcp": {}, "Udp": {}}}.get(version)
+    if expected_mapping is not None:  # 1.6+ clients read NetworkSettings.Ports
+        assert inspect["NetworkSettings"]["PortMapping"] == expected_mapping
+
+
+def test_errors_are_plain_text_for_legacy_clients(proxy_sock: str) -> None:
+    missing = request(proxy_sock, "GET", "/v1.9/containers/no-such-container/json")
+    assert missing.status == 404
+    assert missing.header("Content-Type").startswith("text/plain")
+    assert missing.text == "No such container: no-such-container\n"
+    modern = request(proxy_sock, "GET", "/v1.41/containers/no-such-container/json")
+    assert json.loads(modern.body) == {"message": "No such container: no-such-container"}
+
+
+def test_kill_of_a_stopped_container_and_stop_of_a_stopped_one_answer_204(proxy_sock: str, image: str,
+                                                                          names: list[str]) -> None:
+    cid = request(proxy_sock, "POST", "/v1.9/containers/create", {"Image": image, "Cmd": ["true"]}).json()["Id"]
+    names.append(cid)
+    kill = request(proxy_sock, "POST", f"/v1.9/containers/{cid}/kill")
+    assert (kill.status, kill.body) == (204, b"")
+    stop = request(proxy_sock, "POST", f"/v1.9/containers/{cid}/stop?t=1")
+    assert (stop.status, stop.body) == (204, b"")
+
+
+@pytest.mark.parametrize(("version", "shape"), [("1.4", str), ("1.5", list)])
+def test_container_list_ports_shape(proxy_sock: str, image: str, version: str, shape: type,
+                                    names: list[str]) -> None:
+    cid = request(proxy_sock, "POST", "/v1.9/containers/create",
+                  {"Image": image, "Cmd": ["true"], "PortSpecs": ["80"]}).json()["Id"]
+    names.append(cid)
+    rows = request(proxy_sock, "GET", f"/v{version}/containers/json?all=1").json()
+    row = next(r for r in rows if r["Id"] == cid)
+    assert isinstance(row["Ports"], shape)
+    assert not row["Image"].startswith("sha256:")
