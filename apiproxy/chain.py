@@ -5,13 +5,15 @@ target, then the upstream's profile; its answer meets them in reverse.
 """
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode
 
 from . import changes, validation
 from .changes import Context, EndpointChange, Step, run_steps
 from .errors import JSON_ERRORS_SINCE
 from .http1 import Headers, without
+from .ids import LegacyIds
 from .routes import Route
 from .translate import Exchange, JsonStream, Transform, TranslationError, WholeJson
 from .versions import Version
@@ -41,12 +43,40 @@ class ChainExchange(Exchange):
 
     @classmethod
     def build(cls, route: Route, client_version: Version, target: Version, path: str,
-              upstream_kind: str) -> ChainExchange:
+              upstream_kind: str, ids: LegacyIds | None = None) -> ChainExchange:
+        ids = ids or LegacyIds()
         context = Context(route.method, route.template, route.params(path), client_version, target,
-                          upstream_kind)
+                          upstream_kind, ids=ids)
         crossed = [change for _, change in changes.between(client_version, target, route.key)]
         crossed += changes.profile(upstream_kind, route.key)
         return cls(route, client_version, target, context, crossed)
+
+    @property
+    def real_params(self) -> dict[str, str]:
+        """Path parameters with a legacy container id turned into the daemon's."""
+        params = dict(self.context.params)
+        if "id" in params and self.route is not None and self.route.template.startswith("/containers/"):
+            params["id"] = self.context.ids.to_real(params["id"])
+        return params
+
+    def emulation(self) -> Callable[..., Any] | None:
+        """The emulation serving this request, if a crossed change declares one (the newest wins)."""
+        from . import emulations
+
+        for change in reversed(self.crossed):
+            if change.emulate:
+                return getattr(emulations, change.emulate)
+        return None
+
+    def legacy_body(self, raw: bytes) -> Any:
+        """The client's JSON body, checked against its version's schema (for emulations)."""
+        try:
+            document = json.loads(raw) if raw.strip() else None
+        except ValueError as error:
+            raise TranslationError(f"invalid JSON body: {error}") from None
+        if document is not None:
+            self._check("request", document, "request body")
+        return document
 
     @property
     def endpoint(self) -> str:
@@ -75,6 +105,9 @@ class ChainExchange(Exchange):
     # Up -------------------------------------------------------------------
 
     def request_target(self, path: str, query: str) -> str:
+        assert self.route is not None
+        if self.real_params != self.context.params:
+            path = self.route.template.format(**self.real_params)
         params = dict(parse_qsl(query, keep_blank_values=True))
         self._check("query", params, "query parameter")
         steps = self._up("query")

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any, Callable, Iterator
 
 from .datafiles import load_json, schemas_dir
+from .ids import LegacyIds
 from .versions import Version, parse_version
 
 ANY_ENDPOINT = "*"
@@ -37,6 +38,7 @@ class Context:
     request_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)  # passed from request to answer
     warnings: list[str] = field(default_factory=list)  # for the log: what could not be translated
+    ids: LegacyIds = field(default_factory=LegacyIds)
 
 
 class ChangeError(ValueError):
@@ -261,6 +263,7 @@ class EndpointChange:
     steps: dict[str, list[Step]]
     status: list[StatusChange]
     hijack: str | None  # a function in functions.py making the transform of a hijacked stream
+    emulate: str | None  # a function in emulations.py serving the request instead
 
 
 @dataclass
@@ -275,18 +278,19 @@ class VersionChange:
                 if change.endpoint == ANY_ENDPOINT or change.endpoint == endpoint]
 
 
-def _function_name(name: str | None, source: str) -> str | None:
-    from . import functions
+def _function_name(name: str | None, source: str, module: str = "functions") -> str | None:
+    import importlib
 
+    functions = importlib.import_module(f"apiproxy.{module}")
     if name is not None and (name.startswith("_") or not callable(getattr(functions, name, None))):
-        raise ChangeError(f"{source}: no function {name!r} in apiproxy/functions.py")
+        raise ChangeError(f"{source}: no function {name!r} in apiproxy/{module}.py")
     return name
 
 
 def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
     endpoints = []
     for entry in data.get("changes", []):
-        unknown = set(entry) - {"endpoint", "description", "status", "hijack", *SECTIONS}
+        unknown = set(entry) - {"endpoint", "description", "status", "hijack", "emulate", *SECTIONS}
         if unknown or "endpoint" not in entry or "description" not in entry:
             raise ChangeError(f"{source}: a change needs endpoint and description; unknown {sorted(unknown)}")
         endpoints.append(EndpointChange(
@@ -295,6 +299,7 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
             steps={section: [compile_step(spec) for spec in entry.get(section, [])] for section in SECTIONS},
             status=[StatusChange(s["newer"], s["older"], s.get("body")) for s in entry.get("status", [])],
             hijack=_function_name(entry.get("hijack"), source),
+            emulate=_function_name(entry.get("emulate"), source, "emulations"),
         ))
     return VersionChange(parse_version(data["version"]), data.get("description", ""), endpoints, source)
 
@@ -317,9 +322,13 @@ def _profile(kind: str) -> VersionChange | None:
 
 
 def profile(kind: str, endpoint: str | None) -> list[EndpointChange]:
-    """What a kind of daemon does whatever the API version: applied after the chain."""
-    found = _profile(kind)
-    return found.for_endpoint(endpoint) if found else []
+    """What daemons do whatever the API version: applied after the chain.
+
+    `all.json` holds what apiproxy does for every kind (the ids of recreated
+    containers), then comes the kind's own file.
+    """
+    found = [_profile(name) for name in ("all", kind)]
+    return [change for profile in found if profile for change in profile.for_endpoint(endpoint)]
 
 
 def between(client: Version, target: Version, endpoint: str | None) -> list[tuple[VersionChange, EndpointChange]]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import urlencode
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -16,6 +17,8 @@ from twisted.web.iweb import IAgentEndpointFactory
 
 import treq
 
+from .emulation import Answer, Call
+from .ids import LABEL, LegacyIds
 from .upstream import TargetChoice, UpstreamInfo, choose_target, parse_upstream_info
 from .versions import Version
 
@@ -61,6 +64,7 @@ class Daemon:
         self.endpoint = clientFromString(reactor, description)
         self.target_version = target_version
         self.info: UpstreamInfo | None = None
+        self.ids = LegacyIds()
         self.choice = TargetChoice(None, "the upstream has not been reached yet")
         self._waiters: list[Deferred[UpstreamInfo]] | None = None  # set while a probe runs
         self._http = treq.client.HTTPClient(Agent.usingEndpointFactory(reactor, _Fixed(self.endpoint)))
@@ -108,12 +112,32 @@ class Daemon:
         self.info = info
         self.choice = choose_target(info, self.target_version)
         if self.choice.version is not None:
+            self._read_legacy_ids(self.choice.version)
+        if self.choice.version is not None:
             log.info("upstream {upstream} is {info}; legacy requests go at API {target}",
                      upstream=self.description, info=info.describe(), target=self.choice.version)
         else:
             log.error("upstream {upstream} is {info}; legacy requests will be refused: {problem}",
                       upstream=self.description, info=info.describe(), problem=self.choice.problem)
         return info
+
+    def _read_legacy_ids(self, target: Version) -> None:
+        """Containers apiproxy recreated carry the id their client knows in a label."""
+        query = urlencode({"all": "1", "filters": json.dumps({"label": [LABEL]})})
+        d = self.call(Call("GET", f"/containers/json?{query}"), target)
+        d.addCallback(lambda answer: self.ids.rebuild(answer.body) if answer.status == 200 else None)
+        d.addErrback(lambda failure: log.warn("cannot read recreated containers: {why}",
+                                              why=describe_failure(failure)))
+
+    def call(self, call: Call, target: Version) -> Deferred[Answer]:
+        """One request of an emulation, at the target version."""
+        headers = {"Content-Type": ["application/json"]} if call.body is not None else {}
+        data = json.dumps(call.body).encode() if call.body is not None else call.raw_body
+        d = self._http.request(call.method, f"http://docker/v{target}{call.path}", data=data,
+                               headers=headers)
+        d.addCallback(lambda response: response.content().addCallback(
+            lambda content: Answer(response.code, _json_or_bytes(content))))
+        return d
 
     def _probe_failed(self, failure: Failure) -> Failure:
         self.info = None
@@ -128,3 +152,10 @@ class Daemon:
                 waiter.errback(result)
             else:
                 waiter.callback(result)
+
+
+def _json_or_bytes(content: bytes) -> Any:
+    try:
+        return json.loads(content) if content.strip() else None
+    except ValueError:
+        return content

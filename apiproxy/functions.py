@@ -206,3 +206,8 @@ def lxc_conf_to_settings(body: Any, context: Context, where: str = "/HostConfig/
         except (TypeError, ValueError):
             context.warnings.append(f"LxcConf {key}={value!r} is ignored: not a valid value")
     return body
+
+
+def legacy_container_id(value: Any, context: Context) -> Any:
+    """The id a legacy client knows for a container apiproxy recreated."""
+    return context.ids.to_legacy(value)

@@ -7,8 +7,11 @@ other cannot take more (Twisted producer/consumer), so memory stays flat.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import parse_qsl
 
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
@@ -19,9 +22,12 @@ from . import http1
 from .daemon import Daemon, describe_failure
 from .errors import error_reply
 from .http1 import CHUNKED, UNTIL_CLOSE, Headers, ProtocolError, RequestHead, ResponseHead
-from .routes import is_hijack_endpoint
+from .chain import ChainExchange
+from .emulation import Answer, Emulation, EmulationFailed, Pass, Park, Reply, Unpark
+from .emulations import LegacyRequest
+from .routes import is_hijack_endpoint, match_legacy
 from .routing import Forward, Refuse, Settings, address, plan
-from .translate import Exchange, Transform, TranslationError
+from .translate import MAX_JSON_BODY, Exchange, Transform, TranslationError, exchange_for
 from .upstream import UpstreamInfo
 from .versions import Version
 
@@ -66,7 +72,8 @@ def close_when_written(transport: Any, write_side_only: bool = False) -> None:
     so the producer goes first (and the side it paused reads again).
     """
     producer = getattr(transport, "producer", None)
-    transport.unregisterProducer()
+    if producer is not None:
+        transport.unregisterProducer()
     if isinstance(producer, _ReadingSwitch):
         producer.stopProducing()
     if write_side_only:
@@ -242,6 +249,11 @@ class ClientConnection(Protocol):
         self.upgrade: bytes | None = None
         self.upstream_target = ""
         self.advancing = False
+        self.fixed_body: bytes | None = None  # a body an emulation decided, sent as is
+        self.collected = bytearray()
+        self.emulate: Any = None
+        self.parked_for: str | None = None  # the legacy id whose start this attach awaits
+        self.parked_ready: Deferred[None] | None = None
 
     # Client bytes ---------------------------------------------------------
 
@@ -258,12 +270,14 @@ class ClientConnection(Protocol):
             return  # called back from inside the loop below: the loop goes on
         self.advancing = True
         try:
-            while self.state in ("head", "body"):
+            while self.state in ("head", "body", "collecting"):
                 state, buffered = self.state, len(self.buffer)
                 if state == "head":
                     self._read_head()
-                else:
+                elif state == "body":
                     self._read_body()
+                else:
+                    self._collect_body()
                 if self.state == state and len(self.buffer) == buffered:
                     break  # waiting for more bytes
         except ProtocolError as error:
@@ -318,7 +332,7 @@ class ClientConnection(Protocol):
             return
         assert self.request is not None
         decision = plan(self.request.method, self.request.target, info, self.daemon.choice,
-                        self.factory.settings)
+                        self.factory.settings, self.daemon.ids)
         if isinstance(decision, Refuse):
             self.client_version = decision.client_version
             self._refuse(decision.status, decision.message)
@@ -331,7 +345,17 @@ class ClientConnection(Protocol):
         self.exchange = decision.exchange
         self.client_version = decision.exchange.client_version
         self.upstream_target = decision.target
+        emulate = self.exchange.emulation()
+        if emulate is not None:
+            self.emulate = emulate
+            self.collected = bytearray()
+            self.state = "collecting"
+            self._advance()
+            return
         self.body_transform = self.exchange.request_body()
+        self._connect()
+
+    def _connect(self) -> None:
         if self.upstream is not None and self.upstream.state == "idle":
             self._upstream_ready(self.upstream)
             return
@@ -348,7 +372,13 @@ class ClientConnection(Protocol):
             self._attach_upstream(upstream)
         upstream.expect_response(self.request.method if self.request else "GET")
         self.state = "body"
-        if self.body_transform is None:
+        if self.fixed_body is not None:
+            body, self.fixed_body = self.fixed_body, None
+            self._send_head([(b"Content-Length", str(len(body)).encode())] if body else [])
+            upstream.transport.write(body)
+            self.request_done = True
+            self.state = "waiting"
+        elif self.body_transform is None:
             self._send_head(self._request_framing())
         self._release()
         self._advance()
@@ -412,6 +442,125 @@ class ClientConnection(Protocol):
         self.state = "waiting"
         if self.response_done:
             self._next_request()
+
+    # Emulations -----------------------------------------------------------
+
+    def _collect_body(self) -> None:
+        assert self.body is not None
+        for data in self.body.take(self.buffer):
+            self.collected += data
+            if len(self.collected) > MAX_JSON_BODY:
+                raise TranslationError(f"request body larger than {MAX_JSON_BODY} bytes", 413)
+        if not self.body.done:
+            return
+        assert isinstance(self.exchange, ChainExchange) and self.request is not None
+        exchange = self.exchange
+        body = exchange.legacy_body(bytes(self.collected))
+        path, _, query = self.request.target.partition("?")
+        legacy = LegacyRequest(self.request.method, exchange.real_params,
+                               dict(parse_qsl(query, keep_blank_values=True)), body, exchange.context)
+        self.state = "emulating"
+        self._emulation_step(self.emulate(legacy), None)
+
+    def _emulation_step(self, emulation: Emulation, answer: Answer | None) -> None:
+        if self.state != "emulating":
+            emulation.close()
+            return
+        try:
+            item = emulation.send(answer) if answer is not None else next(emulation)
+            while isinstance(item, Unpark) and not self.factory.parked.get(item.legacy_id):
+                self._record_recreated(item)
+                item = next(emulation)
+        except StopIteration as stop:
+            self._emulation_done(stop.value)
+            return
+        except EmulationFailed as failed:
+            self._reply_answer(failed.answer)
+            return
+        except TranslationError as error:
+            self._refuse(error.status, str(error))
+            return
+        target = self.exchange.target if self.exchange else None
+        if isinstance(item, Unpark):
+            self._record_recreated(item)
+            d = self.factory.unpark(item.legacy_id, item.real_id)
+            d.addCallback(lambda _: self._emulation_step(emulation, None))
+        else:
+            assert target is not None
+            d = self.daemon.call(item, target)
+            d.addCallback(lambda answer: self._emulation_step(emulation, answer))
+            d.addErrback(self._emulation_unreachable)
+        d.addErrback(self._internal_error)
+
+    def _record_recreated(self, unpark: Unpark) -> None:
+        if unpark.legacy_id != unpark.real_id:
+            self.daemon.ids.record(unpark.legacy_id, unpark.real_id)
+
+    def _emulation_unreachable(self, failure: Failure) -> None:
+        self.daemon.connection_failed()
+        self._refuse(502, self.daemon.unreachable_message(describe_failure(failure)))
+
+    def _emulation_done(self, result: Reply | Pass | Park) -> None:
+        if isinstance(result, Reply):
+            self._reply_emulated(result.status, result.body)
+        elif isinstance(result, Park):
+            self._park(result.legacy_id)
+        else:
+            assert self.request is not None and self.exchange is not None
+            if result.as_endpoint is not None:
+                method, template = result.as_endpoint.split(" ", 1)
+                self.exchange = exchange_for(match_legacy(method, template), self.exchange.client_version,
+                                             self.exchange.target, upstream_kind=self.daemon.info.kind
+                                             if self.daemon.info else "docker", ids=self.daemon.ids)
+            self.request.method = result.method
+            self.upstream_target = f"/v{self.exchange.target}{result.path}"
+            self.fixed_body = json.dumps(result.body).encode() if result.body is not None else b""
+            self.body_transform = None
+            self._connect()
+
+    def _reply_answer(self, answer: Answer) -> None:
+        """An upstream error an emulation stopped at, as the client's version words errors."""
+        message = answer.body.get("message") if isinstance(answer.body, dict) else None
+        if message is None:
+            message = answer.body.decode(errors="replace").strip() if isinstance(answer.body, bytes) \
+                else str(answer.body or "")
+        self._refuse(answer.status, message)
+
+    def _reply_emulated(self, status: int, body: Any) -> None:
+        if status >= 400 or isinstance(body, str):
+            self._refuse(status, str(body or ""))
+            return
+        payload = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
+        headers: Headers = [(b"Content-Type", b"application/json")] if payload else []
+        if status not in (204, 304):
+            headers.append((b"Content-Length", str(len(payload)).encode()))
+        self.transport.write(http1.format_response_head(status, b"", headers) + payload)
+        self._next_request()
+
+    def _park(self, legacy_id: str) -> None:
+        """Tell the client its attach is open; connect it once apiproxy starts the container."""
+        if self.upgrade:
+            head = [(b"Content-Type", b"application/vnd.docker.raw-stream"), (b"Connection", b"Upgrade"),
+                    (b"Upgrade", self.upgrade)]
+            self.transport.write(http1.format_response_head(101, b"UPGRADED", head))
+        else:
+            self.transport.write(http1.format_response_head(
+                200, b"", [(b"Content-Type", b"application/vnd.docker.raw-stream")]))
+        self.state = "parked"
+        self.parked_for = legacy_id
+        self.parked_ready = Deferred()
+        self.factory.parked.setdefault(legacy_id, []).append(self)
+
+    def unpark(self, real_id: str) -> Deferred[None]:
+        """Attach upstream to the container that now stands for the one the client named."""
+        assert self.request is not None and self.exchange is not None and self.parked_ready is not None
+        ready = self.parked_ready
+        query = self.request.target.partition("?")[2]
+        self.upstream_target = f"/v{self.exchange.target}/containers/{real_id}/attach" + (f"?{query}" if query else "")
+        self.fixed_body = b""
+        self.hijack_candidate = True
+        self._connect()
+        return ready
 
     # Upstream answers -----------------------------------------------------
 
@@ -500,7 +649,11 @@ class ClientConnection(Protocol):
         assert self.exchange is not None and self.upstream is not None
         self.state = SPLICE
         self.to_client, self.to_upstream = self.exchange.hijacked_streams()
-        self.transport.write(http1.format_response_head(head.status, head.reason, head.headers))
+        if self.parked_ready is None:
+            self.transport.write(http1.format_response_head(head.status, head.reason, head.headers))
+        else:
+            ready, self.parked_ready = self.parked_ready, None
+            ready.callback(None)
         self._release()
         early, self.buffer = bytes(self.buffer), bytearray()
         if early:
@@ -627,6 +780,12 @@ class ProxyFactory(Factory):
     def __init__(self, daemon: Daemon, settings: Settings) -> None:
         self.daemon = daemon
         self.settings = settings
+        self.parked: dict[str, list[ClientConnection]] = {}  # attaches awaiting their start
+
+    def unpark(self, legacy_id: str, real_id: str) -> Deferred[Any]:
+        """Connect every attach held for `legacy_id` to `real_id`; fires once all are spliced."""
+        waiting = [client for client in self.parked.pop(legacy_id, []) if client.state == "parked"]
+        return DeferredList([client.unpark(real_id) for client in waiting], consumeErrors=True)
 
     def buildProtocol(self, addr: Any) -> ClientConnection:
         return ClientConnection(self)

@@ -52,6 +52,10 @@ class Exchange:
         """What the translation had to leave out, for the log."""
         return []
 
+    def emulation(self) -> Callable[..., Any] | None:
+        """A function (emulations.py) that serves the request instead of forwarding it."""
+        return None
+
     def request_target(self, path: str, query: str) -> str:
         """Path and query (after the version prefix) sent upstream."""
         return f"{path}?{query}" if query else path
@@ -75,13 +79,13 @@ class Exchange:
 
 
 def exchange_for(route: Route | None, client_version: Version | None, target: Version | None,
-                 *, path: str = "", upstream_kind: str = "docker") -> Exchange:
+                 *, path: str = "", upstream_kind: str = "docker", ids: Any = None) -> Exchange:
     """The exchange for a request: identity unless a version change lies between."""
     if route is None or client_version is None or target is None or client_version == target:
         return Exchange(route, client_version, target)
     from .chain import ChainExchange
 
-    return ChainExchange.build(route, client_version, target, path, upstream_kind)
+    return ChainExchange.build(route, client_version, target, path, upstream_kind, ids)
 
 
 # Building blocks for the version chain's transforms ------------------------

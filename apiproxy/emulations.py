@@ -1,0 +1,107 @@
+"""Emulations of what today's daemons no longer do, named from version-change files. Pure.
+
+Each takes the legacy request and the exchange's Context and is a generator
+(see emulation.py).  Paths are the target version's, without the prefix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from .changes import Context
+from .emulation import Call, Emulation, Pass, Park, Reply, Unpark, expect
+from .functions import lxc_conf_to_settings
+from .ids import LABEL
+
+NEVER_STARTED = "0001-01-01T00:00:00Z"
+_TRUE = {"1", "true", "True"}
+
+
+@dataclass
+class LegacyRequest:
+    method: str
+    params: dict[str, str]  # from the path template, ids already the daemon's
+    query: dict[str, str]
+    body: Any  # the legacy JSON body, validated; None when there is none
+    context: Context
+
+    @property
+    def legacy_id(self) -> str:
+        return self.context.params.get("id", "")
+
+
+# Keys of a start HostConfig that today's create takes as they are.
+_START_HOST_KEYS = ("Binds", "PortBindings", "Links", "Privileged", "PublishAllPorts", "Dns",
+                    "VolumesFrom", "DnsSearch", "NetworkMode", "CapAdd", "CapDrop", "RestartPolicy")
+
+
+def _has_host_settings(body: Any) -> bool:
+    return isinstance(body, dict) and any(body.get(key) for key in (*_START_HOST_KEYS, "LxcConf"))
+
+
+def start_with_host_config(request: LegacyRequest) -> Emulation:
+    """start with host settings, where the daemon takes them only at create: recreate, then start.
+
+    The new container keeps the name and configuration and carries the id the
+    client knows in a label; attaches the client opened before are connected
+    to it before it starts.
+    """
+    real = request.params["id"]
+    if not _has_host_settings(request.body):
+        yield Unpark(request.legacy_id, real)
+        return Pass("POST", f"/containers/{real}/start")
+    inspect = expect((yield Call("GET", f"/containers/{real}/json")), 200).body
+    if inspect.get("State", {}).get("Running"):
+        return Pass("POST", f"/containers/{real}/start")  # the daemon says 304, the client 204
+    body = dict(inspect.get("Config") or {})
+    host = dict(inspect.get("HostConfig") or {})
+    settings = {key: value for key, value in request.body.items() if key in _START_HOST_KEYS}
+    if isinstance(settings.get("VolumesFrom"), str):
+        settings["VolumesFrom"] = [v.strip() for v in settings["VolumesFrom"].split(",") if v.strip()]
+    host.update(settings)
+    body["HostConfig"] = host
+    if request.body.get("LxcConf"):
+        body["HostConfig"]["LxcConf"] = request.body["LxcConf"]
+        lxc_conf_to_settings(body, request.context)
+    body["Labels"] = {**(body.get("Labels") or {}), LABEL: request.legacy_id or real}
+    name = inspect.get("Name", "").lstrip("/")
+    expect((yield Call("DELETE", f"/containers/{real}?force=1")), 204)
+    query = f"?{urlencode({'name': name})}" if name else ""
+    created = expect((yield Call("POST", f"/containers/create{query}", body)), 201).body
+    yield Unpark(request.legacy_id or real, created["Id"])
+    return Pass("POST", f"/containers/{created['Id']}/start")
+
+
+def attach_until_started(request: LegacyRequest) -> Emulation:
+    """An attach to a container not started yet waits in apiproxy (start may recreate it)."""
+    real = request.params["id"]
+    if request.query.get("stream") not in _TRUE:
+        return Pass(request.method, f"/containers/{real}/attach?{urlencode(request.query)}")
+    answer = yield Call("GET", f"/containers/{real}/json")
+    state = answer.body.get("State", {}) if answer.status == 200 and isinstance(answer.body, dict) else {}
+    if answer.status != 200 or state.get("Running") or state.get("StartedAt", NEVER_STARTED) != NEVER_STARTED:
+        return Pass(request.method, f"/containers/{real}/attach?{urlencode(request.query)}")
+    return Park(request.legacy_id or real)
+
+
+def containers_ps(request: LegacyRequest) -> Emulation:
+    """0.3 clients list containers at /containers/ps, an alias of /containers/json."""
+    return Pass("GET", f"/containers/json?{urlencode(request.query)}", as_endpoint="GET /containers/json")
+    yield  # a generator that makes no call
+
+
+def copy_via_archive(request: LegacyRequest) -> Emulation:
+    """copy is gone; the archive endpoint answers the same tar of the resource."""
+    resource = (request.body or {}).get("Resource", "") if isinstance(request.body, dict) else ""
+    if not resource:
+        return Reply(500, "Path cannot be empty")
+    path = "/" + resource.lstrip("/")
+    return Pass("GET", f"/containers/{request.params['id']}/archive?path={quote(path)}")
+    yield
+
+
+def no_build_cache(request: LegacyRequest) -> Emulation:
+    """The 0.3 client-side builder asks for a cached image; there is none to offer."""
+    return Reply(404, "No cached image")
+    yield
