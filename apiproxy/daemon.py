@@ -105,29 +105,34 @@ class Daemon:
             raise UpstreamUnavailable(f"GET /version answered {response.code}")
         return response.content().addCallback(json.loads)
 
-    def _learned(self, body: Any) -> UpstreamInfo:
+    def _learned(self, body: Any) -> Deferred[UpstreamInfo] | UpstreamInfo:
         if not isinstance(body, dict):
             raise UpstreamUnavailable("GET /version did not answer a JSON object")
         info = parse_upstream_info(body)
-        self.info = info
-        self.choice = choose_target(info, self.target_version)
-        if self.choice.version is not None:
-            self._read_legacy_ids(self.choice.version)
-        if self.choice.version is not None:
+        choice = choose_target(info, self.target_version)
+        if choice.version is not None:
             log.info("upstream {upstream} is {info}; legacy requests go at API {target}",
-                     upstream=self.description, info=info.describe(), target=self.choice.version)
+                     upstream=self.description, info=info.describe(), target=choice.version)
         else:
             log.error("upstream {upstream} is {info}; legacy requests will be refused: {problem}",
-                      upstream=self.description, info=info.describe(), problem=self.choice.problem)
-        return info
+                      upstream=self.description, info=info.describe(), problem=choice.problem)
 
-    def _read_legacy_ids(self, target: Version) -> None:
+        def known(_: Any = None) -> UpstreamInfo:
+            self.info, self.choice = info, choice
+            return info
+        if choice.version is None:
+            return known()
+        # Requests wait for the ids too: a legacy id must resolve from the first one on.
+        return self._read_legacy_ids(choice.version).addCallback(known)
+
+    def _read_legacy_ids(self, target: Version) -> Deferred[None]:
         """Containers apiproxy recreated carry the id their client knows in a label."""
         query = urlencode({"all": "1", "filters": json.dumps({"label": [LABEL]})})
         d = self.call(Call("GET", f"/containers/json?{query}"), target)
         d.addCallback(lambda answer: self.ids.rebuild(answer.body) if answer.status == 200 else None)
         d.addErrback(lambda failure: log.warn("cannot read recreated containers: {why}",
                                               why=describe_failure(failure)))
+        return d
 
     def call(self, call: Call, target: Version) -> Deferred[Answer]:
         """One request of an emulation, at the target version."""

@@ -1,0 +1,142 @@
+"""Start with host settings where the daemon takes them only at create (API ≥ 1.24)."""
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from support import Apiproxy, request, start_apiproxy
+
+from test_streams import _frames_payload, _open_attach, _read_to_end
+
+
+@pytest.fixture
+def cleanup(docker_sock: str) -> Iterator[list[str]]:
+    names: list[str] = []
+    yield names
+    for name in names:
+        request(docker_sock, "DELETE", f"/v1.41/containers/{name}?force=1")
+
+
+def _legacy_create(sock: str, version: str, body: dict, name: str) -> str:
+    created = request(sock, "POST", f"/v{version}/containers/create?name={name}", body)
+    assert created.status == 201, created
+    return created.json()["Id"]
+
+
+def test_binds_given_at_start_take_effect_and_the_id_stays(proxy_sock: str, docker_sock: str, image: str,
+                                                           tmp_path: Path, cleanup: list[str]) -> None:
+    host_dir = tmp_path / "bound"
+    host_dir.mkdir()
+    (host_dir / "hello").write_text("from the host\n")
+    name = f"apiproxy-bind-{uuid.uuid4().hex[:8]}"
+    cleanup.append(name)
+    legacy_id = _legacy_create(proxy_sock, "1.3", {"Image": image, "Cmd": ["cat", "/mnt/hello"],
+                                                   "Volumes": {"/mnt": {}}}, name)
+    started = request(proxy_sock, "POST", f"/v1.3/containers/{legacy_id}/start", {"Binds": [f"{host_dir}:/mnt:ro"]})
+    assert started.status == 204, started
+    assert request(proxy_sock, "POST", f"/v1.3/containers/{legacy_id[:12]}/wait").json() == {"StatusCode": 0}
+    logs = request(proxy_sock, "POST", f"/v1.3/containers/{legacy_id}/attach?logs=1&stdout=1")
+    assert b"from the host" in logs.body
+    inspect = request(proxy_sock, "GET", f"/v1.3/containers/{legacy_id}/json").json()
+    assert inspect["ID"] == inspect["Id"] == legacy_id
+    listed = [row["Id"] for row in request(proxy_sock, "GET", "/v1.3/containers/json?all=1").json()]
+    assert legacy_id in listed
+    real = request(docker_sock, "GET", f"/v1.41/containers/{name}/json").json()
+    assert real["Id"] != legacy_id and real["Config"]["Labels"]["apiproxy.legacy-id"] == legacy_id
+    assert real["HostConfig"]["Binds"] == [f"{host_dir}:/mnt:ro"]
+    assert request(proxy_sock, "DELETE", f"/v1.3/containers/{legacy_id[:12]}").status == 204
+
+
+def test_port_bindings_links_and_privileged_reach_host_config(proxy_sock: str, docker_sock: str, image: str,
+                                                              cleanup: list[str]) -> None:
+    target = f"apiproxy-linked-{uuid.uuid4().hex[:8]}"
+    cleanup.append(target)
+    request(docker_sock, "POST", f"/v1.41/containers/create?name={target}", {"Image": image, "Cmd": ["sleep", "30"]})
+    name = f"apiproxy-ports-{uuid.uuid4().hex[:8]}"
+    cleanup.append(name)
+    legacy_id = _legacy_create(proxy_sock, "1.7", {"Image": image, "Cmd": ["true"],
+                                                   "ExposedPorts": {"80/tcp": {}}}, name)
+    request(proxy_sock, "POST", f"/v1.7/containers/{legacy_id}/start", {
+        "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "18080"}]}, "PublishAllPorts": True,
+        "Links": [f"{target}:db"], "Privileged": True})
+    host = request(docker_sock, "GET", f"/v1.41/containers/{name}/json").json()["HostConfig"]
+    assert host["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": "18080"}]}
+    assert host["PublishAllPorts"] is True and host["Privileged"] is True
+    assert host["Links"] == [f"/{target}:/{name}/db"]
+
+
+def test_an_attach_opened_before_start_keeps_working(proxy_sock: str, docker_sock: str, image: str,
+                                                     tmp_path: Path, cleanup: list[str]) -> None:
+    (tmp_path / "data").write_text("bound and attached\n")
+    name = f"apiproxy-attach-{uuid.uuid4().hex[:8]}"
+    cleanup.append(name)
+    legacy_id = _legacy_create(proxy_sock, "1.7", {"Image": image, "Cmd": ["sh", "-c", "cat /mnt/data; cat"],
+                                                   "OpenStdin": True, "StdinOnce": True, "AttachStdin": True,
+                                                   "AttachStdout": True, "Volumes": {"/mnt": {}}}, name)
+    conn, head, rest = _open_attach(proxy_sock, f"/v1.7/containers/{legacy_id}/attach?stream=1&stdin=1&stdout=1",
+                                    upgrade=False, early=b"typed before start\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert request(proxy_sock, "POST", f"/v1.7/containers/{legacy_id}/start",
+                   {"Binds": [f"{tmp_path}:/mnt"]}).status == 204
+    with conn:
+        conn.shutdown(socket.SHUT_WR)
+        output = _frames_payload(_read_to_end(conn, rest))
+    assert output == b"bound and attached\ntyped before start\n"
+
+
+def test_a_restart_between_create_and_start_changes_nothing(docker_sock: str, image: str, tmp_path: Path,
+                                                            cleanup: list[str]) -> None:
+    (tmp_path / "f").write_text("after restart\n")
+    name = f"apiproxy-restart-{uuid.uuid4().hex[:8]}"
+    cleanup.append(name)
+    first: Apiproxy = start_apiproxy(docker_sock)
+    try:
+        legacy_id = _legacy_create(first.sock, "1.5", {"Image": image, "Cmd": ["cat", "/mnt/f"],
+                                                       "Volumes": {"/mnt": {}}}, name)
+    finally:
+        assert first.stop() == 0
+    second = start_apiproxy(docker_sock)
+    try:
+        assert request(second.sock, "POST", f"/v1.5/containers/{legacy_id}/start",
+                       {"Binds": [f"{tmp_path}:/mnt"]}).status == 204
+        assert request(second.sock, "POST", f"/v1.5/containers/{legacy_id}/wait").json()["StatusCode"] == 0
+    finally:
+        assert second.stop() == 0
+    third = start_apiproxy(docker_sock)  # the mapping is read back from the label
+    try:
+        inspect = request(third.sock, "GET", f"/v1.5/containers/{legacy_id[:12]}/json")
+        assert inspect.status == 200 and inspect.json()["ID"] == legacy_id
+        assert b"after restart" in request(third.sock, "POST",
+                                           f"/v1.5/containers/{legacy_id}/attach?logs=1&stdout=1").body
+    finally:
+        assert third.stop() == 0
+
+
+def test_start_without_host_settings_keeps_the_container(proxy_sock: str, docker_sock: str, image: str,
+                                                         cleanup: list[str]) -> None:
+    name = f"apiproxy-plain-{uuid.uuid4().hex[:8]}"
+    cleanup.append(name)
+    legacy_id = _legacy_create(proxy_sock, "1.9", {"Image": image, "Cmd": ["true"]}, name)
+    assert request(proxy_sock, "POST", f"/v1.9/containers/{legacy_id}/start", body=b"null",
+                   headers={"Content-Type": "application/json"}).status == 204
+    assert request(docker_sock, "GET", f"/v1.41/containers/{name}/json").json()["Id"] == legacy_id
+
+
+def test_copy_answers_the_resource_as_a_tar(proxy_sock: str, image: str, cleanup: list[str]) -> None:
+    name = f"apiproxy-copy-{uuid.uuid4().hex[:8]}"
+    cleanup.append(name)
+    legacy_id = _legacy_create(proxy_sock, "1.4", {"Image": image, "Cmd": ["true"]}, name)
+    copied = request(proxy_sock, "POST", f"/v1.4/containers/{legacy_id}/copy", {"Resource": "etc/passwd"})
+    assert copied.status == 200 and b"root:x:0:0" in copied.body and copied.body[257:262] == b"ustar"
+    empty = request(proxy_sock, "POST", f"/v1.4/containers/{legacy_id}/copy", {"Resource": ""})
+    assert empty.status in (400, 500)
+
+
+def test_containers_ps_lists_like_containers_json(proxy_sock: str) -> None:
+    reply = request(proxy_sock, "GET", "/v1.0/containers/ps?all=1")
+    assert reply.status == 200 and isinstance(reply.json(), list)
