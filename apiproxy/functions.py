@@ -69,8 +69,9 @@ def image_to_raw(image: Any, context: Context) -> Any:
     if not isinstance(image, dict):
         return image
     raw = {raw_key: image[key] for key, raw_key in _RAW_IMAGE_KEYS.items() if key in image}
-    for key in ("parent", "container"):
-        raw.setdefault(key, "")
+    for key in ("parent", "container", "comment", "author"):  # omitempty in the image JSON
+        if not raw.get(key):
+            raw.pop(key, None)
     return raw
 
 
@@ -211,3 +212,40 @@ def lxc_conf_to_settings(body: Any, context: Context, where: str = "/HostConfig/
 def legacy_container_id(value: Any, context: Context) -> Any:
     """The id a legacy client knows for a container apiproxy recreated."""
     return context.ids.to_legacy(value)
+
+
+def processes_to_rows(top: Any, context: Context) -> Any:
+    """{Titles, Processes} → [{PID, Tty, Time, Cmd}], the answer of top at API 1.3."""
+    if not isinstance(top, dict):
+        return top
+    titles = [str(title).upper() for title in top.get("Titles") or []]
+
+    def column(row: list[Any], *names: str) -> str:
+        for name in names:
+            if name in titles and titles.index(name) < len(row):
+                return str(row[titles.index(name)])
+        return ""
+    return [{"PID": column(row, "PID"), "Tty": column(row, "TTY", "TT"), "Time": column(row, "TIME"),
+             "Cmd": column(row, "CMD", "COMMAND")} for row in top.get("Processes") or []]
+
+
+# Statuses of the events 2013 daemons sent; anything else they never produced.
+_LEGACY_EVENTS = {
+    "container": {"create", "start", "die", "stop", "kill", "restart", "destroy", "export"},
+    "image": {"untag", "delete", "pull", "push", "tag"},
+}
+
+
+def legacy_event(event: Any, context: Context) -> Any:
+    """{status, id, from, time} of a container or image event; None drops any other."""
+    if not isinstance(event, dict):
+        return None
+    kind = event.get("Type", "container")
+    status = event.get("status") or event.get("Action", "")
+    if status not in _LEGACY_EVENTS.get(kind, ()):
+        return None
+    actor = event.get("Actor") or {}
+    legacy = {"status": status, "id": event.get("id") or actor.get("ID", ""), "time": event.get("time", 0)}
+    if kind == "container":
+        legacy["from"] = event.get("from") or (actor.get("Attributes") or {}).get("image", "")
+    return legacy

@@ -11,7 +11,8 @@ import os
 import socketserver
 import threading
 
-VERSION = {"Version": "20.10.24", "ApiVersion": "1.41", "MinAPIVersion": "1.12",
+VERSION = {"Version": "20.10.24", "ApiVersion": "1.41", "MinAPIVersion": "1.12", "GitCommit": "5d6db84",
+           "GoVersion": "go1.19.8", "Os": "linux", "Arch": "amd64", "KernelVersion": "6.1",
            "Components": [{"Name": "Engine", "Version": "20.10.24"}]}
 
 

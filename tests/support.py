@@ -63,8 +63,53 @@ class Reply:
         return f"<Reply {self.status} {self.body[:200]!r}>"
 
 
+def legacy_problem(method: str, path: str, status: int, body: bytes) -> str | None:
+    """How a 2xx JSON answer to a v1.0-v1.9 request breaks its version's schema, if it does.
+
+    Every legacy answer the suite receives goes through this (see `request`).
+    """
+    from apiproxy.routes import match_legacy
+    from apiproxy.upstream import is_legacy
+    from apiproxy.validation import legacy_pointer, problem
+    from apiproxy.versions import split_version_prefix
+
+    prefixed = split_version_prefix(path.partition("?")[0])
+    if prefixed.version is None or not is_legacy(prefixed.version) or not 200 <= status < 300:
+        return None
+    route = match_legacy(method, prefixed.path)
+    if route is None:
+        return None
+    pointer = legacy_pointer(route.key, prefixed.version, "response")
+    stream_pointer = legacy_pointer(route.key, prefixed.version, "stream_item")
+    if pointer is None and stream_pointer is None:
+        return None
+    if not body.strip():
+        return None
+    try:
+        document = json.loads(body)
+        items = None
+    except ValueError:
+        decoder, items, text, index = json.JSONDecoder(), [], body.decode(errors="replace"), 0
+        while index < len(text.rstrip()):
+            while text[index] in " \r\n\t":
+                index += 1
+            item, index = decoder.raw_decode(text, index)
+            items.append(item)
+        document = None
+    if items is not None or stream_pointer is not None and pointer is None:
+        for item in items if items is not None else [document]:
+            found = problem(stream_pointer, item)
+            if found:
+                return f"{route.key} at {prefixed.version}, stream item {item!r}: {found}"
+        return None
+    if document is None:
+        return None
+    found = problem(pointer, document)
+    return f"{route.key} at {prefixed.version}: {found}" if found else None
+
+
 def request(sock: str, method: str, path: str, body: bytes | dict | list | None = None,
-            headers: dict[str, str] | None = None, timeout: float = 120.0) -> Reply:
+            headers: dict[str, str] | None = None, timeout: float = 120.0, validate: bool = True) -> Reply:
     headers = dict(headers or {})
     if isinstance(body, (dict, list)):
         body = json.dumps(body).encode()
@@ -73,9 +118,12 @@ def request(sock: str, method: str, path: str, body: bytes | dict | list | None 
     try:
         conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
-        return Reply(response.status, response.getheaders(), response.read())
+        reply = Reply(response.status, response.getheaders(), response.read())
     finally:
         conn.close()
+    invalid = legacy_problem(method, path, reply.status, reply.body) if validate else None
+    assert invalid is None, f"the answer breaks the legacy schema: {invalid}"
+    return reply
 
 
 def raw_exchange(sock: str, data: bytes, timeout: float = 30.0) -> bytes:

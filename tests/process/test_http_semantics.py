@@ -34,7 +34,8 @@ def test_hop_by_hop_headers_are_not_forwarded(echo_proxy: Apiproxy) -> None:
 def test_legacy_host_header_is_replaced(echo_proxy: Apiproxy) -> None:
     reply = request(echo_proxy.sock, "GET", "/v1.9/version", headers={"Host": "/var/run/docker.sock"})
     assert reply.status == 200
-    echo_request = request(echo_proxy.sock, "GET", "/v1.9/info", headers={"Host": "/var/run/docker.sock"})
+    echo_request = request(echo_proxy.sock, "GET", "/v1.9/info", headers={"Host": "/var/run/docker.sock"},
+                           validate=False)  # the echo upstream answers with what it received, not /info
     hosts = [v for k, v in echo_request.json()["headers"] if k.lower() == "host"]
     assert hosts == ["docker"]
     assert echo_request.json()["target"] == "/v1.41/info"

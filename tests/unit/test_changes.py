@@ -69,8 +69,8 @@ def test_every_shipped_change_file_compiles_and_describes_each_change() -> None:
 
 def test_between_crosses_only_the_versions_above_the_client_up_to_the_target() -> None:
     crossed = [str(c.version) for c, _ in changes.between(Version(1, 4), Version(1, 41), "GET /containers/json")]
-    assert crossed == ["1.5", "1.24"]  # the Ports change and the error format
-    assert changes.between(Version(1, 5), Version(1, 41), "GET /containers/json")[0][0].version == Version(1, 24)
+    assert crossed == ["1.5", "1.8", "1.24"]  # Ports, sizes left out, the error format
+    assert changes.between(Version(1, 5), Version(1, 41), "GET /containers/json")[0][0].version == Version(1, 8)
 
 
 def _exchange(method: str, path: str, client: str, target: str = "1.41") -> ChainExchange:
@@ -90,7 +90,8 @@ def test_ports_become_a_string_for_a_1_4_client_and_stay_a_list_for_1_5() -> Non
              b'{"IP":"::","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},{"PrivatePort":22,"Type":"tcp"}]}]'
     old = _exchange("GET", "/containers/json", "1.4")
     assert _through(old.response_body(200, []), modern) == \
-        b'[{"Id":"a","Image":"ff","Ports":"0.0.0.0:8080->80/tcp, :::8080->80/tcp, 22/tcp"}]'
+        b'[{"Id":"a","Image":"ff","Ports":"0.0.0.0:8080->80/tcp, :::8080->80/tcp, 22/tcp",' \
+        b'"SizeRw":0,"SizeRootFs":0}]'
     newer = _exchange("GET", "/containers/json", "1.5")
     assert b'"Ports":[{' in _through(newer.response_body(200, []), modern)
 
