@@ -105,3 +105,13 @@ def no_build_cache(request: LegacyRequest) -> Emulation:
     """The 0.3 client-side builder asks for a cached image; there is none to offer."""
     return Reply(404, "No cached image")
     yield
+
+
+def untag_by_id(request: LegacyRequest) -> Emulation:
+    """rmi, after noting the image's id: 2013 daemons reported untagging by id, not by name."""
+    name = request.params["name"]
+    answer = yield Call("GET", f"/images/{quote(name, safe='/:@')}/json")
+    if answer.status == 200 and isinstance(answer.body, dict):
+        request.context.notes["image_id"] = str(answer.body.get("Id", "")).removeprefix("sha256:")
+    query = f"?{urlencode(request.query)}" if request.query else ""
+    return Pass("DELETE", f"/images/{quote(name, safe='/:@')}{query}")

@@ -249,3 +249,48 @@ def legacy_event(event: Any, context: Context) -> Any:
     if kind == "container":
         legacy["from"] = event.get("from") or (actor.get("Attributes") or {}).get("image", "")
     return legacy
+
+
+# Progress and build streams --------------------------------------------------
+
+def progress_to_text(item: Any, context: Context) -> Any:
+    """A JSON progress item as the plain text 0.3 daemons wrote (API 1.0).
+
+    Progress updates end in a carriage return so a terminal redraws the line.
+    """
+    if not isinstance(item, dict):
+        return item
+    if item.get("error"):
+        return f"Error: {item['error']}\r\n"
+    prefix = f"{item['id']}: " if item.get("id") else ""
+    if item.get("progress"):
+        return f"{prefix}{item.get('status', '')} {item['progress']}\r"
+    return f"{prefix}{item.get('status', '')}\r\n"
+
+
+def build_item_to_text(item: Any, context: Context) -> Any:
+    """A JSON build item as the plain text builds streamed before API 1.8."""
+    if not isinstance(item, dict):
+        return item
+    if item.get("error"):
+        return f"Error: {item['error']}\n"
+    if "stream" in item:
+        return str(item["stream"])
+    if item.get("status"):  # a pull of FROM's image inside the build
+        return progress_to_text(item, context)
+    return None
+
+
+def without_aux(item: Any, context: Context) -> Any:
+    """Items carrying only `aux` (the built image's id as data) are news to older clients."""
+    if isinstance(item, dict) and set(item) == {"aux"}:
+        return None
+    return item
+
+
+def untagged_as_id(entries: Any, context: Context) -> Any:
+    """[{"Untagged": "repo:tag"}] → [{"Untagged": "<image id>"}], with the id noted before rmi."""
+    image_id = context.notes.get("image_id")
+    if not isinstance(entries, list) or not image_id:
+        return entries
+    return [{"Untagged": image_id} if isinstance(e, dict) and "Untagged" in e else e for e in entries]

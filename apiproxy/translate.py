@@ -135,7 +135,7 @@ class JsonStream:
 
     2013 daemons wrote values back to back with no separator, today's end
     each with CRLF; both are read.  `rewrite` returns the value to send (None
-    drops it); each goes out followed by `separator`.
+    drops it), each followed by `separator`, or text (a str) sent as it is.
     """
 
     def __init__(self, rewrite: Callable[[Any], Any], separator: bytes = b"\r\n") -> None:
@@ -160,7 +160,9 @@ class JsonStream:
                 break  # an incomplete value: wait for more
             index = end
             rewritten = self.rewrite(value)
-            if rewritten is not None:
+            if isinstance(rewritten, str):  # an item rendered as text for a text stream
+                out.append(rewritten.encode("utf-8"))
+            elif rewritten is not None:
                 out.append(json.dumps(rewritten, separators=(",", ":")).encode() + self.separator)
         self.pending = text[index:]
         return b"".join(out)
