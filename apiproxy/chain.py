@@ -13,7 +13,7 @@ from . import changes, validation
 from .changes import Context, EndpointChange, Step, run_steps
 from .errors import JSON_ERRORS_SINCE
 from .http1 import Headers, without
-from .ids import LegacyIds
+from .memory import Memory
 from .routes import Route
 from .translate import Exchange, JsonStream, Transform, TranslationError, WholeJson
 from .versions import Version
@@ -43,10 +43,9 @@ class ChainExchange(Exchange):
 
     @classmethod
     def build(cls, route: Route, client_version: Version, target: Version, path: str,
-              upstream_kind: str, ids: LegacyIds | None = None) -> ChainExchange:
-        ids = ids or LegacyIds()
+              upstream_kind: str, memory: Memory | None = None) -> ChainExchange:
         context = Context(route.method, route.template, route.params(path), client_version, target,
-                          upstream_kind, ids=ids)
+                          upstream_kind, memory=memory or Memory())
         crossed = [change for _, change in changes.between(client_version, target, route.key)]
         crossed += changes.profile(upstream_kind, route.key)
         return cls(route, client_version, target, context, crossed)
@@ -56,7 +55,7 @@ class ChainExchange(Exchange):
         """Path parameters with a legacy container id turned into the daemon's."""
         params = dict(self.context.params)
         if "id" in params and self.route is not None and self.route.template.startswith("/containers/"):
-            params["id"] = self.context.ids.to_real(params["id"])
+            params["id"] = self.context.memory.ids.to_real(params["id"])
         return params
 
     def emulation(self) -> Callable[..., Any] | None:
@@ -131,6 +130,8 @@ class ChainExchange(Exchange):
         return document
 
     def request_headers(self, headers: Headers) -> Headers:
+        added = self.context.extra_headers
+        headers = without(headers, {name.lower() for name, _ in added}) + added
         if self.body_empty:
             return headers
         # Old clients label JSON bodies loosely ("plain/text"); today's daemons check.

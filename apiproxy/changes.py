@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any, Callable, Iterator
 
 from .datafiles import load_json, schemas_dir
-from .ids import LegacyIds
+from .memory import Memory
 from .versions import Version, parse_version
 
 ANY_ENDPOINT = "*"
@@ -38,7 +38,8 @@ class Context:
     request_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)  # passed from request to answer
     warnings: list[str] = field(default_factory=list)  # for the log: what could not be translated
-    ids: LegacyIds = field(default_factory=LegacyIds)
+    extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # added to the request
+    memory: Memory = field(default_factory=Memory)
 
 
 class ChangeError(ValueError):

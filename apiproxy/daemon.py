@@ -18,7 +18,8 @@ from twisted.web.iweb import IAgentEndpointFactory
 import treq
 
 from .emulation import Answer, Call
-from .ids import LABEL, LegacyIds
+from .ids import LABEL
+from .memory import Memory
 from .upstream import TargetChoice, UpstreamInfo, choose_target, parse_upstream_info
 from .versions import Version
 
@@ -64,7 +65,7 @@ class Daemon:
         self.endpoint = clientFromString(reactor, description)
         self.target_version = target_version
         self.info: UpstreamInfo | None = None
-        self.ids = LegacyIds()
+        self.memory = Memory()
         self.choice = TargetChoice(None, "the upstream has not been reached yet")
         self._waiters: list[Deferred[UpstreamInfo]] | None = None  # set while a probe runs
         self._http = treq.client.HTTPClient(Agent.usingEndpointFactory(reactor, _Fixed(self.endpoint)))
@@ -129,7 +130,7 @@ class Daemon:
         """Containers apiproxy recreated carry the id their client knows in a label."""
         query = urlencode({"all": "1", "filters": json.dumps({"label": [LABEL]})})
         d = self.call(Call("GET", f"/containers/json?{query}"), target)
-        d.addCallback(lambda answer: self.ids.rebuild(answer.body) if answer.status == 200 else None)
+        d.addCallback(lambda answer: self.memory.ids.rebuild(answer.body) if answer.status == 200 else None)
         d.addErrback(lambda failure: log.warn("cannot read recreated containers: {why}",
                                               why=describe_failure(failure)))
         return d

@@ -35,6 +35,7 @@ class Reply:
 
     status: int
     body: Any = None
+    content_type: str | None = None  # a successful text answer (str body) says its type
 
 
 @dataclass

@@ -115,3 +115,33 @@ def untag_by_id(request: LegacyRequest) -> Emulation:
         request.context.notes["image_id"] = str(answer.body.get("Id", "")).removeprefix("sha256:")
     query = f"?{urlencode(request.query)}" if request.query else ""
     return Pass("DELETE", f"/images/{quote(name, safe='/:@')}{query}")
+
+
+def remembered_login(request: LegacyRequest) -> Emulation:
+    """GET /auth of 1.0/1.1: the login the daemon kept, here the one apiproxy kept."""
+    from .memory import DEFAULT_REGISTRY
+
+    found = request.context.memory.credentials.get(DEFAULT_REGISTRY) or {}
+    return Reply(200, {"username": found.get("username", ""), "email": found.get("email", "")})
+    yield
+
+
+def images_viz(request: LegacyRequest) -> Emulation:
+    """The image tree as Graphviz text, from the image list (the CLI draws it itself since 0.6.7)."""
+    images = expect((yield Call("GET", "/images/json?all=1")), 200).body or []
+    lines = ["digraph docker {"]
+    labels: dict[str, list[str]] = {}
+    for image in images:
+        ident = str(image.get("Id", "")).removeprefix("sha256:")[:12]
+        parent = str(image.get("ParentId") or "").removeprefix("sha256:")[:12]
+        lines.append(f' "{parent}" -> "{ident}"' if parent else f' base -> "{ident}" [style=invis]')
+        tags = [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]
+        if tags:
+            labels[ident] = tags
+    for ident, tags in labels.items():
+        label = "\\n".join([ident, *tags])
+        lines.append(f' "{ident}" [label="{label}",shape=box,fillcolor="paleturquoise",'
+                     'style="filled,rounded"];')
+    lines.append(" base [style=invisible]")
+    lines.append("}")
+    return Reply(200, "\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")

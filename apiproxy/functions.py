@@ -6,9 +6,12 @@ name ends in `_stream` instead make the transform of a hijacked stream.
 """
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 from .changes import MISSING, Context, pop, put
+from .memory import DEFAULT_REGISTRY
 from .translate import FRAME_HEADER, FrameStream, Transform
 
 
@@ -211,7 +214,7 @@ def lxc_conf_to_settings(body: Any, context: Context, where: str = "/HostConfig/
 
 def legacy_container_id(value: Any, context: Context) -> Any:
     """The id a legacy client knows for a container apiproxy recreated."""
-    return context.ids.to_legacy(value)
+    return context.memory.ids.to_legacy(value)
 
 
 def processes_to_rows(top: Any, context: Context) -> Any:
@@ -294,3 +297,33 @@ def untagged_as_id(entries: Any, context: Context) -> Any:
     if not isinstance(entries, list) or not image_id:
         return entries
     return [{"Untagged": image_id} if isinstance(e, dict) and "Untagged" in e else e for e in entries]
+
+
+# Credentials -----------------------------------------------------------------
+
+def remember_credentials(body: Any, context: Context) -> Any:
+    """POST /auth of a 1.0/1.1 client: the daemon kept the credentials for later pushes."""
+    if isinstance(body, dict) and body.get("username"):
+        registry = body.get("serveraddress") or DEFAULT_REGISTRY
+        context.memory.credentials[registry] = dict(body)
+        context.memory.credentials[DEFAULT_REGISTRY] = dict(body)
+    return body
+
+
+def remembered_credentials(body: Any, context: Context) -> Any:
+    """The credentials a 1.0/1.1 client gave POST /auth, as the AuthConfig body of 1.2-1.4."""
+    if body:
+        return body
+    name = context.params.get("name", "") or context.notes.get("image", "")
+    registry = name.split("/", 1)[0] if "/" in name and ("." in name.split("/", 1)[0]
+                                                         or ":" in name.split("/", 1)[0]) else None
+    found = context.memory.credentials.get(registry or "") if registry else None
+    return found or context.memory.credentials.get(DEFAULT_REGISTRY) or None
+
+
+def auth_body_to_header(body: Any, context: Context) -> Any:
+    """An AuthConfig body (API 1.2-1.4) becomes the X-Registry-Auth header of 1.5."""
+    if isinstance(body, dict) and body:
+        encoded = base64.urlsafe_b64encode(json.dumps(body).encode())
+        context.extra_headers.append((b"X-Registry-Auth", encoded))
+    return None

@@ -332,7 +332,7 @@ class ClientConnection(Protocol):
             return
         assert self.request is not None
         decision = plan(self.request.method, self.request.target, info, self.daemon.choice,
-                        self.factory.settings, self.daemon.ids)
+                        self.factory.settings, self.daemon.memory)
         if isinstance(decision, Refuse):
             self.client_version = decision.client_version
             self._refuse(decision.status, decision.message)
@@ -494,7 +494,7 @@ class ClientConnection(Protocol):
 
     def _record_recreated(self, unpark: Unpark) -> None:
         if unpark.legacy_id != unpark.real_id:
-            self.daemon.ids.record(unpark.legacy_id, unpark.real_id)
+            self.daemon.memory.ids.record(unpark.legacy_id, unpark.real_id)
 
     def _emulation_unreachable(self, failure: Failure) -> None:
         self.daemon.connection_failed()
@@ -502,7 +502,7 @@ class ClientConnection(Protocol):
 
     def _emulation_done(self, result: Reply | Pass | Park) -> None:
         if isinstance(result, Reply):
-            self._reply_emulated(result.status, result.body)
+            self._reply_emulated(result)
         elif isinstance(result, Park):
             self._park(result.legacy_id)
         else:
@@ -511,7 +511,7 @@ class ClientConnection(Protocol):
                 method, template = result.as_endpoint.split(" ", 1)
                 self.exchange = exchange_for(match_legacy(method, template), self.exchange.client_version,
                                              self.exchange.target, upstream_kind=self.daemon.info.kind
-                                             if self.daemon.info else "docker", ids=self.daemon.ids)
+                                             if self.daemon.info else "docker", memory=self.daemon.memory)
             self.request.method = result.method
             self.upstream_target = f"/v{self.exchange.target}{result.path}"
             self.fixed_body = json.dumps(result.body).encode() if result.body is not None else b""
@@ -526,12 +526,17 @@ class ClientConnection(Protocol):
                 else str(answer.body or "")
         self._refuse(answer.status, message)
 
-    def _reply_emulated(self, status: int, body: Any) -> None:
-        if status >= 400 or isinstance(body, str):
+    def _reply_emulated(self, reply: Reply) -> None:
+        status, body = reply.status, reply.body
+        if status >= 400 or isinstance(body, str) and reply.content_type is None:
             self._refuse(status, str(body or ""))
             return
-        payload = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
-        headers: Headers = [(b"Content-Type", b"application/json")] if payload else []
+        if isinstance(body, str):
+            payload, kind = body.encode("utf-8"), (reply.content_type or "text/plain").encode()
+        else:
+            payload = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
+            kind = b"application/json"
+        headers: Headers = [(b"Content-Type", kind)] if payload else []
         if status not in (204, 304):
             headers.append((b"Content-Length", str(len(payload)).encode()))
         self.transport.write(http1.format_response_head(status, b"", headers) + payload)

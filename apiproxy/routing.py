@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .ids import LegacyIds
+from .memory import Memory
 from .routes import Route, match_legacy
 from .translate import Exchange, exchange_for
 from .upstream import TargetChoice, UpstreamInfo, is_legacy
@@ -53,7 +53,7 @@ def address(method: str, path: str, settings: Settings) -> Addressed:
 
 
 def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetChoice,
-         settings: Settings, ids: LegacyIds | None = None) -> Forward | Refuse:
+         settings: Settings, memory: Memory | None = None) -> Forward | Refuse:
     path, question, query = request_target.partition("?")
     suffix = question + query
     addressed = address(method, path, settings)
@@ -71,5 +71,5 @@ def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetCho
     if choice.version is None:
         return Refuse(502, f"apiproxy cannot serve API {version} requests: {choice.problem}", version)
     target = choice.version
-    exchange = exchange_for(route, version, target, path=rest, upstream_kind=info.kind, ids=ids)
+    exchange = exchange_for(route, version, target, path=rest, upstream_kind=info.kind, memory=memory)
     return Forward(f"/v{target}{exchange.request_target(rest, query)}", exchange)

@@ -15,7 +15,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.testing import StringTransport
 
 from apiproxy import proxy as proxy_module
-from apiproxy.ids import LegacyIds
+from apiproxy.memory import Memory
 from apiproxy.http1 import LAST_CHUNK, Headers, encode_chunk
 from apiproxy.proxy import ClientConnection, ProxyFactory, UpstreamConnection
 from apiproxy.routing import Settings
@@ -40,7 +40,7 @@ class FakeDaemon:
 
     def __init__(self) -> None:
         self.info = INFO
-        self.ids = LegacyIds()
+        self.memory = Memory()
         self.choice = choose_target(INFO, None)
         self.upstreams: list[UpstreamConnection] = []
 

@@ -1,0 +1,16 @@
+"""What apiproxy remembers across requests, where 2013 daemons kept state it has to stand in for. Pure."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ids import LegacyIds
+
+DEFAULT_REGISTRY = "https://index.docker.io/v1/"
+
+
+@dataclass
+class Memory:
+    ids: LegacyIds = field(default_factory=LegacyIds)
+    # Credentials 1.0/1.1 clients gave POST /auth, by registry: those daemons kept them for push.
+    credentials: dict[str, dict[str, Any]] = field(default_factory=dict)
