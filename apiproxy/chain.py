@@ -63,6 +63,9 @@ class ChainExchange(Exchange):
         from . import emulations
 
         for change in reversed(self.crossed):
+            if change.unsupported:
+                raise TranslationError(f"apiproxy cannot serve this request at API {self.client_version}: "
+                                       f"{change.unsupported}", 501)
             if change.emulate:
                 return getattr(emulations, change.emulate)
         return None

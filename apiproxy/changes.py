@@ -265,6 +265,7 @@ class EndpointChange:
     status: list[StatusChange]
     hijack: str | None  # a function in functions.py making the transform of a hijacked stream
     emulate: str | None  # a function in emulations.py serving the request instead
+    unsupported: str | None  # why apiproxy cannot serve the request across this change
 
 
 @dataclass
@@ -291,7 +292,8 @@ def _function_name(name: str | None, source: str, module: str = "functions") -> 
 def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
     endpoints = []
     for entry in data.get("changes", []):
-        unknown = set(entry) - {"endpoint", "description", "status", "hijack", "emulate", *SECTIONS}
+        unknown = set(entry) - {"endpoint", "description", "status", "hijack", "emulate", "unsupported",
+                                *SECTIONS}
         if unknown or "endpoint" not in entry or "description" not in entry:
             raise ChangeError(f"{source}: a change needs endpoint and description; unknown {sorted(unknown)}")
         endpoints.append(EndpointChange(
@@ -301,6 +303,7 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
             status=[StatusChange(s["newer"], s["older"], s.get("body")) for s in entry.get("status", [])],
             hijack=_function_name(entry.get("hijack"), source),
             emulate=_function_name(entry.get("emulate"), source, "emulations"),
+            unsupported=entry.get("unsupported"),
         ))
     return VersionChange(parse_version(data["version"]), data.get("description", ""), endpoints, source)
 

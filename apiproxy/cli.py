@@ -8,7 +8,8 @@ from . import config as configuration
 from .config import ConfigError
 
 USAGE = """apiproxy [--config FILE] [--listen ENDPOINT]... [--upstream ENDPOINT] [--target-version auto|V]
-       apiproxy check-config FILE"""
+       apiproxy check-config FILE
+       apiproxy versions [--target V] [--markdown]"""
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -61,8 +62,26 @@ def _check_with_twisted(config: configuration.Config) -> None:
         raise ConfigError(problems)
 
 
+def versions(argv: list[str]) -> int:
+    from . import matrix
+    from .versions import parse_version
+
+    parser = argparse.ArgumentParser(prog="apiproxy versions",
+                                     description="The compatibility matrix: legacy endpoint x version.")
+    parser.add_argument("--target", default="1.41", help="the upstream's version (default 1.41)")
+    parser.add_argument("--markdown", action="store_true", help="write docs/compatibility.md's text to stdout")
+    options = parser.parse_args(argv)
+    if options.markdown:
+        sys.stdout.write(matrix.markdown(matrix.MATRIX_TARGETS))
+    else:
+        sys.stdout.write(matrix.text(parse_version(options.target)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["versions"]:
+        return versions(argv[1:])
     if argv[:1] == ["check-config"]:
         if len(argv) != 2:
             print("usage: apiproxy check-config FILE", file=sys.stderr)

@@ -331,13 +331,16 @@ class ClientConnection(Protocol):
         if self.state != "routing":
             return
         assert self.request is not None
-        decision = plan(self.request.method, self.request.target, info, self.daemon.choice,
-                        self.factory.settings, self.daemon.memory)
-        if isinstance(decision, Refuse):
-            self.client_version = decision.client_version
-            self._refuse(decision.status, decision.message)
-            return
-        self._forward(decision)
+        try:
+            decision = plan(self.request.method, self.request.target, info, self.daemon.choice,
+                            self.factory.settings, self.daemon.memory)
+            if isinstance(decision, Refuse):
+                self.client_version = decision.client_version
+                self._refuse(decision.status, decision.message)
+                return
+            self._forward(decision)
+        except TranslationError as error:
+            self._refuse(error.status, str(error))
 
     def _forward(self, decision: Forward) -> None:
         head = self.request
