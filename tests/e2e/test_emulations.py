@@ -1,0 +1,69 @@
+"""Endpoints today's daemons no longer have, served by apiproxy, and what it cannot serve yet."""
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+
+import pytest
+
+from support import request
+from test_streams import _create, _open_attach, _read_to_end
+
+
+def test_images_viz_for_clients_before_1_7(proxy_sock: str, image: str) -> None:
+    reply = request(proxy_sock, "GET", "/v1.6/images/viz")
+    assert reply.status == 200 and reply.header("Content-Type").startswith("text/plain")
+    assert reply.text.startswith("digraph docker {") and reply.text.rstrip().endswith("}")
+    assert image.split("/")[-1].split(":")[0] in reply.text
+
+
+def test_get_auth_answers_the_login_apiproxy_kept(proxy_sock: str) -> None:
+    reply = request(proxy_sock, "GET", "/v1.1/auth")
+    assert reply.status == 200 and set(reply.json()) == {"username", "email"}
+
+
+def test_build_cache_lookup_of_the_0_3_builder_finds_nothing(proxy_sock: str) -> None:
+    reply = request(proxy_sock, "POST", "/v1.0/images/getCache", {"Id": "abc", "Config": {}})
+    assert reply.status == 404 and reply.header("Content-Type").startswith("text/plain")
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/v1.9/images/busybox/insert?url=http://127.0.0.1:1/x&path=/x"),
+                                              ("GET", "/v1.9/containers/abc/attach/ws?stream=1")])
+def test_what_is_not_served_yet_says_so(proxy_sock: str, method: str, path: str) -> None:
+    reply = request(proxy_sock, method, path)
+    assert reply.status == 501 and "apiproxy cannot serve" in reply.text and reply.text.endswith("\n")
+
+
+def test_attach_of_a_1_5_client_gets_stdout_and_stderr_merged(proxy_sock: str, docker_sock: str, image: str) -> None:
+    cid = _create(docker_sock, image, ["sh", "-c", "echo out; echo err >&2; echo out2"], stdin=False)
+    try:
+        conn, head, rest = _open_attach(proxy_sock, f"/v1.5/containers/{cid}/attach?stream=1&stdout=1&stderr=1",
+                                        upgrade=False)
+        assert head.startswith(b"HTTP/1.1 200")
+        assert request(proxy_sock, "POST", f"/v1.5/containers/{cid}/start").status == 204
+        with conn:
+            merged = _read_to_end(conn, rest)
+        assert sorted(merged.splitlines()) == [b"err", b"out", b"out2"]
+    finally:
+        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+
+
+def _unix_time(system_time: str) -> int:
+    moment = datetime.datetime.fromisoformat(system_time[:19]).replace(tzinfo=datetime.timezone.utc)
+    return int(moment.timestamp())
+
+
+def test_events_are_legacy_objects(proxy_sock: str, docker_sock: str, image: str) -> None:
+    name = f"apiproxy-events-{uuid.uuid4().hex[:8]}"
+    since = request(docker_sock, "GET", "/v1.41/info").json()["SystemTime"]
+    created = request(docker_sock, "POST", f"/v1.41/containers/create?name={name}", {"Image": image, "Cmd": ["true"]})
+    cid = created.json()["Id"]
+    request(docker_sock, "DELETE", f"/v1.41/containers/{cid}")
+    until = request(docker_sock, "GET", "/v1.41/info").json()["SystemTime"]
+    for version, keys in (("1.3", {"status", "id", "time"}), ("1.9", {"status", "id", "from", "time"})):
+        reply = request(proxy_sock, "GET", f"/v{version}/events?since={_unix_time(since) - 1}&until={_unix_time(until) + 1}")
+        events = [json.loads(line) for line in reply.body.splitlines() if line.strip()]
+        mine = [e for e in events if e["id"] == cid]
+        assert [e["status"] for e in mine] == ["create", "destroy"]
+        assert all(set(e) == keys for e in events), events
