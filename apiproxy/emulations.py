@@ -5,6 +5,7 @@ Each takes the legacy request and the exchange's Context and is a generator
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -85,10 +86,31 @@ def attach_until_started(request: LegacyRequest) -> Emulation:
     return Park(request.legacy_id or real)
 
 
+def containers_between(request: LegacyRequest, as_endpoint: str | None = None) -> Emulation:
+    """since/before as filters, each id (12-character prefixes too) made whole first.
+
+    Daemons since Docker 1.12 ignore the parameters; the filters take only
+    whole ids or names.  Like the parameters, they include stopped containers.
+    """
+    query = dict(request.query)
+    filters: dict[str, list[str]] = json.loads(query.get("filters") or "{}")
+    for key in ("since", "before"):
+        value = query.pop(key, None)
+        if not value:
+            continue
+        real = request.context.memory.ids.to_real(value)
+        found = expect((yield Call("GET", f"/containers/{quote(real, safe='')}/json")), 200).body
+        filters[key] = [found["Id"]]
+        query["all"] = "1"
+    if filters:
+        query["filters"] = json.dumps(filters)
+    encoded = f"?{urlencode(query)}" if query else ""
+    return Pass("GET", f"/containers/json{encoded}", as_endpoint=as_endpoint)
+
+
 def containers_ps(request: LegacyRequest) -> Emulation:
     """0.3 clients list containers at /containers/ps, an alias of /containers/json."""
-    return Pass("GET", f"/containers/json?{urlencode(request.query)}", as_endpoint="GET /containers/json")
-    yield  # a generator that makes no call
+    return (yield from containers_between(request, as_endpoint="GET /containers/json"))
 
 
 def copy_via_archive(request: LegacyRequest) -> Emulation:

@@ -459,7 +459,7 @@ class ClientConnection(Protocol):
         assert isinstance(self.exchange, ChainExchange) and self.request is not None
         exchange = self.exchange
         body = exchange.legacy_body(bytes(self.collected))
-        path, _, query = self.request.target.partition("?")
+        query = self.upstream_target.partition("?")[2]  # after the chain's query steps
         legacy = LegacyRequest(self.request.method, exchange.real_params,
                                dict(parse_qsl(query, keep_blank_values=True)), body, exchange.context)
         self.state = "emulating"

@@ -125,3 +125,13 @@ def test_container_list_ports_shape(proxy_sock: str, image: str, version: str, s
     row = next(r for r in rows if r["Id"] == cid)
     assert isinstance(row["Ports"], shape)
     assert not row["Image"].startswith("sha256:")
+
+
+@pytest.mark.parametrize("path", ["/v1.9/containers/json", "/v1.0/containers/ps"])
+def test_since_and_before_list_the_containers_between(proxy_sock: str, image: str, names: list[str],
+                                                      path: str) -> None:
+    made = [request(proxy_sock, "POST", "/v1.9/containers/create", {"Image": image, "Cmd": ["true"]}).json()["Id"]
+            for _ in range(3)]
+    names.extend(made)
+    between = request(proxy_sock, "GET", f"{path}?since={made[0][:12]}&before={made[2]}").json()
+    assert [row["Id"] for row in between] == [made[1]]
