@@ -39,6 +39,7 @@ class Config:
     target_version: Version | None  # None: auto
     unversioned_version: Version
     log_level: str
+    insert_fetch_urls: bool = True
 
 
 @lru_cache(maxsize=1)
@@ -128,6 +129,7 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
         target_version=target,
         unversioned_version=unversioned,
         log_level=data.get("log", {}).get("level", "info"),
+        insert_fetch_urls=data.get("insert_fetch_urls", True),
     )
     return config, problems
 

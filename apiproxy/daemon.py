@@ -138,11 +138,16 @@ class Daemon:
     def call(self, call: Call, target: Version) -> Deferred[Answer]:
         """One request of an emulation, at the target version."""
         headers = {"Content-Type": ["application/json"]} if call.body is not None else {}
-        data = json.dumps(call.body).encode() if call.body is not None else call.raw_body
+        data: Any = json.dumps(call.body).encode() if call.body is not None else call.raw_body
+        if isinstance(data, str):  # a file on disk (a tar), streamed
+            data = open(data, "rb")
+            headers = {"Content-Type": ["application/x-tar"]}
         d = self._http.request(call.method, f"http://docker/v{target}{call.path}", data=data,
                                headers=headers)
         d.addCallback(lambda response: response.content().addCallback(
             lambda content: Answer(response.code, _json_or_bytes(content))))
+        if hasattr(data, "close"):
+            d.addBoth(lambda result: (data.close(), result)[1])
         return d
 
     def _probe_failed(self, failure: Failure) -> Failure:

@@ -19,7 +19,7 @@ class Call:
     method: str
     path: str
     body: Any = None  # JSON, sent with Content-Type application/json
-    raw_body: bytes | None = None  # a non-JSON body (a tar)
+    raw_body: bytes | str | None = None  # a non-JSON body (a tar), or the path of a file holding it
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -36,6 +36,7 @@ class Reply:
     status: int
     body: Any = None
     content_type: str | None = None  # a successful text answer (str body) says its type
+    items: list[Any] | None = None  # a JSON stream, sent down the chain item by item
 
 
 @dataclass
@@ -46,6 +47,17 @@ class Pass:
     path: str  # after the version prefix, with its query
     body: Any = None  # a JSON body at the target version, or None for none
     as_endpoint: str | None = None  # translate the answer as this endpoint's
+
+
+@dataclass
+class Fetch:
+    """Download `url` (as the 2013 daemon did for insert) into a one-file tar named `member`.
+
+    The answer's body is the tar's path on disk; the shell removes it when the emulation ends.
+    """
+
+    url: str
+    member: str
 
 
 @dataclass
@@ -63,7 +75,7 @@ class Unpark:
     real_id: str
 
 
-Emulation = Generator[Call | Unpark, Answer | None, Reply | Pass | Park]
+Emulation = Generator[Call | Fetch | Unpark, Answer | None, Reply | Pass | Park]
 
 
 class EmulationFailed(Exception):

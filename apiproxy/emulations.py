@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from .changes import Context
-from .emulation import Call, Emulation, Pass, Park, Reply, Unpark, expect
+from .emulation import Call, Emulation, Fetch, Pass, Park, Reply, Unpark, expect
 from .functions import lxc_conf_to_settings
 from .ids import LABEL
 
@@ -167,3 +167,36 @@ def images_viz(request: LegacyRequest) -> Emulation:
     lines.append(" base [style=invisible]")
     lines.append("}")
     return Reply(200, "\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")
+
+
+def insert_file(request: LegacyRequest) -> Emulation:
+    """insert: download a URL into a new image built on `name`, as Docker 0.3-0.11 did.
+
+    A helper container from the image receives the file, is committed without
+    a repository (keeping the image's author and comment) and removed; the
+    answer is a progress stream ending with the new image's id in the form of
+    the client's version.
+    """
+    name, url, path = request.params["name"], request.query.get("url", ""), request.query.get("path", "")
+    if not url or not path:
+        return Reply(500, "Bad parameter: insert needs url and path")
+    if not request.context.memory.insert_fetch_urls:
+        return Reply(403, "apiproxy does not download URLs for insert here (insert_fetch_urls = false)")
+    quoted = quote(name, safe="/:@")
+    image = expect((yield Call("GET", f"/images/{quoted}/json")), 200).body
+    fetched = yield Fetch(url, path.lstrip("/"))
+    assert fetched is not None
+    if fetched.status != 200:
+        return Reply(200, items=[{"status": f"Downloading from {url}"},
+                                 {"error": f"{fetched.body}", "errorDetail": {"message": f"{fetched.body}"}}])
+    created = expect((yield Call("POST", "/containers/create",
+                                 {"Image": name, "Cmd": ["echo", "insert", url, path]})), 201).body["Id"]
+    expect((yield Call("PUT", f"/containers/{created}/archive?path=/", raw_body=fetched.body)), 200)
+    config = image.get("Config") or {}
+    query = urlencode({"container": created, "comment": image.get("Comment", ""), "author": image.get("Author", "")})
+    new_id = str(expect((yield Call("POST", f"/commit?{query}", config)), 201).body["Id"]).removeprefix("sha256:")
+    yield Call("DELETE", f"/containers/{created}")
+    version = request.context.client_version
+    final: dict[str, Any] = {"Id": new_id} if version.minor <= 6 else \
+        {"status": "", "id": new_id} if version.minor <= 8 else {"status": new_id}
+    return Reply(200, items=[{"status": f"Downloading from {url}"}, {"status": "Inserting file"}, final])

@@ -14,3 +14,5 @@ class Memory:
     ids: LegacyIds = field(default_factory=LegacyIds)
     # Credentials 1.0/1.1 clients gave POST /auth, by registry: those daemons kept them for push.
     credentials: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Configuration (insert_fetch_urls): whether insert may download the URL it names.
+    insert_fetch_urls: bool = True

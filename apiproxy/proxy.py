@@ -8,6 +8,7 @@ other cannot take more (Twisted producer/consumer), so memory stays flat.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,7 +24,8 @@ from .daemon import Daemon, describe_failure
 from .errors import error_reply
 from .http1 import CHUNKED, UNTIL_CLOSE, Headers, ProtocolError, RequestHead, ResponseHead
 from .chain import ChainExchange
-from .emulation import Answer, Emulation, EmulationFailed, Pass, Park, Reply, Unpark
+from .emulation import Answer, Emulation, EmulationFailed, Fetch, Pass, Park, Reply, Unpark
+from .fetch import fetch_to_tar
 from .emulations import LegacyRequest
 from .routes import is_hijack_endpoint, match_legacy
 from .routing import Forward, Refuse, Settings, address, plan
@@ -254,6 +256,7 @@ class ClientConnection(Protocol):
         self.emulate: Any = None
         self.parked_for: str | None = None  # the legacy id whose start this attach awaits
         self.parked_ready: Deferred[None] | None = None
+        self.downloads: list[str] = []  # files an emulation fetched, removed when it ends
 
     # Client bytes ---------------------------------------------------------
 
@@ -468,6 +471,7 @@ class ClientConnection(Protocol):
     def _emulation_step(self, emulation: Emulation, answer: Answer | None) -> None:
         if self.state != "emulating":
             emulation.close()
+            self._remove_downloads()
             return
         try:
             item = emulation.send(answer) if answer is not None else next(emulation)
@@ -475,16 +479,22 @@ class ClientConnection(Protocol):
                 self._record_recreated(item)
                 item = next(emulation)
         except StopIteration as stop:
+            self._remove_downloads()
             self._emulation_done(stop.value)
             return
         except EmulationFailed as failed:
+            self._remove_downloads()
             self._reply_answer(failed.answer)
             return
         except TranslationError as error:
             self._refuse(error.status, str(error))
             return
         target = self.exchange.target if self.exchange else None
-        if isinstance(item, Unpark):
+        if isinstance(item, Fetch):
+            d = fetch_to_tar(item.url, item.member)
+            d.addCallback(self._remember_download)
+            d.addCallback(lambda answer: self._emulation_step(emulation, answer))
+        elif isinstance(item, Unpark):
             self._record_recreated(item)
             d = self.factory.unpark(item.legacy_id, item.real_id)
             d.addCallback(lambda _: self._emulation_step(emulation, None))
@@ -494,6 +504,19 @@ class ClientConnection(Protocol):
             d.addCallback(lambda answer: self._emulation_step(emulation, answer))
             d.addErrback(self._emulation_unreachable)
         d.addErrback(self._internal_error)
+
+    def _remember_download(self, answer: Answer) -> Answer:
+        if answer.status == 200:
+            self.downloads.append(answer.body)
+        return answer
+
+    def _remove_downloads(self) -> None:
+        for path in self.downloads:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        self.downloads.clear()
 
     def _record_recreated(self, unpark: Unpark) -> None:
         if unpark.legacy_id != unpark.real_id:
@@ -531,6 +554,9 @@ class ClientConnection(Protocol):
 
     def _reply_emulated(self, reply: Reply) -> None:
         status, body = reply.status, reply.body
+        if reply.items is not None:
+            self._reply_stream(reply)
+            return
         if status >= 400 or isinstance(body, str) and reply.content_type is None:
             self._refuse(status, str(body or ""))
             return
@@ -543,6 +569,18 @@ class ClientConnection(Protocol):
         if status not in (204, 304):
             headers.append((b"Content-Length", str(len(payload)).encode()))
         self.transport.write(http1.format_response_head(status, b"", headers) + payload)
+        self._next_request()
+
+    def _reply_stream(self, reply: Reply) -> None:
+        """A made-up JSON stream, sent down the chain like the daemon's own streams."""
+        assert self.exchange is not None
+        headers: Headers = [(b"Content-Type", b"application/json")]
+        transform = self.exchange.response_body(reply.status, headers)
+        payload = b"".join(json.dumps(item, separators=(",", ":")).encode() + b"\r\n" for item in reply.items or [])
+        if transform is not None:
+            payload = transform.feed(payload) + transform.close()
+        headers.append((b"Content-Length", str(len(payload)).encode()))
+        self.transport.write(http1.format_response_head(reply.status, b"", headers) + payload)
         self._next_request()
 
     def _park(self, legacy_id: str) -> None:

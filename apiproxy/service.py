@@ -31,6 +31,7 @@ def start_logging(level: str) -> None:
 def start(reactor: Any, config: Config) -> list[Any]:
     """Listen as configured; the daemon is read in the background (it may be down)."""
     daemon = Daemon(reactor, config.upstream, config.target_version)
+    daemon.memory.insert_fetch_urls = config.insert_fetch_urls
     factory = ProxyFactory(daemon, Settings(unversioned_version=config.unversioned_version))
     factory.noisy = False
     ports = []

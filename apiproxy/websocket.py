@@ -60,10 +60,12 @@ class WebSocketBridge:
         try:
             self._ws.receive_data(head)
         except RemoteProtocolError as error:
+            # wsproto says only "Bad HTTP message" for what h11 refused; h11 says why.
+            message = f"{error}: {error.__context__}" if error.__context__ else str(error)
             hint = error.event_hint
             if isinstance(hint, RejectConnection):
-                raise WebSocketError(str(error), hint.status_code, list(hint.headers)) from None
-            raise WebSocketError(str(error)) from None
+                raise WebSocketError(message, hint.status_code, list(hint.headers)) from None
+            raise WebSocketError(message) from None
         request = next((e for e in self._ws.events() if isinstance(e, Request)), None)
         if request is None:
             raise WebSocketError("not a websocket handshake")

@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import datetime
+import functools
+import http.server
 import json
+import re
+import threading
 import uuid
+from pathlib import Path
+from typing import Iterator
 
 import pytest
 
-from support import request
+from support import Apiproxy, request
 from test_streams import _create, _open_attach, _read_to_end
 
 
@@ -28,8 +34,7 @@ def test_build_cache_lookup_of_the_0_3_builder_finds_nothing(proxy_sock: str) ->
     assert reply.status == 404 and reply.header("Content-Type").startswith("text/plain")
 
 
-@pytest.mark.parametrize(("method", "path"), [("POST", "/v1.9/images/busybox/insert?url=http://127.0.0.1:1/x&path=/x"),
-                                              ("GET", "/v1.9/containers/abc/attach/ws?stream=1")])
+@pytest.mark.parametrize(("method", "path"), [("GET", "/v1.9/containers/abc/attach/ws?stream=1")])
 def test_what_is_not_served_yet_says_so(proxy_sock: str, method: str, path: str) -> None:
     reply = request(proxy_sock, method, path)
     assert reply.status == 501 and "apiproxy cannot serve" in reply.text and reply.text.endswith("\n")
@@ -67,3 +72,46 @@ def test_events_are_legacy_objects(proxy_sock: str, docker_sock: str, image: str
         mine = [e for e in events if e["id"] == cid]
         assert [e["status"] for e in mine] == ["create", "destroy"]
         assert all(set(e) == keys for e in events), events
+
+
+@pytest.fixture(scope="module")
+def file_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A web server on loopback with one file, for insert to download."""
+    root = tmp_path_factory.mktemp("www")
+    (root / "greeting.txt").write_text("inserted from the web\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.6", "1.8", "1.9"])
+def test_insert_downloads_the_file_into_a_new_image(proxy_sock: str, docker_sock: str, image: str,
+                                                    file_server: str, version: str) -> None:
+    reply = request(proxy_sock, "POST", f"/v{version}/images/{image}/insert?url={file_server}/greeting.txt"
+                                        "&path=/opt/greeting.txt")
+    assert reply.status == 200
+    new_id = re.findall(r"[0-9a-f]{64}", reply.text)[-1]
+    cid = request(docker_sock, "POST", "/v1.41/containers/create",
+                  {"Image": new_id, "Cmd": ["cat", "/opt/greeting.txt"]}).json()["Id"]
+    try:
+        request(docker_sock, "POST", f"/v1.41/containers/{cid}/start")
+        request(docker_sock, "POST", f"/v1.41/containers/{cid}/wait")
+        logs = request(docker_sock, "GET", f"/v1.41/containers/{cid}/logs?stdout=1").body
+        assert b"inserted from the web" in logs
+    finally:
+        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}")
+        request(docker_sock, "DELETE", f"/v1.41/images/{new_id}")
+
+
+def test_insert_can_be_forbidden_to_download(docker_sock: str, image: str, tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'insert_fetch_urls = false\n[upstream]\nendpoint = "unix:{docker_sock}"\n'
+                      f'[[listeners]]\nendpoint = "unix:{tmp_path}/ap.sock"\n')
+    proxy = Apiproxy(["--config", str(config)], f"{tmp_path}/ap.sock", str(tmp_path)).wait_listening()
+    try:
+        reply = request(proxy.sock, "POST", f"/v1.9/images/{image}/insert?url=http://127.0.0.1:9/x&path=/x")
+        assert reply.status == 403 and "insert_fetch_urls" in reply.text
+    finally:
+        assert proxy.stop() == 0
