@@ -61,6 +61,13 @@ class Fetch:
 
 
 @dataclass
+class WebSocket:
+    """End the client's websocket in apiproxy and attach upstream at `path` (a plain hijack)."""
+
+    path: str
+
+
+@dataclass
 class Park:
     """Answer the client's attach now and hold it until apiproxy starts the container."""
 
@@ -75,7 +82,7 @@ class Unpark:
     real_id: str
 
 
-Emulation = Generator[Call | Fetch | Unpark, Answer | None, Reply | Pass | Park]
+Emulation = Generator[Call | Fetch | Unpark, Answer | None, Reply | Pass | Park | WebSocket]
 
 
 class EmulationFailed(Exception):

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from .changes import Context
-from .emulation import Call, Emulation, Fetch, Pass, Park, Reply, Unpark, expect
+from .emulation import Call, Emulation, Fetch, Pass, Park, Reply, Unpark, WebSocket, expect
 from .functions import lxc_conf_to_settings
 from .ids import LABEL
 
@@ -200,3 +200,14 @@ def insert_file(request: LegacyRequest) -> Emulation:
     final: dict[str, Any] = {"Id": new_id} if version.minor <= 6 else \
         {"status": "", "id": new_id} if version.minor <= 8 else {"status": new_id}
     return Reply(200, items=[{"status": f"Downloading from {url}"}, {"status": "Inserting file"}, final])
+
+
+def attach_websocket(request: LegacyRequest) -> Emulation:
+    """attach/ws: apiproxy answers the websocket and attaches upstream with a raw hijack.
+
+    stdout and stderr reach the client merged in text frames; its frames are stdin.
+    """
+    query = {key: request.query[key] for key in ("logs", "stream", "stdin", "stdout", "stderr")
+             if key in request.query}
+    return WebSocket(f"/containers/{request.params['id']}/attach?{urlencode(query)}")
+    yield

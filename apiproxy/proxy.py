@@ -24,7 +24,9 @@ from .daemon import Daemon, describe_failure
 from .errors import error_reply
 from .http1 import CHUNKED, UNTIL_CLOSE, Headers, ProtocolError, RequestHead, ResponseHead
 from .chain import ChainExchange
-from .emulation import Answer, Emulation, EmulationFailed, Fetch, Pass, Park, Reply, Unpark
+from .emulation import Answer, Emulation, EmulationFailed, Fetch, Pass, Park, Reply, Unpark, WebSocket
+from .functions import demultiplex_stream
+from .websocket import ToClientFrames, WebSocketBridge, WebSocketError
 from .fetch import fetch_to_tar
 from .emulations import LegacyRequest
 from .routes import is_hijack_endpoint, match_legacy
@@ -257,6 +259,9 @@ class ClientConnection(Protocol):
         self.parked_for: str | None = None  # the legacy id whose start this attach awaits
         self.parked_ready: Deferred[None] | None = None
         self.downloads: list[str] = []  # files an emulation fetched, removed when it ends
+        self.raw_head = b""
+        self.head_sent = False  # the client's answer head went out before the upstream's came
+        self.websocket: tuple[Transform, Transform] | None = None
 
     # Client bytes ---------------------------------------------------------
 
@@ -309,7 +314,8 @@ class ClientConnection(Protocol):
             self.scanned = len(self.buffer)
             return
         self.scanned = 0
-        head = http1.parse_request_head(bytes(self.buffer[:end]))
+        self.raw_head = bytes(self.buffer[:end])
+        head = http1.parse_request_head(self.raw_head)
         del self.buffer[:end]
         length = http1.request_body_length(head)
         self.request = head
@@ -531,6 +537,8 @@ class ClientConnection(Protocol):
             self._reply_emulated(result)
         elif isinstance(result, Park):
             self._park(result.legacy_id)
+        elif isinstance(result, WebSocket):
+            self._websocket(result.path)
         else:
             assert self.request is not None and self.exchange is not None
             if result.as_endpoint is not None:
@@ -570,6 +578,25 @@ class ClientConnection(Protocol):
             headers.append((b"Content-Length", str(len(payload)).encode()))
         self.transport.write(http1.format_response_head(status, b"", headers) + payload)
         self._next_request()
+
+    def _websocket(self, path: str) -> None:
+        """Answer the websocket handshake here, then attach upstream with a plain hijack."""
+        assert self.exchange is not None and isinstance(self.exchange, ChainExchange)
+        try:
+            bridge = WebSocketBridge(self.raw_head)
+        except WebSocketError as error:
+            self._refuse(error.status, str(error))
+            return
+        self.transport.write(bridge.accept())
+        self.head_sent = True
+        self.websocket = (_Chained(demultiplex_stream(self.exchange.context), ToClientFrames(bridge)),
+                          _FromWebSocket(bridge, self.transport))
+        self.upstream_target = f"/v{self.exchange.target}{path}"
+        self.upgrade = b"tcp"
+        self.request.method = "POST"  # type: ignore[union-attr]
+        self.fixed_body = b""
+        self.hijack_candidate = True
+        self._connect()
 
     def _reply_stream(self, reply: Reply) -> None:
         """A made-up JSON stream, sent down the chain like the daemon's own streams."""
@@ -694,8 +721,10 @@ class ClientConnection(Protocol):
     def _start_splice(self, head: ResponseHead) -> None:
         assert self.exchange is not None and self.upstream is not None
         self.state = SPLICE
-        self.to_client, self.to_upstream = self.exchange.hijacked_streams()
-        if self.parked_ready is None:
+        self.to_client, self.to_upstream = self.websocket or self.exchange.hijacked_streams()
+        if self.head_sent:
+            pass  # the client was answered already (a websocket)
+        elif self.parked_ready is None:
             self.transport.write(http1.format_response_head(head.status, head.reason, head.headers))
         else:
             ready, self.parked_ready = self.parked_ready, None
@@ -813,6 +842,35 @@ class ClientConnection(Protocol):
             upstream = self.upstream
             self._detach_upstream()
             close_when_written(upstream.transport)
+
+
+class _Chained:
+    """One transform after another."""
+
+    def __init__(self, first: Transform, second: Transform) -> None:
+        self.first, self.second = first, second
+
+    def feed(self, data: bytes) -> bytes:
+        return self.second.feed(self.first.feed(data))
+
+    def close(self) -> bytes:
+        return self.second.feed(self.first.close()) + self.second.close()
+
+
+class _FromWebSocket:
+    """Client frames → the container's stdin; pongs and close replies go straight back."""
+
+    def __init__(self, bridge: WebSocketBridge, client: Any) -> None:
+        self.bridge, self.client = bridge, client
+
+    def feed(self, data: bytes) -> bytes:
+        stdin, replies, _ = self.bridge.from_client(data)
+        if replies:
+            self.client.write(replies)
+        return stdin
+
+    def close(self) -> bytes:
+        return b""
 
 
 def _valid_host(value: bytes | None) -> bytes:

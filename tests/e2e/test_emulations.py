@@ -6,12 +6,15 @@ import functools
 import http.server
 import json
 import re
+import socket
 import threading
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+import wsproto
+import wsproto.events
 
 from support import Apiproxy, request
 from test_streams import _create, _open_attach, _read_to_end
@@ -34,9 +37,39 @@ def test_build_cache_lookup_of_the_0_3_builder_finds_nothing(proxy_sock: str) ->
     assert reply.status == 404 and reply.header("Content-Type").startswith("text/plain")
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/v1.9/containers/abc/attach/ws?stream=1")])
-def test_what_is_not_served_yet_says_so(proxy_sock: str, method: str, path: str) -> None:
-    reply = request(proxy_sock, method, path)
+def test_websocket_attach_sends_output_as_text_frames_and_frames_as_stdin(proxy_sock: str, docker_sock: str,
+                                                                          image: str) -> None:
+    cid = _create(docker_sock, image, ["sh", "-c", "read line; echo got $line; echo err >&2"], stdin=True)
+    try:
+        assert request(docker_sock, "POST", f"/v1.41/containers/{cid}/start").status == 204
+        client = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        with socket.socket(socket.AF_UNIX) as conn:
+            conn.settimeout(30)
+            conn.connect(proxy_sock)
+            conn.sendall(client.send(wsproto.events.Request(
+                host="docker", target=f"/v1.6/containers/{cid}/attach/ws?stream=1&stdin=1&stdout=1&stderr=1")))
+            text, accepted = "", False
+            sent = False
+            while "err" not in text:
+                data = conn.recv(65536)
+                assert data, f"closed early: {text!r}"
+                client.receive_data(data)
+                for event in client.events():
+                    if isinstance(event, wsproto.events.AcceptConnection):
+                        accepted = True
+                    elif isinstance(event, wsproto.events.TextMessage):
+                        text += event.data
+                if accepted and not sent:
+                    conn.sendall(client.send(wsproto.events.TextMessage(data="hello\n")))
+                    sent = True
+        assert "got hello" in text and "err" in text
+    finally:
+        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+
+
+def test_multipart_builds_are_not_served_yet_and_say_so(proxy_sock: str) -> None:
+    reply = request(proxy_sock, "POST", "/v1.1/build", body=b"--x--\r\n",
+                    headers={"Content-Type": "multipart/form-data; boundary=x"})
     assert reply.status == 501 and "apiproxy cannot serve" in reply.text and reply.text.endswith("\n")
 
 

@@ -20,6 +20,6 @@ def test_cells_say_how_each_endpoint_is_served() -> None:
     assert matrix.cell("POST /containers/{id}/start", Version(1, 3), target).kind == matrix.EMULATED
     assert matrix.cell("GET /images/json", Version(1, 4), target).kind == matrix.TRANSLATED
     assert matrix.cell("GET /containers/{id}/changes", Version(1, 9), target).kind == matrix.NATIVE
-    unsupported = matrix.cell("GET /containers/{id}/attach/ws", Version(1, 9), target)
+    unsupported = matrix.cell("POST /build", Version(1, 1), target)
     assert unsupported.kind == matrix.UNSUPPORTED and unsupported.reason
     assert "GET /images/viz" in matrix.text(target)
