@@ -119,7 +119,12 @@ class ChainExchange(Exchange):
         encoded = urlencode({key: value for key, value in params.items() if value is not None})
         return f"{path}?{encoded}" if encoded else path
 
-    def request_body(self) -> Transform | None:
+    def request_body(self, headers: Headers) -> Transform | None:
+        from . import functions
+
+        for change in self.crossed:
+            if change.request_transform:
+                return getattr(functions, change.request_transform)(self.context, headers)
         has_schema = validation.legacy_pointer(self.endpoint, self.client_version, "request") is not None
         if not has_schema and not self._up("request"):
             return None

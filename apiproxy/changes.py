@@ -266,6 +266,7 @@ class EndpointChange:
     hijack: str | None  # a function in functions.py making the transform of a hijacked stream
     emulate: str | None  # a function in emulations.py serving the request instead
     unsupported: str | None  # why apiproxy cannot serve the request across this change
+    request_transform: str | None  # a function in functions.py making a streaming body transform
 
 
 @dataclass
@@ -293,7 +294,7 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
     endpoints = []
     for entry in data.get("changes", []):
         unknown = set(entry) - {"endpoint", "description", "status", "hijack", "emulate", "unsupported",
-                                *SECTIONS}
+                                "request_transform", *SECTIONS}
         if unknown or "endpoint" not in entry or "description" not in entry:
             raise ChangeError(f"{source}: a change needs endpoint and description; unknown {sorted(unknown)}")
         endpoints.append(EndpointChange(
@@ -304,6 +305,7 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
             hijack=_function_name(entry.get("hijack"), source),
             emulate=_function_name(entry.get("emulate"), source, "emulations"),
             unsupported=entry.get("unsupported"),
+            request_transform=_function_name(entry.get("request_transform"), source),
         ))
     return VersionChange(parse_version(data["version"]), data.get("description", ""), endpoints, source)
 

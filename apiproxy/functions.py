@@ -12,6 +12,7 @@ from typing import Any
 
 from .changes import MISSING, Context, pop, put
 from .memory import DEFAULT_REGISTRY
+from .http1 import Headers
 from .translate import FRAME_HEADER, FrameStream, Transform
 
 
@@ -329,3 +330,17 @@ def auth_body_to_header(body: Any, context: Context) -> Any:
         encoded = base64.urlsafe_b64encode(json.dumps(body).encode())
         context.extra_headers.append((b"X-Registry-Auth", encoded))
     return None
+
+
+
+def multipart_to_tar(context: Context, headers: Headers) -> Transform:
+    """A 0.4 client's multipart build body, repacked into the tar today's build takes."""
+    from .http1 import header
+    from .multipart import MultipartToTar, boundary_of
+    from .translate import TranslationError
+
+    boundary = boundary_of(header(headers, b"content-type") or b"")
+    if boundary is None:
+        raise TranslationError("Multipart upload for build needs a multipart/form-data Content-Type with a boundary")
+    context.extra_headers.append((b"Content-Type", b"application/x-tar"))
+    return MultipartToTar(boundary)

@@ -116,8 +116,10 @@ def _checksum_ok(block: bytes) -> bool:
         return False
     rest = block[:148] + block[156:]
     unsigned = sum(rest) + 8 * ord(" ")  # the checksum field counts as spaces
-    signed = unsigned - 256 * sum(byte >> 7 for byte in rest)  # some old tars summed signed chars
-    return stored in (unsigned, signed)
+    if stored == unsigned:
+        return True
+    high = len(rest) - len(rest.translate(None, bytes(range(128, 256))))
+    return stored == unsigned - 256 * high  # some old tars summed signed chars
 
 
 def _header_name(block: bytes) -> bytes:
@@ -220,6 +222,8 @@ class _ContextTar:
                     self._offset += BLOCK
 
     def finish(self) -> None:
+        if self._offset == 0 and self._block:
+            raise self._error(f"is not a tar archive: {len(self._block)} bytes")
         if not self.ended and (self._block or self._remaining or self._sparse_data >= 0):
             raise self._error(f"ends inside a member, at byte {self._offset + len(self._block)}")
         # No end blocks is fine (Go and Python read such archives); a dangling extended header is dropped.
@@ -233,6 +237,8 @@ class _ContextTar:
         elif self._route == "hold":
             assert self.held is not None
             self.held += chunk
+            if len(self.held) > self.limit + MAX_TAR_METADATA + 2 * BLOCK:  # a sparse map has no end
+                raise self._error(f"has a Dockerfile larger than {self.limit} bytes", 413)
         elif self._route == "meta":
             self._meta += chunk
 
@@ -316,6 +322,8 @@ class MultipartToTar:
     Other fields, and repeated Dockerfile or Context fields, are ignored, as
     0.4 daemons (Go's FormFile) did.
     """
+
+    streaming = True  # the proxy sends what feed() returns as it comes
 
     def __init__(self, boundary: bytes, limit_dockerfile: int = 1 << 20, *,
                  clock: Callable[[], float] | None = None) -> None:

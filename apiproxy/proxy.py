@@ -364,7 +364,7 @@ class ClientConnection(Protocol):
             self.state = "collecting"
             self._advance()
             return
-        self.body_transform = self.exchange.request_body()
+        self.body_transform = self.exchange.request_body(self.request.headers if self.request else [])
         self._connect()
 
     def _connect(self) -> None:
@@ -392,6 +392,8 @@ class ClientConnection(Protocol):
             self.state = "waiting"
         elif self.body_transform is None:
             self._send_head(self._request_framing())
+        elif getattr(self.body_transform, "streaming", False):
+            self._send_head([(b"Transfer-Encoding", b"chunked")])
         self._release()
         self._advance()
 
@@ -435,14 +437,20 @@ class ClientConnection(Protocol):
     def _read_body(self) -> None:
         assert self.body is not None and self.upstream is not None
         chunked = self.body.decoder is not None
+        streaming = getattr(self.body_transform, "streaming", False)
         for data in self.body.take(self.buffer):
             if self.body_transform is not None:
-                self.body_transform.feed(data)
+                data = self.body_transform.feed(data)
+                if streaming:
+                    self.upstream.transport.write(http1.encode_chunk(data))
             else:
                 self.upstream.transport.write(http1.encode_chunk(data) if chunked else data)
         if not self.body.done:
             return
-        if self.body_transform is not None:
+        if streaming:
+            assert self.body_transform is not None
+            self.upstream.transport.write(http1.encode_chunk(self.body_transform.close()) + http1.LAST_CHUNK)
+        elif self.body_transform is not None:
             data = self.body_transform.close()
             for warning in self.exchange.warnings() if self.exchange else ():
                 log.warn("{target}: {warning}", target=self.upstream_target, warning=warning)

@@ -63,8 +63,9 @@ class Exchange:
     def request_headers(self, headers: Headers) -> Headers:
         return headers
 
-    def request_body(self) -> Transform | None:
-        """A transform for the request body; its output is sent with a Content-Length."""
+    def request_body(self, headers: Headers) -> Transform | None:
+        """A transform for the request body: whole (its output sent with a Content-Length)
+        unless it says `streaming = True` (its output sent chunked as it comes)."""
         return None
 
     def response_head(self, status: int, headers: Headers) -> tuple[int, Headers]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import datetime
 import functools
+import io
+import tarfile
 import http.server
 import json
 import re
@@ -67,10 +69,33 @@ def test_websocket_attach_sends_output_as_text_frames_and_frames_as_stdin(proxy_
         request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
 
 
-def test_multipart_builds_are_not_served_yet_and_say_so(proxy_sock: str) -> None:
-    reply = request(proxy_sock, "POST", "/v1.1/build", body=b"--x--\r\n",
-                    headers={"Content-Type": "multipart/form-data; boundary=x"})
-    assert reply.status == 501 and "apiproxy cannot serve" in reply.text and reply.text.endswith("\n")
+@pytest.mark.parametrize("with_context", [False, True])
+def test_multipart_build_of_0_4_clients(proxy_sock: str, docker_sock: str, image: str, with_context: bool) -> None:
+    tag = f"apiproxy-multipart-{uuid.uuid4().hex[:8]}"
+    dockerfile = f"FROM {image}\nRUN echo multipart > /m\n" + ("ADD note /note\n" if with_context else "")
+    parts = [(b"Dockerfile", dockerfile.encode())]
+    if with_context:
+        context = io.BytesIO()
+        with tarfile.open(fileobj=context, mode="w") as tar:
+            info = tarfile.TarInfo("note")
+            info.size = 5
+            tar.addfile(info, io.BytesIO(b"note\n"))
+        parts.append((b"Context", context.getvalue()))
+    body = b"".join(b"--xyz\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n\r\n%s\r\n"
+                    % (name, name, data) for name, data in parts) + b"--xyz--\r\n"
+    try:
+        reply = request(proxy_sock, "POST", f"/v1.1/build?t={tag}", body=body,
+                        headers={"Content-Type": "multipart/form-data; boundary=xyz"})
+        assert reply.status == 200 and "Successfully built" in reply.text, reply.text
+        cid = request(docker_sock, "POST", "/v1.41/containers/create",
+                      {"Image": tag, "Cmd": ["cat", "/m"] + (["/note"] if with_context else [])}).json()["Id"]
+        request(docker_sock, "POST", f"/v1.41/containers/{cid}/start")
+        request(docker_sock, "POST", f"/v1.41/containers/{cid}/wait")
+        output = request(docker_sock, "GET", f"/v1.41/containers/{cid}/logs?stdout=1").body
+        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}")
+        assert b"multipart" in output and (b"note" in output) == with_context
+    finally:
+        request(docker_sock, "DELETE", f"/v1.41/images/{tag}?force=1")
 
 
 def test_attach_of_a_1_5_client_gets_stdout_and_stderr_merged(proxy_sock: str, docker_sock: str, image: str) -> None:

@@ -60,7 +60,7 @@ class FakeDaemon:
 
 
 class Translating(Exchange):
-    def request_body(self) -> Transform | None:
+    def request_body(self, headers: Headers) -> Transform | None:
         if self.route is None or self.route.method != "POST":
             return None
         return WholeJson(lambda body: {**body, "Upgraded": True})
