@@ -138,6 +138,8 @@ class ChainExchange(Exchange):
         return document
 
     def request_headers(self, headers: Headers) -> Headers:
+        present = {name.lower() for name, _ in headers}
+        headers = headers + [(k, v) for k, v in self.context.default_headers if k.lower() not in present]
         added = self.context.extra_headers
         headers = without(headers, {name.lower() for name, _ in added}) + added
         if self.body_empty:

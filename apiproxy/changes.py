@@ -39,6 +39,7 @@ class Context:
     notes: dict[str, Any] = field(default_factory=dict)  # passed from request to answer
     warnings: list[str] = field(default_factory=list)  # for the log: what could not be translated
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # added to the request
+    default_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # added where absent
     memory: Memory = field(default_factory=Memory)
 
 
