@@ -7,13 +7,10 @@ other cannot take more (Twisted producer/consumer), so memory stays flat.
 """
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
-from urllib.parse import parse_qsl
 
 from twisted.internet.defer import Deferred, DeferredList
-from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
+from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -23,15 +20,12 @@ from . import http1
 from .daemon import Daemon, describe_failure
 from .errors import error_reply
 from .http1 import CHUNKED, UNTIL_CLOSE, Headers, ProtocolError, RequestHead, ResponseHead
-from .chain import ChainExchange
-from .emulation import Answer, Emulation, EmulationFailed, Fetch, Pass, Park, Reply, Unpark, WebSocket
-from .functions import demultiplex_stream
-from .websocket import ToClientFrames, WebSocketBridge, WebSocketError
-from .fetch import fetch_to_tar
-from .emulations import LegacyRequest
-from .routes import is_hijack_endpoint, match_legacy
+from .emulating import Emulating
+from .plumbing import SPLICE, BodyReader, ReadingSwitch, close_when_written, valid_host
+from .upstream_connection import UpstreamConnection
+from .routes import is_hijack_endpoint
 from .routing import Forward, Refuse, Settings, address, plan
-from .translate import MAX_JSON_BODY, Exchange, Transform, TranslationError, exchange_for
+from .translate import Exchange, Transform, TranslationError
 from .upstream import UpstreamInfo
 from .versions import Version
 
@@ -40,188 +34,11 @@ log = Logger()
 # Bytes a client may send ahead while its request waits (for the daemon or a hijack).
 READ_AHEAD_LIMIT = 1 << 20
 RAW_STREAM_TYPES = (b"application/vnd.docker.raw-stream", b"application/vnd.docker.multiplexed-stream")
-SPLICE = "splice"
 NO_BODY = "no-body"  # an answer that must not carry a body, whatever the upstream sent
 
 
-@implementer(IPushProducer)
-class _ReadingSwitch:
-    """Pauses a transport's reading while its peer cannot write more.
-
-    Registered as the producer of the peer's transport; unlike the transport
-    itself it does not close the connection when the peer goes away.
-    """
-
-    def __init__(self, transport: Any) -> None:
-        self.transport = transport
-        self.paused = False
-
-    def pauseProducing(self) -> None:
-        self.paused = True
-        self.transport.pauseProducing()
-
-    def resumeProducing(self) -> None:
-        self.paused = False
-        self.transport.resumeProducing()
-
-    def stopProducing(self) -> None:
-        if self.paused:
-            self.resumeProducing()
-
-
-def close_when_written(transport: Any, write_side_only: bool = False) -> None:
-    """Close once buffered bytes are out.
-
-    Twisted never closes a transport that still has a producer registered,
-    so the producer goes first (and the side it paused reads again).
-    """
-    producer = getattr(transport, "producer", None)
-    if producer is not None:
-        transport.unregisterProducer()
-    if isinstance(producer, _ReadingSwitch):
-        producer.stopProducing()
-    if write_side_only:
-        transport.loseWriteConnection()
-    else:
-        transport.loseConnection()
-
-
-class _BodyReader:
-    """Frames a request body: Content-Length or chunked, as it arrives."""
-
-    def __init__(self, length: int | str) -> None:
-        self.remaining = 0 if length == CHUNKED else int(length)
-        self.decoder = http1.ChunkedDecoder() if length == CHUNKED else None
-
-    @property
-    def done(self) -> bool:
-        return self.decoder.done if self.decoder else self.remaining == 0
-
-    def take(self, buffer: bytearray) -> list[bytes]:
-        """Consume what belongs to the body from `buffer`; return its data."""
-        if self.decoder:
-            data = bytes(buffer)
-            buffer.clear()
-            chunks = self.decoder.feed(data)
-            buffer += self.decoder.leftover
-            self.decoder.leftover = b""
-            return chunks
-        take = min(self.remaining, len(buffer))
-        data = bytes(buffer[:take])
-        del buffer[:take]
-        self.remaining -= take
-        return [data] if data else []
-
-
 @implementer(IHalfCloseableProtocol)
-class UpstreamConnection(Protocol):
-    """Reads the daemon's answers and hands them to the client connection."""
-
-    def __init__(self, client: ClientConnection) -> None:
-        self.client = client
-        self.buffer = bytearray()
-        self.method = "GET"
-        self.framing: int | str = 0
-        self.decoder: http1.ChunkedDecoder | None = None
-        self.state = "idle"  # idle | head | body | splice
-        self.keep_alive = True
-
-    def expect_response(self, method: str) -> None:
-        self.method = method
-        self.state = "head"
-
-    def dataReceived(self, data: bytes) -> None:
-        if self.state == SPLICE:
-            self.client.spliced_from_upstream(data)
-            return
-        self.buffer += data
-        try:
-            self._process()
-        except ProtocolError as error:
-            self.client.upstream_failed(f"the upstream sent a malformed answer: {error}")
-        except TranslationError as error:
-            self.client.upstream_failed(f"apiproxy cannot translate the upstream's answer: {error}")
-        except Exception:
-            log.failure("apiproxy failed on an answer")
-            self.client.upstream_failed("apiproxy internal error (see its log)")
-
-    def _process(self) -> None:
-        while self.buffer:
-            if self.state == "head":
-                end = http1.find_head_end(self.buffer)
-                if end < 0:
-                    if len(self.buffer) > http1.MAX_HEAD_BYTES:
-                        raise ProtocolError("response head too large", 502)
-                    return
-                head = http1.parse_response_head(bytes(self.buffer[:end]))
-                del self.buffer[:end]
-                if 100 <= head.status < 200 and head.status != 101:
-                    self.client.interim_response(head)
-                    continue
-                self.keep_alive = head.minor == 1 and b"close" not in http1.tokens(head.headers, b"connection")
-                framing = self.client.response_head(head, self.method)
-                if framing == SPLICE:
-                    self.state = SPLICE
-                    data, self.buffer = bytes(self.buffer), bytearray()
-                    if data:
-                        self.client.spliced_from_upstream(data)
-                    return
-                self.framing = framing
-                self.decoder = http1.ChunkedDecoder(502) if framing == CHUNKED else None
-                self.state = "body"
-                if framing == 0:
-                    self._finish()
-            elif self.state == "body":
-                self._read_body()
-            else:
-                # Bytes nobody asked for: the daemon does not pipeline; drop the connection.
-                close_when_written(self.transport)
-                self.buffer.clear()
-
-    def _read_body(self) -> None:
-        if self.framing == UNTIL_CLOSE:
-            data, self.buffer = bytes(self.buffer), bytearray()
-            self.client.response_data(data)
-        elif self.decoder is not None:
-            data, self.buffer = bytes(self.buffer), bytearray()
-            for chunk in self.decoder.feed(data):
-                self.client.response_data(chunk)
-            if self.decoder.done:
-                self.buffer += self.decoder.leftover
-                self._finish()
-        else:
-            assert isinstance(self.framing, int)
-            take = min(self.framing, len(self.buffer))
-            self.client.response_data(bytes(self.buffer[:take]))
-            del self.buffer[:take]
-            self.framing -= take
-            if not self.framing:
-                self._finish()
-
-    def _finish(self) -> None:
-        self.state = "idle"
-        if not self.keep_alive:
-            close_when_written(self.transport)
-        self.client.response_end(reusable=self.keep_alive)
-
-    def readConnectionLost(self) -> None:
-        if self.state == SPLICE:
-            self.client.upstream_half_closed()
-        else:
-            close_when_written(self.transport)
-
-    def writeConnectionLost(self) -> None:
-        pass
-
-    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
-        state, self.state = self.state, "closed"
-        if state == "body" and self.framing == UNTIL_CLOSE:
-            self.client.response_end(reusable=False)
-        self.client.upstream_lost(self, state)
-
-
-@implementer(IHalfCloseableProtocol)
-class ClientConnection(Protocol):
+class ClientConnection(Emulating, Protocol):
     """One client: reads its requests, forwards them, relays the answers."""
 
     def __init__(self, factory: ProxyFactory) -> None:
@@ -232,13 +49,13 @@ class ClientConnection(Protocol):
         # head -> (routing | connecting) -> body -> waiting -> head, or -> splice
         self.state = "head"
         self.upstream: UpstreamConnection | None = None
-        self._upstream_switch: _ReadingSwitch | None = None
-        self._client_switch: _ReadingSwitch | None = None
+        self._upstream_switch: ReadingSwitch | None = None
+        self._client_switch: ReadingSwitch | None = None
         self.held = False
         self.request: RequestHead | None = None
         self.exchange: Exchange | None = None
         self.client_version: Version | None = None
-        self.body: _BodyReader | None = None
+        self.body: BodyReader | None = None
         self.body_transform: Transform | None = None
         self.hijack_candidate = False
         self.close_after = False
@@ -319,7 +136,7 @@ class ClientConnection(Protocol):
         del self.buffer[:end]
         length = http1.request_body_length(head)
         self.request = head
-        self.body = _BodyReader(length)
+        self.body = BodyReader(length)
         self.request_done = self.response_done = self.response_started = False
         path = head.target.partition("?")[0]
         # Known before routing, so that even "daemon unreachable" speaks the client's style.
@@ -401,9 +218,9 @@ class ClientConnection(Protocol):
         self._detach_upstream()
         self.upstream = upstream
         # Each side's reading pauses while the other's write buffer is full.
-        self._client_switch = _ReadingSwitch(self.transport)
+        self._client_switch = ReadingSwitch(self.transport)
         upstream.transport.registerProducer(self._client_switch, True)
-        self._upstream_switch = _ReadingSwitch(upstream.transport)
+        self._upstream_switch = ReadingSwitch(upstream.transport)
         self.transport.registerProducer(self._upstream_switch, True)
 
     def _detach_upstream(self) -> None:
@@ -428,7 +245,7 @@ class ClientConnection(Protocol):
         assert head is not None and self.exchange is not None and self.upstream is not None
         headers = http1.without(http1.end_to_end(head.headers), {b"content-length", b"host"})
         headers = self.exchange.request_headers(headers)
-        headers.insert(0, (b"Host", _valid_host(http1.header(head.headers, b"host"))))
+        headers.insert(0, (b"Host", valid_host(http1.header(head.headers, b"host"))))
         if self.upgrade:
             headers += [(b"Connection", b"Upgrade"), (b"Upgrade", self.upgrade)]
         self.upstream.transport.write(http1.format_request_head(head.method, self.upstream_target,
@@ -462,186 +279,6 @@ class ClientConnection(Protocol):
         self.state = "waiting"
         if self.response_done:
             self._next_request()
-
-    # Emulations -----------------------------------------------------------
-
-    def _collect_body(self) -> None:
-        assert self.body is not None
-        for data in self.body.take(self.buffer):
-            self.collected += data
-            if len(self.collected) > MAX_JSON_BODY:
-                raise TranslationError(f"request body larger than {MAX_JSON_BODY} bytes", 413)
-        if not self.body.done:
-            return
-        assert isinstance(self.exchange, ChainExchange) and self.request is not None
-        exchange = self.exchange
-        body = exchange.legacy_body(bytes(self.collected))
-        query = self.upstream_target.partition("?")[2]  # after the chain's query steps
-        legacy = LegacyRequest(self.request.method, exchange.real_params,
-                               dict(parse_qsl(query, keep_blank_values=True)), body, exchange.context)
-        self.state = "emulating"
-        self._emulation_step(self.emulate(legacy), None)
-
-    def _emulation_step(self, emulation: Emulation, answer: Answer | None) -> None:
-        if self.state != "emulating":
-            emulation.close()
-            self._remove_downloads()
-            return
-        try:
-            item = emulation.send(answer) if answer is not None else next(emulation)
-            while isinstance(item, Unpark) and not self.factory.parked.get(item.legacy_id):
-                self._record_recreated(item)
-                item = next(emulation)
-        except StopIteration as stop:
-            self._remove_downloads()
-            self._emulation_done(stop.value)
-            return
-        except EmulationFailed as failed:
-            self._remove_downloads()
-            self._reply_answer(failed.answer)
-            return
-        except TranslationError as error:
-            self._refuse(error.status, str(error))
-            return
-        target = self.exchange.target if self.exchange else None
-        if isinstance(item, Fetch):
-            d = fetch_to_tar(item.url, item.member)
-            d.addCallback(self._remember_download)
-            d.addCallback(lambda answer: self._emulation_step(emulation, answer))
-        elif isinstance(item, Unpark):
-            self._record_recreated(item)
-            d = self.factory.unpark(item.legacy_id, item.real_id)
-            d.addCallback(lambda _: self._emulation_step(emulation, None))
-        else:
-            assert target is not None
-            d = self.daemon.call(item, target)
-            d.addCallback(lambda answer: self._emulation_step(emulation, answer))
-            d.addErrback(self._emulation_unreachable)
-        d.addErrback(self._internal_error)
-
-    def _remember_download(self, answer: Answer) -> Answer:
-        if answer.status == 200:
-            self.downloads.append(answer.body)
-        return answer
-
-    def _remove_downloads(self) -> None:
-        for path in self.downloads:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-        self.downloads.clear()
-
-    def _record_recreated(self, unpark: Unpark) -> None:
-        if unpark.legacy_id != unpark.real_id:
-            self.daemon.memory.ids.record(unpark.legacy_id, unpark.real_id)
-
-    def _emulation_unreachable(self, failure: Failure) -> None:
-        self.daemon.connection_failed()
-        self._refuse(502, self.daemon.unreachable_message(describe_failure(failure)))
-
-    def _emulation_done(self, result: Reply | Pass | Park) -> None:
-        if isinstance(result, Reply):
-            self._reply_emulated(result)
-        elif isinstance(result, Park):
-            self._park(result.legacy_id)
-        elif isinstance(result, WebSocket):
-            self._websocket(result.path)
-        else:
-            assert self.request is not None and self.exchange is not None
-            if result.as_endpoint is not None:
-                method, template = result.as_endpoint.split(" ", 1)
-                self.exchange = exchange_for(match_legacy(method, template), self.exchange.client_version,
-                                             self.exchange.target, upstream_kind=self.daemon.info.kind
-                                             if self.daemon.info else "docker", memory=self.daemon.memory)
-            self.request.method = result.method
-            self.upstream_target = f"/v{self.exchange.target}{result.path}"
-            self.fixed_body = json.dumps(result.body).encode() if result.body is not None else b""
-            self.body_transform = None
-            self._connect()
-
-    def _reply_answer(self, answer: Answer) -> None:
-        """An upstream error an emulation stopped at, as the client's version words errors."""
-        message = answer.body.get("message") if isinstance(answer.body, dict) else None
-        if message is None:
-            message = answer.body.decode(errors="replace").strip() if isinstance(answer.body, bytes) \
-                else str(answer.body or "")
-        self._refuse(answer.status, message)
-
-    def _reply_emulated(self, reply: Reply) -> None:
-        status, body = reply.status, reply.body
-        if reply.items is not None:
-            self._reply_stream(reply)
-            return
-        if status >= 400 or isinstance(body, str) and reply.content_type is None:
-            self._refuse(status, str(body or ""))
-            return
-        if isinstance(body, str):
-            payload, kind = body.encode("utf-8"), (reply.content_type or "text/plain").encode()
-        else:
-            payload = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
-            kind = b"application/json"
-        headers: Headers = [(b"Content-Type", kind)] if payload else []
-        if status not in (204, 304):
-            headers.append((b"Content-Length", str(len(payload)).encode()))
-        self.transport.write(http1.format_response_head(status, b"", headers) + payload)
-        self._next_request()
-
-    def _websocket(self, path: str) -> None:
-        """Answer the websocket handshake here, then attach upstream with a plain hijack."""
-        assert self.exchange is not None and isinstance(self.exchange, ChainExchange)
-        try:
-            bridge = WebSocketBridge(self.raw_head)
-        except WebSocketError as error:
-            self._refuse(error.status, str(error))
-            return
-        self.transport.write(bridge.accept())
-        self.head_sent = True
-        self.websocket = (_Chained(demultiplex_stream(self.exchange.context), ToClientFrames(bridge)),
-                          _FromWebSocket(bridge, self.transport))
-        self.upstream_target = f"/v{self.exchange.target}{path}"
-        self.upgrade = b"tcp"
-        self.request.method = "POST"  # type: ignore[union-attr]
-        self.fixed_body = b""
-        self.hijack_candidate = True
-        self._connect()
-
-    def _reply_stream(self, reply: Reply) -> None:
-        """A made-up JSON stream, sent down the chain like the daemon's own streams."""
-        assert self.exchange is not None
-        headers: Headers = [(b"Content-Type", b"application/json")]
-        transform = self.exchange.response_body(reply.status, headers)
-        payload = b"".join(json.dumps(item, separators=(",", ":")).encode() + b"\r\n" for item in reply.items or [])
-        if transform is not None:
-            payload = transform.feed(payload) + transform.close()
-        headers.append((b"Content-Length", str(len(payload)).encode()))
-        self.transport.write(http1.format_response_head(reply.status, b"", headers) + payload)
-        self._next_request()
-
-    def _park(self, legacy_id: str) -> None:
-        """Tell the client its attach is open; connect it once apiproxy starts the container."""
-        if self.upgrade:
-            head = [(b"Content-Type", b"application/vnd.docker.raw-stream"), (b"Connection", b"Upgrade"),
-                    (b"Upgrade", self.upgrade)]
-            self.transport.write(http1.format_response_head(101, b"UPGRADED", head))
-        else:
-            self.transport.write(http1.format_response_head(
-                200, b"", [(b"Content-Type", b"application/vnd.docker.raw-stream")]))
-        self.state = "parked"
-        self.parked_for = legacy_id
-        self.parked_ready = Deferred()
-        self.factory.parked.setdefault(legacy_id, []).append(self)
-
-    def unpark(self, real_id: str) -> Deferred[None]:
-        """Attach upstream to the container that now stands for the one the client named."""
-        assert self.request is not None and self.exchange is not None and self.parked_ready is not None
-        ready = self.parked_ready
-        query = self.request.target.partition("?")[2]
-        self.upstream_target = f"/v{self.exchange.target}/containers/{real_id}/attach" + (f"?{query}" if query else "")
-        self.fixed_body = b""
-        self.hijack_candidate = True
-        self._connect()
-        return ready
 
     # Upstream answers -----------------------------------------------------
 
@@ -850,42 +487,6 @@ class ClientConnection(Protocol):
             upstream = self.upstream
             self._detach_upstream()
             close_when_written(upstream.transport)
-
-
-class _Chained:
-    """One transform after another."""
-
-    def __init__(self, first: Transform, second: Transform) -> None:
-        self.first, self.second = first, second
-
-    def feed(self, data: bytes) -> bytes:
-        return self.second.feed(self.first.feed(data))
-
-    def close(self) -> bytes:
-        return self.second.feed(self.first.close()) + self.second.close()
-
-
-class _FromWebSocket:
-    """Client frames → the container's stdin; pongs and close replies go straight back."""
-
-    def __init__(self, bridge: WebSocketBridge, client: Any) -> None:
-        self.bridge, self.client = bridge, client
-
-    def feed(self, data: bytes) -> bytes:
-        stdin, replies, _ = self.bridge.from_client(data)
-        if replies:
-            self.client.write(replies)
-        return stdin
-
-    def close(self) -> bytes:
-        return b""
-
-
-def _valid_host(value: bytes | None) -> bytes:
-    """2013 clients send `Host: /var/run/docker.sock`, which Go servers refuse."""
-    if value and b"/" not in value and b" " not in value and b"\t" not in value:
-        return value
-    return b"docker"
 
 
 class ProxyFactory(Factory):

@@ -53,7 +53,6 @@ def world(proxy: Apiproxy, docker_sock: str, image: str) -> Iterator[World]:
     made = World(proxy.sock, docker_sock, image)
     made.running = made.container("1.9", ["sleep", "600"])
     assert request(docker_sock, "POST", f"/v1.41/containers/{made.running}/start").status == 204
-    proxy_sock = made.proxy
     made.exited = made.container("1.9", ["sh", "-c", "echo done"])
     request(docker_sock, "POST", f"/v1.41/containers/{made.exited}/start")
     request(docker_sock, "POST", f"/v1.41/containers/{made.exited}/wait")

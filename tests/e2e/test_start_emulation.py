@@ -1,7 +1,6 @@
 """Start with host settings where the daemon takes them only at create (API ≥ 1.24)."""
 from __future__ import annotations
 
-import os
 import socket
 import uuid
 from pathlib import Path

@@ -1,7 +1,6 @@
 """Streams through apiproxy against the real daemon: uploads, downloads, hijacks."""
 from __future__ import annotations
 
-import io
 import socket
 import struct
 import tarfile

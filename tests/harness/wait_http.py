@@ -5,8 +5,7 @@ auth enabled, and a 401 is exactly what proves the auth config was loaded.
 Standard library only.
 
 Usage: wait_http.py URL STATUS PID TIMEOUT_SECONDS
-       wait_http.py --free URL        (exit 0 only if nothing answers on URL)
-Exit status: 0 ready (or free), 1 timed out (or in use), 2 the process died first.
+Exit status: 0 ready, 1 timed out, 2 the process died first.
 """
 import http.client
 import sys
@@ -34,12 +33,6 @@ def status_of(url):
 
 
 def main(argv):
-    if argv[1] == "--free":
-        status = status_of(argv[2])
-        if status is not None:
-            print(f"wait_http: {argv[2]} already answers ({status})", file=sys.stderr)
-            return 1
-        return 0
     url, want, pid, timeout = argv[1], int(argv[2]), int(argv[3]), float(argv[4])
     deadline = time.monotonic() + timeout
     status = None

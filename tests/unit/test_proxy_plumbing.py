@@ -14,7 +14,6 @@ import pytest
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.testing import StringTransport
 
-from apiproxy import proxy as proxy_module
 from apiproxy.memory import Memory
 from apiproxy.http1 import LAST_CHUNK, Headers, encode_chunk
 from apiproxy.proxy import ClientConnection, ProxyFactory, UpstreamConnection
