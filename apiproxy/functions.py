@@ -350,3 +350,8 @@ def multipart_to_tar(context: Context, headers: Headers) -> Transform:
         raise TranslationError("Multipart upload for build needs a multipart/form-data Content-Type with a boundary")
     context.extra_headers.append((b"Content-Type", b"application/x-tar"))
     return MultipartToTar(boundary)
+
+
+def untagged_as_none(tags: Any, context: Context) -> Any:
+    """An untagged image's RepoTags as 1.7-1.42 daemons wrote them."""
+    return tags if tags else ["<none>:<none>"]
