@@ -288,8 +288,9 @@ def build_item_to_text(item: Any, context: Context) -> Any:
 
 
 def without_aux(item: Any, context: Context) -> Any:
-    """Items carrying only `aux` (the built image's id as data) are news to older clients."""
-    if isinstance(item, dict) and set(item) == {"aux"}:
+    """Items carrying `aux` data (a built image's id, a pushed digest) and nothing to show
+    are news to older clients."""
+    if isinstance(item, dict) and "aux" in item and not ({"status", "stream", "error"} & set(item)):
         return None
     return item
 
