@@ -43,11 +43,11 @@ class ChainExchange(Exchange):
 
     @classmethod
     def build(cls, route: Route, client_version: Version, target: Version, path: str,
-              upstream_kind: str, memory: Memory | None = None) -> ChainExchange:
+              upstream_kind: str, memory: Memory | None = None, upstream_version: str = "") -> ChainExchange:
         context = Context(route.method, route.template, route.params(path), client_version, target,
-                          upstream_kind, memory=memory or Memory())
+                          upstream_kind, upstream_version, memory=memory or Memory())
         crossed = [change for _, change in changes.between(client_version, target, route.key)]
-        crossed += changes.profile(upstream_kind, route.key)
+        crossed += changes.profile(upstream_kind, route.key, target)
         return cls(route, client_version, target, context, crossed)
 
     @property

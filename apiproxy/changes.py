@@ -35,6 +35,7 @@ class Context:
     client_version: Version
     target: Version
     upstream_kind: str = "docker"
+    upstream_version: str = ""  # the daemon's product version, as its /version said
     request_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)  # passed from request to answer
     warnings: list[str] = field(default_factory=list)  # for the log: what could not be translated
@@ -268,6 +269,7 @@ class EndpointChange:
     emulate: str | None  # a function in emulations.py serving the request instead
     unsupported: str | None  # why apiproxy cannot serve the request across this change
     request_transform: str | None  # a function in functions.py making a streaming body transform
+    from_api: Version | None = None  # a profile entry: the daemons that do this speak at least this
 
 
 @dataclass
@@ -295,7 +297,7 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
     endpoints = []
     for entry in data.get("changes", []):
         unknown = set(entry) - {"endpoint", "description", "status", "hijack", "emulate", "unsupported",
-                                "request_transform", *SECTIONS}
+                                "request_transform", "from_api", *SECTIONS}
         if unknown or "endpoint" not in entry or "description" not in entry:
             raise ChangeError(f"{source}: a change needs endpoint and description; unknown {sorted(unknown)}")
         endpoints.append(EndpointChange(
@@ -307,6 +309,7 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
             emulate=_function_name(entry.get("emulate"), source, "emulations"),
             unsupported=entry.get("unsupported"),
             request_transform=_function_name(entry.get("request_transform"), source),
+            from_api=parse_version(entry["from_api"]) if "from_api" in entry else None,
         ))
     return VersionChange(parse_version(data["version"]), data.get("description", ""), endpoints, source)
 
@@ -328,14 +331,17 @@ def _profile(kind: str) -> VersionChange | None:
     return _compile_change({**data, "version": "0.0"}, f"upstreams/{kind}.json")
 
 
-def profile(kind: str, endpoint: str | None) -> list[EndpointChange]:
+def profile(kind: str, endpoint: str | None, target: Version) -> list[EndpointChange]:
     """What daemons do whatever the API version: applied after the chain.
 
     `all.json` holds what apiproxy does for every kind (the ids of recreated
-    containers), then comes the kind's own file.
+    containers), then comes the kind's own file.  An entry with `from_api`
+    holds only for daemons that speak at least that version (a 2013 daemon
+    behind the target does not do what Docker 1.12 began to).
     """
     found = [_profile(name) for name in ("all", kind)]
-    return [change for profile in found if profile for change in profile.for_endpoint(endpoint)]
+    return [change for profile in found if profile for change in profile.for_endpoint(endpoint)
+            if change.from_api is None or target >= change.from_api]
 
 
 def between(client: Version, target: Version, endpoint: str | None) -> list[tuple[VersionChange, EndpointChange]]:

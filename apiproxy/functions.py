@@ -356,3 +356,11 @@ def multipart_to_tar(context: Context, headers: Headers) -> Transform:
 def untagged_as_none(tags: Any, context: Context) -> Any:
     """An untagged image's RepoTags as 1.7-1.42 daemons wrote them."""
     return tags if tags else ["<none>:<none>"]
+
+
+def info_version(info: Any, context: Context) -> Any:
+    """/info of 0.3 daemons named their Version: today's say ServerVersion, 2013's none."""
+    if isinstance(info, dict):
+        info.setdefault("Version", info.get("ServerVersion") or context.upstream_version)
+        info.setdefault("GoVersion", "")
+    return info

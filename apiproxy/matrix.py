@@ -24,7 +24,7 @@ def cell(endpoint: str, version: Version, target: Version, upstream_kind: str = 
     every endpoint shares (the error format) do.
     """
     crossed = [change for _, change in changes.between(version, target, endpoint)]
-    crossed += changes.profile(upstream_kind, endpoint)
+    crossed += changes.profile(upstream_kind, endpoint, target)
     for change in reversed(crossed):
         if change.unsupported:
             return Cell(UNSUPPORTED, change.unsupported)

@@ -71,5 +71,12 @@ def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetCho
     if choice.version is None:
         return Refuse(502, f"apiproxy cannot serve API {version} requests: {choice.problem}", version)
     target = choice.version
-    exchange = exchange_for(route, version, target, path=rest, upstream_kind=info.kind, memory=memory)
+    if version > target:
+        if not addressed.prefixed:
+            version = target  # a bare path is at the daemon's own version, as 2013 daemons had it
+        else:  # a 2013 daemon older than the client: like any version above the upstream's
+            return Refuse(400, f"client version {version} is too new. Maximum supported API "
+                               f"version is {target}", version)
+    exchange = exchange_for(route, version, target, path=rest, upstream_kind=info.kind, memory=memory,
+                            upstream_version=info.version)
     return Forward(f"/v{target}{exchange.request_target(rest, query)}", exchange)

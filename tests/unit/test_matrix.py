@@ -34,6 +34,6 @@ def test_nothing_of_the_2013_api_is_unsupported() -> None:
 def test_a_change_declared_unsupported_shows_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     refused = changes.EndpointChange("GET /info", "gone", {s: [] for s in changes.SECTIONS}, [], None, None,
                                      "no way to do it", None)
-    monkeypatch.setattr(changes, "profile", lambda kind, endpoint: [refused] if endpoint == "GET /info" else [])
+    monkeypatch.setattr(changes, "profile", lambda kind, endpoint, target: [refused] if endpoint == "GET /info" else [])
     assert matrix.cell("GET /info", Version(1, 9), Version(1, 41)) == matrix.Cell(matrix.UNSUPPORTED, "no way to do it")
     assert "U GET /info: no way to do it" in matrix.text(Version(1, 41))
