@@ -43,11 +43,12 @@ class ChainExchange(Exchange):
 
     @classmethod
     def build(cls, route: Route, client_version: Version, target: Version, path: str,
-              upstream_kind: str, memory: Memory | None = None, upstream_version: str = "") -> ChainExchange:
+              upstream_kind: str, memory: Memory | None = None, upstream_version: str = "",
+              upstream_api: Version | None = None) -> ChainExchange:
         context = Context(route.method, route.template, route.params(path), client_version, target,
                           upstream_kind, upstream_version, memory=memory or Memory())
         crossed = [change for _, change in changes.between(client_version, target, route.key)]
-        crossed += changes.profile(upstream_kind, route.key, target)
+        crossed += changes.profile(upstream_kind, route.key, upstream_api or target)
         return cls(route, client_version, target, context, crossed)
 
     @property

@@ -331,17 +331,17 @@ def _profile(kind: str) -> VersionChange | None:
     return _compile_change({**data, "version": "0.0"}, f"upstreams/{kind}.json")
 
 
-def profile(kind: str, endpoint: str | None, target: Version) -> list[EndpointChange]:
+def profile(kind: str, endpoint: str | None, upstream_api: Version) -> list[EndpointChange]:
     """What daemons do whatever the API version: applied after the chain.
 
     `all.json` holds what apiproxy does for every kind (the ids of recreated
     containers), then comes the kind's own file.  An entry with `from_api`
-    holds only for daemons that speak at least that version (a 2013 daemon
-    behind the target does not do what Docker 1.12 began to).
+    holds only for daemons whose own ApiVersion is at least that (a 2013
+    daemon does not do what Docker 1.12 began to, whatever the target).
     """
     found = [_profile(name) for name in ("all", kind)]
     return [change for profile in found if profile for change in profile.for_endpoint(endpoint)
-            if change.from_api is None or target >= change.from_api]
+            if change.from_api is None or upstream_api >= change.from_api]
 
 
 def between(client: Version, target: Version, endpoint: str | None) -> list[tuple[VersionChange, EndpointChange]]:

@@ -364,3 +364,44 @@ def info_version(info: Any, context: Context) -> Any:
         info.setdefault("Version", info.get("ServerVersion") or context.upstream_version)
         info.setdefault("GoVersion", "")
     return info
+
+
+# Host settings between create and start (API 1.10-1.14) ---------------------
+
+_HOST_SETTINGS = ("Dns", "VolumesFrom", "PortBindings", "PublishAllPorts", "Privileged", "Binds", "Links",
+                  "LxcConf")
+
+
+def stash_host_settings(body: Any, context: Context) -> Any:
+    """Host settings leave the create body (API 1.10): kept for the start that follows."""
+    if isinstance(body, dict):
+        stashed = {key: body.pop(key) for key in _HOST_SETTINGS if key in body}
+        if any(stashed.values()):
+            context.notes["host_settings"] = stashed
+    return body
+
+
+def unstash_host_settings(body: Any, context: Context) -> Any:
+    """create takes HostConfig again (API 1.15): the settings stashed at 1.10 go there."""
+    stashed = context.notes.pop("host_settings", None)
+    if isinstance(body, dict) and stashed:
+        body["HostConfig"] = {**stashed, **(body.get("HostConfig") or {})}
+    return body
+
+
+def remember_host_settings(created: Any, context: Context) -> Any:
+    """The created container's id, for the start that will carry its stashed settings."""
+    stashed = context.notes.get("host_settings")
+    if stashed and isinstance(created, dict) and created.get("Id"):
+        context.memory.host_settings[created["Id"]] = stashed
+    return created
+
+
+def pending_host_settings(body: Any, context: Context) -> Any:
+    """A start body (API 1.10-1.14) with the settings its container's create carried."""
+    real = context.memory.ids.to_real(context.params.get("id", ""))
+    matches = [key for key in context.memory.host_settings if key.startswith(real)] if real else []
+    if len(matches) != 1:
+        return body
+    stashed = context.memory.host_settings.pop(matches[0])
+    return {**stashed, **(body if isinstance(body, dict) else {})}

@@ -78,5 +78,5 @@ def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetCho
             return Refuse(400, f"client version {version} is too new. Maximum supported API "
                                f"version is {target}", version)
     exchange = exchange_for(route, version, target, path=rest, upstream_kind=info.kind, memory=memory,
-                            upstream_version=info.version)
+                            upstream_version=info.version, upstream_api=info.api_version)
     return Forward(f"/v{target}{exchange.request_target(rest, query)}", exchange)

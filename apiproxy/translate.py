@@ -81,13 +81,14 @@ class Exchange:
 
 def exchange_for(route: Route | None, client_version: Version | None, target: Version | None,
                  *, path: str = "", upstream_kind: str = "docker", memory: Any = None,
-                 upstream_version: str = "") -> Exchange:
+                 upstream_version: str = "", upstream_api: Version | None = None) -> Exchange:
     """The exchange for a request: identity unless a version change lies between."""
     if route is None or client_version is None or target is None or client_version == target:
         return Exchange(route, client_version, target)
     from .chain import ChainExchange
 
-    return ChainExchange.build(route, client_version, target, path, upstream_kind, memory, upstream_version)
+    return ChainExchange.build(route, client_version, target, path, upstream_kind, memory, upstream_version,
+                               upstream_api)
 
 
 # Building blocks for the version chain's transforms ------------------------

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 
-from support import request
+from support import request, start_apiproxy
 
 MEMORY = 64 * 1024 * 1024
 
@@ -135,3 +135,28 @@ def test_since_and_before_list_the_containers_between(proxy_sock: str, image: st
     names.extend(made)
     between = request(proxy_sock, "GET", f"{path}?since={made[0][:12]}&before={made[2]}").json()
     assert [row["Id"] for row in between] == [made[1]]
+
+
+@pytest.fixture(scope="module")
+def proxy_at_1_12(docker_sock: str) -> Iterator[str]:
+    """apiproxy told to speak API 1.12, where create took no host settings (dockerd ≤ 24)."""
+    floor = request(docker_sock, "GET", "/version").json().get("MinAPIVersion", "1.24")
+    if tuple(map(int, floor.split("."))) > (1, 12):
+        pytest.skip(f"the daemon's floor is {floor}")
+    running = start_apiproxy(docker_sock, "--target-version", "1.12")
+    assert running.sock is not None
+    yield running.sock
+    assert running.stop() == 0
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.3", "1.9"])
+def test_at_target_1_12_create_settings_reach_the_start(proxy_at_1_12: str, docker_sock: str, image: str,
+                                                        version: str, names: list[str]) -> None:
+    body = {"Image": image, "Dns": ["10.9.9.9"], "PortSpecs": ["80"], "Cmd": ["cat", "/etc/resolv.conf"]}
+    cid = request(proxy_at_1_12, "POST", f"/v{version}/containers/create", body).json()["Id"]
+    names.append(cid)
+    output = _run_to_end(proxy_at_1_12, version, cid)
+    host = request(docker_sock, "GET", f"/v1.41/containers/{cid}/json").json()["HostConfig"]
+    assert host["Dns"] == ["10.9.9.9"] and "80/tcp" in host["PortBindings"]
+    assert "nameserver 10.9.9.9" in output
+    # Not yet: dockerd 20.10 keeps Memory in HostConfig and a 1.12 start replaces it all.
