@@ -173,7 +173,11 @@ class ChainExchange(Exchange):
             return None
         item_steps = self._down("stream_item")
         if item_steps:
-            return JsonStream(lambda item: run_steps(item_steps, item, self.context))
+            # The oldest change crossed that says how items were separated decides.
+            separator = next((change.stream_separator for change in self.crossed
+                              if change.stream_separator is not None), "\r\n")
+            return JsonStream(lambda item: run_steps(item_steps, item, self.context),
+                              separator=separator.encode())
         body_steps = self._down("response")
         if body_steps:
             return WholeJson(lambda document: run_steps(body_steps, document, self.context))

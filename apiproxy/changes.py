@@ -270,6 +270,7 @@ class EndpointChange:
     unsupported: str | None  # why apiproxy cannot serve the request across this change
     request_transform: str | None  # a function in functions.py making a streaming body transform
     from_api: Version | None = None  # a profile entry: the daemons that do this speak at least this
+    stream_separator: str | None = None  # what ends each item of a JSON stream below this version
 
 
 @dataclass
@@ -297,7 +298,7 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
     endpoints = []
     for entry in data.get("changes", []):
         unknown = set(entry) - {"endpoint", "description", "status", "hijack", "emulate", "unsupported",
-                                "request_transform", "from_api", *SECTIONS}
+                                "request_transform", "from_api", "stream_separator", *SECTIONS}
         if unknown or "endpoint" not in entry or "description" not in entry:
             raise ChangeError(f"{source}: a change needs endpoint and description; unknown {sorted(unknown)}")
         endpoints.append(EndpointChange(
@@ -310,6 +311,7 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
             unsupported=entry.get("unsupported"),
             request_transform=_function_name(entry.get("request_transform"), source),
             from_api=parse_version(entry["from_api"]) if "from_api" in entry else None,
+            stream_separator=entry.get("stream_separator"),
         ))
     return VersionChange(parse_version(data["version"]), data.get("description", ""), endpoints, source)
 

@@ -119,6 +119,8 @@ def copy_via_archive(request: LegacyRequest) -> Emulation:
     if not resource:
         return Reply(500, "Path cannot be empty")
     path = "/" + resource.lstrip("/")
+    # The archive endpoint compresses for a client that accepts gzip; copy never did.
+    request.context.extra_headers.append((b"Accept-Encoding", b"identity"))
     return Pass("GET", f"/containers/{request.params['id']}/archive?path={quote(path)}")
     yield
 

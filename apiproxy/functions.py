@@ -213,6 +213,11 @@ def lxc_conf_to_settings(body: Any, context: Context, where: str = "/HostConfig/
     return body
 
 
+def real_container_id(value: Any, context: Context) -> Any:
+    """The daemon's id for a legacy id (or a prefix of one) a client names in a parameter."""
+    return context.memory.ids.to_real(value) if isinstance(value, str) else value
+
+
 def legacy_container_id(value: Any, context: Context) -> Any:
     """The id a legacy client knows for a container apiproxy recreated."""
     return context.memory.ids.to_legacy(value)

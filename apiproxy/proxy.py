@@ -185,16 +185,16 @@ class ClientConnection(Emulating, Protocol):
         self._connect()
 
     def _connect(self) -> None:
-        if self.upstream is not None and self.upstream.state == "idle":
-            self._upstream_ready(self.upstream)
-            return
         self.state = "connecting"
+        if self.upstream is not None and self.upstream.state == "idle":
+            self._upstream_ready(self.upstream)  # the connection of the previous request
+            return
         d = self.daemon.connect(UpstreamConnection(self))
         d.addCallbacks(self._upstream_ready, self._connect_failed)
         d.addErrback(self._internal_error)
 
     def _upstream_ready(self, upstream: UpstreamConnection) -> None:
-        if self.state not in ("connecting", "routing"):
+        if self.state != "connecting":
             close_when_written(upstream.transport)
             return
         if upstream is not self.upstream:

@@ -112,6 +112,18 @@ def test_attach_of_a_1_5_client_gets_stdout_and_stderr_merged(proxy_sock: str, d
         request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
 
 
+def _json_values(data: bytes) -> list[dict]:
+    """Back-to-back JSON values, with or without separators (0.7 daemons wrote none)."""
+    decoder, text, index, values = json.JSONDecoder(), data.decode(), 0, []
+    while index < len(text):
+        if text[index].isspace():
+            index += 1
+            continue
+        value, index = decoder.raw_decode(text, index)
+        values.append(value)
+    return values
+
+
 def _unix_time(system_time: str) -> int:
     moment = datetime.datetime.fromisoformat(system_time[:19]).replace(tzinfo=datetime.timezone.utc)
     return int(moment.timestamp())
@@ -126,7 +138,7 @@ def test_events_are_legacy_objects(proxy_sock: str, docker_sock: str, image: str
     until = request(docker_sock, "GET", "/v1.41/info").json()["SystemTime"]
     for version, keys in (("1.3", {"status", "id", "time"}), ("1.9", {"status", "id", "from", "time"})):
         reply = request(proxy_sock, "GET", f"/v{version}/events?since={_unix_time(since) - 1}&until={_unix_time(until) + 1}")
-        events = [json.loads(line) for line in reply.body.splitlines() if line.strip()]
+        events = _json_values(reply.body)
         mine = [e for e in events if e["id"] == cid]
         assert [e["status"] for e in mine] == ["create", "destroy"]
         assert all(set(e) == keys for e in mine), mine

@@ -1,0 +1,1 @@
+"""Real client libraries of 2013, each in a pinned virtualenv, driven from the end-to-end tests."""
