@@ -139,6 +139,12 @@ class ChainExchange(Exchange):
         return document
 
     def request_headers(self, headers: Headers) -> Headers:
+        steps = self._up("headers")
+        if steps:  # steps see {lowercased name: text value}; a None value removes the header
+            named = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in headers}
+            named = run_steps(steps, named, self.context)
+            headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in named.items()
+                       if value is not None]
         present = {name.lower() for name, _ in headers}
         headers = headers + [(k, v) for k, v in self.context.default_headers if k.lower() not in present]
         added = self.context.extra_headers

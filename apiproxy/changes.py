@@ -22,7 +22,7 @@ from .memory import Memory
 from .versions import Version, parse_version
 
 ANY_ENDPOINT = "*"
-SECTIONS = ("query", "request", "response", "stream_item", "error")
+SECTIONS = ("query", "headers", "request", "response", "stream_item", "error")
 
 
 @dataclass

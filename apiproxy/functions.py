@@ -410,3 +410,30 @@ def pending_host_settings(body: Any, context: Context) -> Any:
         return body
     stashed = context.memory.host_settings.pop(matches[0])
     return {**stashed, **(body if isinstance(body, dict) else {})}
+
+
+
+def unwrap_registry_config(headers: Any, context: Context) -> Any:
+    """X-Registry-Config of 1.9 clients wraps its map in {"configs": ...}; daemons since
+    Docker 1.8 read the map itself.  A 1.8 client's single X-Registry-Auth becomes that map."""
+    if not isinstance(headers, dict):
+        return headers
+    config = headers.get("x-registry-config")
+    if config:
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(config + "=" * (-len(config) % 4)))
+        except ValueError:
+            return headers
+        if isinstance(decoded, dict) and isinstance(decoded.get("configs"), dict):
+            headers["x-registry-config"] = base64.urlsafe_b64encode(
+                json.dumps(decoded["configs"]).encode()).decode()
+    elif headers.get("x-registry-auth"):
+        value = headers["x-registry-auth"]
+        try:
+            auth = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        except ValueError:
+            return headers
+        if isinstance(auth, dict):
+            registry = auth.get("serveraddress") or DEFAULT_REGISTRY
+            headers["x-registry-config"] = base64.urlsafe_b64encode(json.dumps({registry: auth}).encode()).decode()
+    return headers

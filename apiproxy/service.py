@@ -8,6 +8,7 @@ from twisted.internet.defer import gatherResults, maybeDeferred
 from twisted.logger import (FilteringLogObserver, LogLevel, LogLevelFilterPredicate, Logger,
                             globalLogBeginner, textFileLogObserver)
 
+from . import changes, validation
 from .config import Config
 from .daemon import Daemon
 from .listeners import ListenError, listen
@@ -30,6 +31,9 @@ def start_logging(level: str) -> None:
 
 def start(reactor: Any, config: Config) -> list[Any]:
     """Listen as configured; the daemon is read in the background (it may be down)."""
+    # Every schema validator and version change is built now, not on a client's request.
+    compiled = validation.compile_all() + len(changes.all_changes())
+    log.debug("{count} schemas and version changes compiled", count=compiled)
     daemon = Daemon(reactor, config.upstream, config.target_version)
     daemon.memory.insert_fetch_urls = config.insert_fetch_urls
     factory = ProxyFactory(daemon, Settings(unversioned_version=config.unversioned_version))

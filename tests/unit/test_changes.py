@@ -155,3 +155,17 @@ def test_version_has_memory_and_swap_limits_below_1_2() -> None:
     body = __import__("json").loads(_through(exchange.response_body(200, []), b'{"Version":"20.10"}'))
     assert body == {"Version": "20.10", "MemoryLimit": True, "SwapLimit": True}
     assert run_steps([], {"a": 1}, CONTEXT) == {"a": 1}
+
+
+def test_registry_config_of_1_9_builds_is_unwrapped_for_today() -> None:
+    import base64
+    import json
+
+    wrapped = base64.urlsafe_b64encode(json.dumps({"configs": {"reg:5000": {"username": "u"}}}).encode())
+    exchange = _exchange("POST", "/build", "1.9")
+    headers = dict(exchange.request_headers([(b"X-Registry-Config", wrapped)]))
+    assert json.loads(base64.urlsafe_b64decode(headers[b"x-registry-config"])) == {"reg:5000": {"username": "u"}}
+    single = base64.urlsafe_b64encode(json.dumps({"username": "u", "serveraddress": "reg:5000"}).encode())
+    headers = dict(_exchange("POST", "/build", "1.8").request_headers([(b"X-Registry-Auth", single)]))
+    assert json.loads(base64.urlsafe_b64decode(headers[b"x-registry-config"])) == \
+        {"reg:5000": {"username": "u", "serveraddress": "reg:5000"}}
