@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +19,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 MODERN_CLI = shutil.which("docker", path="/usr/local/bin") or "/usr/local/bin/docker"
 DEBIAN_CLI = "/usr/bin/docker"
+
+
+def one_file_tar(name: str, data: bytes) -> bytes:
+    """A tar archive holding one file: a build context, an import, a copy."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def deadline_poll(check: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:

@@ -5,9 +5,7 @@ did; `request` checks every answer against the version's schema.
 """
 from __future__ import annotations
 
-import io
 import socket
-import tarfile
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -16,7 +14,7 @@ import pytest
 
 from apiproxy.routes import legacy_routes
 from apiproxy.upstream import known_versions
-from support import Apiproxy, Reply, request
+from support import Apiproxy, Reply, one_file_tar, request
 from test_streams import _open_attach, _read_to_end
 
 LEGACY = known_versions()[0]
@@ -63,15 +61,6 @@ def world(proxy: Apiproxy, docker_sock: str, image: str) -> Iterator[World]:
         request(docker_sock, "DELETE", f"/v1.41/images/{tag}?force=1")
 
 
-def _tar(name: str, data: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo(name)
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def _attach(w: World, v: str) -> Reply:
     cid = w.container(v, ["echo", "attached"], AttachStdout=True)
     conn, head, rest = _open_attach(w.proxy, f"/v{v}/containers/{cid}/attach?stream=1&stdout=1", upgrade=False)
@@ -103,7 +92,7 @@ def _build(w: World, v: str) -> Reply:
                 + dockerfile + b"\r\n--b--\r\n")
         return request(w.proxy, "POST", f"/v{v}/build?t={tag}", body=body,
                        headers={"Content-Type": "multipart/form-data; boundary=b"})
-    return request(w.proxy, "POST", f"/v{v}/build?t={tag}&rm=1", body=_tar("Dockerfile", dockerfile),
+    return request(w.proxy, "POST", f"/v{v}/build?t={tag}&rm=1", body=one_file_tar("Dockerfile", dockerfile),
                    headers={"Content-Type": "application/tar"})
 
 
@@ -132,7 +121,7 @@ SCENARIOS: dict[str, tuple[Scenario, set[int]]] = {
     "GET /images/viz": (lambda w, v: request(w.proxy, "GET", f"/v{v}/images/viz"), OK),
     "GET /images/search": (lambda w, v: request(w.proxy, "GET", f"/v{v}/images/search?term=busybox"), {500, 503, 404}),
     "POST /images/create": (lambda w, v: request(w.proxy, "POST", f"/v{v}/images/create?fromSrc=-&repo={w.tag().split(':')[0]}&tag=t",
-                                                 body=_tar("hello", b"hi\n"), headers={"Content-Type": "application/tar"}), OK),
+                                                 body=one_file_tar("hello", b"hi\n"), headers={"Content-Type": "application/tar"}), OK),
     "POST /images/load": (lambda w, v: request(w.proxy, "POST", f"/v{v}/images/load",
                                                body=request(w.daemon, "GET", f"/v1.41/images/{w.tag()}/get").body,
                                                headers={"Content-Type": "application/x-tar"}), OK),

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import base64
 import http.client
-import io
 import json
 import os
 import struct
 import subprocess
-import tarfile
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support import DEBIAN_CLI, docker, request
+from support import DEBIAN_CLI, docker, one_file_tar, request
 
 SOCK = os.environ.get("APIPROXY_TEST_DOCKER_SOCK")
 IMAGE = os.environ.get("APIPROXY_TEST_IMAGE")
@@ -126,15 +124,6 @@ def test_registry_needs_credentials() -> None:
 def test_registry_accepts_credentials() -> None:
     token = base64.b64encode(f"{REGISTRY_USER}:{REGISTRY_PASSWORD}".encode()).decode()
     assert registry_get_v2(f"Basic {token}") == 200
-
-
-def one_file_tar(name: str, data: bytes) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo(name)
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 @needs_daemon
