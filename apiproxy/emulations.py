@@ -61,6 +61,9 @@ def start_with_host_config(request: LegacyRequest) -> Emulation:
     if isinstance(settings.get("VolumesFrom"), str):
         settings["VolumesFrom"] = [v.strip() for v in settings["VolumesFrom"].split(",") if v.strip()]
     host.update(settings)
+    # Podman's inspect names ulimits as the kernel does (RLIMIT_NOFILE); its create wants "nofile".
+    host["Ulimits"] = [{**limit, "Name": str(limit.get("Name", "")).lower().removeprefix("rlimit_")}
+                       for limit in host.get("Ulimits") or [] if isinstance(limit, dict)] or None
     body["HostConfig"] = host
     if request.body.get("LxcConf"):
         body["HostConfig"]["LxcConf"] = request.body["LxcConf"]

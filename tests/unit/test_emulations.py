@@ -1,0 +1,49 @@
+"""Emulations run on made-up answers: the plan of upstream calls they make."""
+from __future__ import annotations
+
+from typing import Any
+
+from apiproxy.changes import Context
+from apiproxy.emulation import Answer, Call, Pass, Unpark
+from apiproxy.emulations import LegacyRequest, start_with_host_config
+from apiproxy.versions import Version
+
+
+def _run(emulation: Any, answers: dict[str, Answer]) -> tuple[list[Any], Any]:
+    """Drive an emulation, answering each call by its method and path; returns (steps, result)."""
+    steps: list[Any] = []
+    answer = None
+    try:
+        while True:
+            step = emulation.send(answer) if steps else next(emulation)
+            steps.append(step)
+            answer = answers.get(f"{step.method} {step.path.split('?')[0]}") if isinstance(step, Call) else None
+    except StopIteration as stop:
+        return steps, stop.value
+
+
+def test_start_with_binds_recreates_with_the_legacy_id_in_a_label() -> None:
+    context = Context("POST", "/containers/{id}/start", {"id": "legacy1"}, Version(1, 3), Version(1, 41))
+    request = LegacyRequest("POST", {"id": "real1"}, {}, {"Binds": ["/h:/c"], "ContainerIDFile": "/x"}, context)
+    inspect = {"Name": "/web", "State": {"Running": False}, "Config": {"Image": "busybox", "Cmd": ["true"]},
+               "HostConfig": {"Memory": 5, "Ulimits": [{"Name": "RLIMIT_NOFILE", "Soft": 1, "Hard": 2}]}}
+    steps, result = _run(start_with_host_config(request), {
+        "GET /containers/real1/json": Answer(200, inspect),
+        "DELETE /containers/real1": Answer(204, None),
+        "POST /containers/create": Answer(201, {"Id": "real2"}),
+    })
+    calls = [(s.method, s.path) for s in steps if isinstance(s, Call)]
+    assert calls == [("GET", "/containers/real1/json"), ("DELETE", "/containers/real1?force=1"),
+                     ("POST", "/containers/create?name=web")]
+    created = steps[2].body
+    assert created["HostConfig"]["Binds"] == ["/h:/c"] and created["HostConfig"]["Memory"] == 5
+    assert created["HostConfig"]["Ulimits"] == [{"Name": "nofile", "Soft": 1, "Hard": 2}]
+    assert created["Labels"] == {"apiproxy.legacy-id": "legacy1"} and "ContainerIDFile" not in created["HostConfig"]
+    assert steps[3] == Unpark("legacy1", "real2")
+    assert result == Pass("POST", "/containers/real2/start")
+
+
+def test_start_without_host_settings_only_connects_waiting_attaches() -> None:
+    context = Context("POST", "/containers/{id}/start", {"id": "abc"}, Version(1, 9), Version(1, 41))
+    steps, result = _run(start_with_host_config(LegacyRequest("POST", {"id": "abc"}, {}, None, context)), {})
+    assert steps == [Unpark("abc", "abc")] and result == Pass("POST", "/containers/abc/start")
