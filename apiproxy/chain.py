@@ -156,10 +156,14 @@ class ChainExchange(Exchange):
 
     # Down -----------------------------------------------------------------
 
-    def response_head(self, status: int, headers: Headers) -> tuple[int, Headers]:
+    def status_depends_on_message(self, status: int) -> bool:
+        return any(rule.newer == status and rule.when is not None
+                   for change in self.crossed for rule in change.status)
+
+    def response_head(self, status: int, headers: Headers, message: bytes | None = None) -> tuple[int, Headers]:
         for change in reversed(self.crossed):
             for rule in change.status:
-                if status == rule.newer:
+                if status == rule.newer and rule.applies_to(message):
                     status = rule.older
                     if rule.body is not None:
                         self.replacement = rule.body

@@ -257,6 +257,10 @@ class StatusChange:
     newer: int
     older: int
     body: str | None  # replaces the answer's body when set ("" empties it)
+    when: str | None = None  # only for an answer whose body contains this text (an error's message)
+
+    def applies_to(self, message: bytes | None) -> bool:
+        return self.when is None or (message is not None and self.when in message.decode("utf-8", "replace"))
 
 
 @dataclass
@@ -305,7 +309,7 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
             endpoint=entry["endpoint"],
             description=entry["description"],
             steps={section: [compile_step(spec) for spec in entry.get(section, [])] for section in SECTIONS},
-            status=[StatusChange(s["newer"], s["older"], s.get("body")) for s in entry.get("status", [])],
+            status=[StatusChange(s["newer"], s["older"], s.get("body"), s.get("when")) for s in entry.get("status", [])],
             hijack=_function_name(entry.get("hijack"), source),
             emulate=_function_name(entry.get("emulate"), source, "emulations"),
             unsupported=entry.get("unsupported"),

@@ -45,8 +45,9 @@ class Emulating(_Base):
         exchange = self.exchange
         body = exchange.legacy_body(bytes(self.collected))
         query = self.upstream_target.partition("?")[2]  # after the chain's query steps
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in self.request.headers}
         legacy = LegacyRequest(self.request.method, exchange.real_params,
-                               dict(parse_qsl(query, keep_blank_values=True)), body, exchange.context)
+                               dict(parse_qsl(query, keep_blank_values=True)), body, exchange.context, headers)
         self.state = "emulating"
         self._emulation_step(self.emulate(legacy), None)
 
@@ -123,8 +124,14 @@ class Emulating(_Base):
                                              self.exchange.target, upstream_kind=self.daemon.info.kind
                                              if self.daemon.info else "docker", memory=self.daemon.memory)
             self.request.method = result.method
+            self.answer_as_attach = result.as_attach
             self.upstream_target = f"/v{self.exchange.target}{result.path}"
-            self.fixed_body = json.dumps(result.body).encode() if result.body is not None else b""
+            if result.client_body:
+                raw = bytes(self.collected)
+                transform = self.exchange.request_body(self.request.headers)
+                self.fixed_body = transform.feed(raw) + transform.close() if transform is not None else raw
+            else:
+                self.fixed_body = json.dumps(result.body).encode() if result.body is not None else b""
             self.body_transform = None
             self._connect()
 

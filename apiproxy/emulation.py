@@ -47,6 +47,8 @@ class Pass:
     path: str  # after the version prefix, with its query
     body: Any = None  # a JSON body at the target version, or None for none
     as_endpoint: str | None = None  # translate the answer as this endpoint's
+    as_attach: bool = False  # answer a 200 as a 2013 attach did: a raw stream that ends with the connection
+    client_body: bool = False  # send the client's own body, translated as a forwarded request's, not `body`
 
 
 @dataclass

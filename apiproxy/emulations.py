@@ -5,18 +5,20 @@ Each takes the legacy request and the exchange's Context and is a generator
 """
 from __future__ import annotations
 
+import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from .changes import Context
-from .emulation import Call, Emulation, Fetch, Pass, Park, Reply, Unpark, WebSocket, expect
-from .functions import lxc_conf_to_settings
+from .emulation import Call, Emulation, EmulationFailed, Fetch, Pass, Park, Reply, Unpark, WebSocket, expect
+from .functions import lxc_conf_to_settings, remembered_credentials
 from .ids import LABEL
 
 NEVER_STARTED = "0001-01-01T00:00:00Z"
 _TRUE = {"1", "true", "True"}
+RAW_STREAM = "application/vnd.docker.raw-stream"
 
 
 @dataclass
@@ -26,6 +28,7 @@ class LegacyRequest:
     query: dict[str, str]
     body: Any  # the legacy JSON body, validated; None when there is none
     context: Context
+    headers: dict[str, str] = field(default_factory=dict)  # the client's, names lowercased
 
     @property
     def legacy_id(self) -> str:
@@ -35,6 +38,10 @@ class LegacyRequest:
 # Keys of a start HostConfig that today's create takes as they are.
 _START_HOST_KEYS = ("Binds", "PortBindings", "Links", "Privileged", "PublishAllPorts", "Dns",
                     "VolumesFrom", "DnsSearch", "NetworkMode", "CapAdd", "CapDrop", "RestartPolicy")
+
+
+# Daemons that refuse HostConfig.Links at create.
+_NO_LINKS = {"podman"}
 
 
 def _has_host_settings(body: Any) -> bool:
@@ -68,25 +75,51 @@ def start_with_host_config(request: LegacyRequest) -> Emulation:
     if request.body.get("LxcConf"):
         body["HostConfig"]["LxcConf"] = request.body["LxcConf"]
         lxc_conf_to_settings(body, request.context)
+    if host.get("Links") and request.context.upstream_kind in _NO_LINKS:
+        request.context.warnings.append(f"Links {host['Links']} dropped: {request.context.upstream_kind} "
+                                        "has no container links")
+        host["Links"] = None
     body["Labels"] = {**(body.get("Labels") or {}), LABEL: request.legacy_id or real}
+    # The old container steps aside under another name until its successor
+    # exists: a create the daemon refuses leaves the client's container as it was.
     name = inspect.get("Name", "").lstrip("/")
+    aside = f"{name}-apiproxy-{real[:12]}"
+    expect((yield Call("POST", f"/containers/{real}/rename?{urlencode({'name': aside})}")), 204)
+    created = yield Call("POST", f"/containers/create?{urlencode({'name': name})}", body)
+    if created.status != 201:
+        yield Call("POST", f"/containers/{real}/rename?{urlencode({'name': name})}")
+        raise EmulationFailed(created)
     expect((yield Call("DELETE", f"/containers/{real}?force=1")), 204)
-    query = f"?{urlencode({'name': name})}" if name else ""
-    created = expect((yield Call("POST", f"/containers/create{query}", body)), 201).body
-    yield Unpark(request.legacy_id or real, created["Id"])
-    return Pass("POST", f"/containers/{created['Id']}/start")
+    yield Unpark(request.legacy_id or real, created.body["Id"])
+    return Pass("POST", f"/containers/{created.body['Id']}/start")
 
 
-def attach_until_started(request: LegacyRequest) -> Emulation:
-    """An attach to a container not started yet waits in apiproxy (start may recreate it)."""
+def attach_until_started(request: LegacyRequest, logs_when_stopped: bool = False) -> Emulation:
+    """An attach to a container not started yet waits in apiproxy (start may recreate it).
+
+    With `logs_when_stopped`, an attach that can only replay the logs of a
+    container that is not running is served from the logs endpoint.
+    """
     real = request.params["id"]
-    if request.query.get("stream") not in _TRUE:
-        return Pass(request.method, f"/containers/{real}/attach?{urlencode(request.query)}")
-    answer = yield Call("GET", f"/containers/{real}/json")
-    state = answer.body.get("State", {}) if answer.status == 200 and isinstance(answer.body, dict) else {}
-    if answer.status != 200 or state.get("Running") or state.get("StartedAt", NEVER_STARTED) != NEVER_STARTED:
-        return Pass(request.method, f"/containers/{real}/attach?{urlencode(request.query)}")
-    return Park(request.legacy_id or real)
+    attach = Pass(request.method, f"/containers/{real}/attach?{urlencode(request.query)}")
+    if request.query.get("stream") in _TRUE:
+        answer = yield Call("GET", f"/containers/{real}/json")
+        state = answer.body.get("State", {}) if answer.status == 200 and isinstance(answer.body, dict) else {}
+        if answer.status != 200 or state.get("Running"):
+            return attach
+        if state.get("StartedAt", NEVER_STARTED) == NEVER_STARTED:
+            return Park(request.legacy_id or real)
+    if logs_when_stopped and request.query.get("logs") in _TRUE:
+        streams = {name: "1" for name in ("stdout", "stderr") if request.query.get(name) in _TRUE}
+        if not streams:
+            return Reply(200, "", content_type=RAW_STREAM)
+        return Pass("GET", f"/containers/{real}/logs?{urlencode(streams)}", as_attach=True)
+    return attach
+
+
+def attach_from_logs(request: LegacyRequest) -> Emulation:
+    """Podman never ends an attach replaying a stopped container's logs: the logs endpoint serves it."""
+    return (yield from attach_until_started(request, logs_when_stopped=True))
 
 
 def containers_between(request: LegacyRequest, as_endpoint: str | None = None) -> Emulation:
@@ -216,3 +249,39 @@ def attach_websocket(request: LegacyRequest) -> Emulation:
              if key in request.query}
     return WebSocket(f"/containers/{request.params['id']}/attach?{urlencode(query)}")
     yield
+
+
+def push_every_tag(request: LegacyRequest) -> Emulation:
+    """A push naming a repository without a tag pushes each of its tags, as Docker did.
+
+    Podman pushes only "latest" then.  The other tags go first, with the
+    credentials the client gave (X-Registry-Auth, or the AuthConfig body of
+    1.2-1.4); the last is the client's request itself, its progress streamed.
+    """
+    name = request.params["name"]
+    path = f"/images/{quote(name, safe='/:')}/push"
+    query = dict(request.query)
+    if not query.get("tag"):
+        filters = json.dumps({"reference": [name]})
+        images = expect((yield Call("GET", f"/images/json?{urlencode({'filters': filters})}")), 200).body
+        tags = sorted({tag.rpartition(":")[2] for image in images or [] for tag in image.get("RepoTags") or []
+                       if _short_name(tag.rpartition(":")[0]) == _short_name(name)})
+        auth = request.headers.get("x-registry-auth") or _encoded_auth(
+            remembered_credentials(request.body, request.context))
+        for tag in tags[:-1]:
+            headers = {"X-Registry-Auth": auth} if auth else {}
+            expect((yield Call("POST", f"{path}?{urlencode({**query, 'tag': tag})}", headers=headers)), 200)
+        query["tag"] = tags[-1] if tags else "latest"
+    return Pass("POST", f"{path}?{urlencode(query)}", client_body=True)
+
+
+def _short_name(repository: str) -> str:
+    """A repository as Docker wrote it: Podman's docker.io/library/ and localhost/ prefixes gone."""
+    for prefix in ("docker.io/library/", "docker.io/", "localhost/"):
+        if repository.startswith(prefix):
+            return repository[len(prefix):]
+    return repository
+
+
+def _encoded_auth(credentials: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(credentials).encode()).decode() if credentials else ""

@@ -437,3 +437,61 @@ def unwrap_registry_config(headers: Any, context: Context) -> Any:
             registry = auth.get("serveraddress") or DEFAULT_REGISTRY
             headers["x-registry-config"] = base64.urlsafe_b64encode(json.dumps({registry: auth}).encode()).decode()
     return headers
+
+
+# What Podman says in its own words ------------------------------------------
+
+# Podman's names for events a Docker daemon names otherwise, per event type.
+_PODMAN_EVENT_NAMES = {"container": {"remove": "destroy"}, "image": {"remove": "delete"}}
+
+
+def docker_event_names(event: Any, context: Context) -> Any:
+    """A Podman event under the name Docker gives the same event (remove → destroy)."""
+    if isinstance(event, dict):
+        names = _PODMAN_EVENT_NAMES.get(event.get("Type", "container"), {})
+        for key in ("status", "Action"):
+            if event.get(key) in names:
+                event[key] = names[event[key]]
+    return event
+
+
+def import_result_without_id(item: Any, context: Context) -> Any:
+    """Podman's import result repeats the new image's id in `id`; Docker said it once, in `status`."""
+    if isinstance(item, dict) and item.get("id") and \
+            strip_sha256(item.get("id"), context) == strip_sha256(item.get("status"), context):
+        return {key: value for key, value in item.items() if key not in ("id", "progress", "progressDetail")}
+    return item
+
+
+def top_columns(top: Any, context: Context) -> Any:
+    """top's titles and rows as columns; Podman sends busybox ps's header and lines as single strings."""
+    if not isinstance(top, dict) or len(top.get("Titles") or []) != 1:
+        return top
+    titles = str(top["Titles"][0]).split()
+    # The last column (the command) may hold spaces: it takes the rest of the line.
+    top["Processes"] = [str(row[0]).split(None, len(titles) - 1) if len(row) == 1 else row
+                        for row in top.get("Processes") or []]
+    top["Titles"] = titles
+    return top
+
+
+def registry_host(address: Any, context: Context) -> Any:
+    """A login's server address as Podman can check it.
+
+    Podman takes the whole address for the registry's host, so the /v1/ path
+    of 2013's index URLs goes.  It checks a login over plain HTTP only for an
+    address written "localhost:PORT" (registries.conf's insecure list does not
+    count there), so a plain-HTTP loopback registry is named that way.
+    """
+    if not isinstance(address, str):
+        return address
+    scheme, separator, rest = address.rpartition("://")
+    host = rest.split("/", 1)[0]
+    if scheme == "http" and host.rpartition(":")[0] in ("127.0.0.1", "localhost"):
+        return f"localhost:{host.rpartition(':')[2]}"
+    return f"{scheme}{separator}{host}"
+
+
+def empty_object(body: Any, context: Context) -> Any:
+    """An absent JSON body as {}: Podman's commit refuses a request without one (Decode(): EOF)."""
+    return {} if body is None else body

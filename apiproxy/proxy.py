@@ -34,6 +34,7 @@ log = Logger()
 # Bytes a client may send ahead while its request waits (for the daemon or a hijack).
 READ_AHEAD_LIMIT = 1 << 20
 RAW_STREAM_TYPES = (b"application/vnd.docker.raw-stream", b"application/vnd.docker.multiplexed-stream")
+HELD_ERROR_LIMIT = 64 * 1024
 NO_BODY = "no-body"  # an answer that must not carry a body, whatever the upstream sent
 
 
@@ -62,6 +63,9 @@ class ClientConnection(Emulating, Protocol):
         self.response_started = False
         self.response_framing: int | str = 0
         self.response_transform: Transform | None = None
+        # An error answer whose translated status depends on its message: held until whole.
+        self.held_error: tuple[ResponseHead, str, int | str, bytearray] | None = None
+        self.answer_as_attach = False  # an emulation serves an attach from another endpoint
         self.to_client: Transform | None = None
         self.to_upstream: Transform | None = None
         self.request_done = False
@@ -138,6 +142,8 @@ class ClientConnection(Emulating, Protocol):
         self.request = head
         self.body = BodyReader(length)
         self.request_done = self.response_done = self.response_started = False
+        self.held_error = None
+        self.answer_as_attach = False
         path = head.target.partition("?")[0]
         # Known before routing, so that even "daemon unreachable" speaks the client's style.
         self.client_version = address(head.method, path, self.factory.settings).version
@@ -288,6 +294,9 @@ class ClientConnection(Emulating, Protocol):
     def response_head(self, head: ResponseHead, method: str) -> int | str:
         """Send the answer's head to the client; say how its body is framed."""
         assert self.exchange is not None
+        if self.answer_as_attach and head.status == 200:
+            self._answer_as_attach()
+            return http1.response_body_length(head, method)
         content_type = (http1.header(head.headers, b"content-type") or b"").split(b";")[0].strip().lower()
         if head.status == 101 or (self.hijack_candidate and head.status == 200
                                   and content_type in RAW_STREAM_TYPES):
@@ -300,7 +309,16 @@ class ClientConnection(Emulating, Protocol):
         if self.hijack_candidate and self.buffer:
             self.close_after = True  # what the client sent ahead was meant for a stream
         upstream_framing = http1.response_body_length(head, method)
-        status, headers = self.exchange.response_head(head.status, http1.end_to_end(head.headers))
+        if method != "HEAD" and self.exchange.status_depends_on_message(head.status):
+            self.held_error = (head, method, upstream_framing, bytearray())
+            return upstream_framing
+        self._send_response_head(head, method, upstream_framing)
+        return upstream_framing
+
+    def _send_response_head(self, head: ResponseHead, method: str, upstream_framing: int | str,
+                            message: bytes | None = None) -> None:
+        assert self.exchange is not None
+        status, headers = self.exchange.response_head(head.status, http1.end_to_end(head.headers), message)
         self.response_transform = self.exchange.response_body(status, headers)
         framing: Headers = []
         if method == "HEAD" or status < 200 or status in (204, 304):
@@ -325,9 +343,24 @@ class ClientConnection(Emulating, Protocol):
         self.response_started = True
         reason = head.reason if status == head.status else b""  # b"": the new status's own phrase
         self.transport.write(http1.format_response_head(status, reason, headers + framing))
-        return upstream_framing
+
+    def _answer_as_attach(self) -> None:
+        """The body as a 2013 attach answered: a raw stream, demultiplexed for old clients, ended by closing."""
+        assert self.exchange is not None
+        self.response_transform = self.exchange.hijacked_streams()[0]
+        self.response_framing = UNTIL_CLOSE
+        self.close_after = True
+        self.response_started = True
+        self.transport.write(http1.format_response_head(200, b"", [
+            (b"Content-Type", b"application/vnd.docker.raw-stream"), (b"Connection", b"close")]))
 
     def response_data(self, data: bytes) -> None:
+        if self.held_error is not None:
+            held = self.held_error[3]
+            held += data
+            if len(held) > HELD_ERROR_LIMIT:  # no daemon's error is this long: decide without it
+                self._release_held_error(None)
+            return
         if self.response_framing == NO_BODY:
             return
         if self.response_transform is not None:
@@ -335,7 +368,16 @@ class ClientConnection(Emulating, Protocol):
         if data:
             self.transport.write(http1.encode_chunk(data) if self.response_framing == CHUNKED else data)
 
+    def _release_held_error(self, message: bytes | None) -> None:
+        assert self.held_error is not None
+        head, method, upstream_framing, held = self.held_error
+        self.held_error = None
+        self._send_response_head(head, method, upstream_framing, message)
+        self.response_data(bytes(held))
+
     def response_end(self, reusable: bool) -> None:
+        if self.held_error is not None:
+            self._release_held_error(bytes(self.held_error[3]))
         if self.response_transform is not None:
             self.response_data_tail(self.response_transform.close())
         if self.response_framing == CHUNKED:
@@ -432,6 +474,7 @@ class ClientConnection(Emulating, Protocol):
             self.upstream_failed("the upstream closed the connection before it answered")
 
     def upstream_failed(self, message: str) -> None:
+        self.held_error = None
         if self.upstream is not None:
             close_when_written(self.upstream.transport)
             self._detach_upstream()

@@ -68,7 +68,11 @@ class Exchange:
         unless it says `streaming = True` (its output sent chunked as it comes)."""
         return None
 
-    def response_head(self, status: int, headers: Headers) -> tuple[int, Headers]:
+    def status_depends_on_message(self, status: int) -> bool:
+        """Whether an answer with this status must be read whole before its head is translated."""
+        return False
+
+    def response_head(self, status: int, headers: Headers, message: bytes | None = None) -> tuple[int, Headers]:
         return status, headers
 
     def response_body(self, status: int, headers: Headers) -> Transform | None:

@@ -19,6 +19,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 MODERN_CLI = shutil.which("docker", path="/usr/local/bin") or "/usr/local/bin/docker"
 DEBIAN_CLI = "/usr/bin/docker"
+# The upstream tests/run started (dockerd-20.10, dockerd-26.1, podman-4.3), for what differs between them.
+UPSTREAM = os.environ.get("APIPROXY_TEST_UPSTREAM_NAME", "")
+ON_PODMAN = UPSTREAM.startswith("podman")
 
 
 def one_file_tar(name: str, data: bytes) -> bytes:

@@ -24,7 +24,7 @@ DELTAS = [
     ("/v1.7/containers/json", "SizeRw and SizeRootFs always sent (1.8)"),
     ("/v1.6/images/json", "one entry per repository:tag (1.7)"),
     ("/v1.9/images/{image}/json", "raw snake_case image JSON (1.12)"),
-    ("/v1.9/images/{image}/history", "bare hex ids (Docker 1.10)"),
+    ("/v1.9/images/json", "bare hex ids (Docker 1.10)"),
     ("/v1.9/containers/{id}/json", "ID, Volumes, Config.Memory, PortSpecs (1.12, 1.18, 1.20)"),
     ("/v1.5/containers/{id}/json", "NetworkSettings.PortMapping, Config.Privileged (1.6, 1.10)"),
     ("/v1.3/containers/{id}/top", "top as [{PID, Tty, Time, Cmd}] (1.4)"),

@@ -24,9 +24,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from support import DEBIAN_CLI, MODERN_CLI, Apiproxy, deadline_poll, docker
+from support import DEBIAN_CLI, MODERN_CLI, ON_PODMAN, Apiproxy, deadline_poll, docker
 
 Run = subprocess.CompletedProcess[bytes]
+# Podman names images in full (docker.io/library/NAME); these tests compare its answers
+# through apiproxy with its own, so either form passes.
+FULL_NAME = "(?:docker\\.io/(?:library/)?|localhost/)?"
 
 
 def unique(kind: str) -> str:
@@ -190,7 +193,8 @@ def test_run_detached_logs_wait_ps_rm(socks: dict[str, str], image: str, made: M
         listed = {reader: re.sub(r"\) .*", ")", out(docker(reader_sock, "ps", "-a", "--no-trunc",
                                                            "--filter", f"name={name}", "--format", fmt)))
                   for reader, reader_sock in socks.items()}
-        assert listed["proxy"] == listed["direct"] == f"{cid} {name} {image} exited Exited (3)\n"
+        assert listed["proxy"] == listed["direct"]
+        assert re.fullmatch(f"{cid} {name} {FULL_NAME}{re.escape(image)} exited Exited \\(3\\)\n", listed["proxy"])
         assert out(docker(socks[via], "rm", name)) == f"{name}\n"
         for reader_sock in socks.values():
             assert out(docker(reader_sock, "ps", "-aq", "--filter", f"name={name}")) == ""
@@ -286,6 +290,8 @@ BUILDERS: dict[str, tuple[str, dict[str, str], list[str]]] = {
 @pytest.mark.parametrize("builder", BUILDERS)
 def test_build_then_run(builder: str, socks: dict[str, str], image: str, made: Made,
                         tmp_path: Path) -> None:
+    if ON_PODMAN and builder.startswith("buildkit"):
+        pytest.skip("Podman has no BuildKit: it answers the CLI's POST /session 404 itself")
     cli, env, extra = BUILDERS[builder]
     (tmp_path / "Dockerfile").write_text(f"FROM {image}\nRUN echo built > /built\n")
     for via, sock in socks.items():
@@ -316,13 +322,14 @@ def test_save_load_run_rmi(socks: dict[str, str], image: str, made: Made) -> Non
     docker(proxy_sock, "tag", image, tag)
     saved = both(socks, "save", tag)
     assert tar_names(saved["proxy"].stdout) == tar_names(saved["direct"].stdout)
-    assert out(docker(proxy_sock, "rmi", tag)) == f"Untagged: {tag}\n"
+    assert re.fullmatch(f"Untagged: {FULL_NAME}{tag}\n", out(docker(proxy_sock, "rmi", tag)))
     for via, sock in socks.items():
         assert docker(sock, "image", "inspect", tag, check=False).returncode != 0, via
-        assert out(docker(sock, "load", input=saved["proxy"].stdout)) == f"Loaded image: {tag}\n", via
+        loaded = out(docker(sock, "load", input=saved["proxy"].stdout))
+        assert re.fullmatch(f"Loaded image: {FULL_NAME}{tag}\n?", loaded), (via, loaded)
         ran = docker(sock, "run", "--rm", "--name", made.container(), tag, "echo", "loaded")
         assert out(ran) == "loaded\n", via
-        assert out(docker(sock, "rmi", tag)) == f"Untagged: {tag}\n", via
+        assert re.fullmatch(f"Untagged: {FULL_NAME}{tag}\n", out(docker(sock, "rmi", tag))), via
 
 
 def test_events_stream_create(socks: dict[str, str], image: str, made: Made) -> None:

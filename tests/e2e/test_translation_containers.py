@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 
-from support import request, start_apiproxy
+from support import ON_PODMAN, request, start_apiproxy
 
 MEMORY = 64 * 1024 * 1024
 
@@ -50,7 +50,10 @@ def test_flat_create_fields_take_effect(proxy_sock: str, docker_sock: str, image
     host = request(docker_sock, "GET", f"/v1.41/containers/{cid}/json").json()["HostConfig"]
     assert (host["Memory"], host["CpuShares"], host["Dns"], host["VolumesFrom"]) == \
         (MEMORY, 512, ["10.9.9.9"], [source])
-    assert host["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": ""}],
+    # "80" asks for any host port: Docker keeps it empty until start, Podman picks one at create.
+    any_port = host["PortBindings"].get("80/tcp", [{}])[0].get("HostPort") if ON_PODMAN else ""
+    assert any_port.isdigit() or not ON_PODMAN
+    assert host["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": any_port}],
                                     "81/udp": [{"HostIp": "", "HostPort": "8080"}]}
     output = _run_to_end(proxy_sock, version, cid)
     assert str(MEMORY) in output and "nameserver 10.9.9.9" in output and "shared" in output
@@ -100,9 +103,9 @@ def test_errors_are_plain_text_for_legacy_clients(proxy_sock: str) -> None:
     missing = request(proxy_sock, "GET", "/v1.9/containers/no-such-container/json")
     assert missing.status == 404
     assert missing.header("Content-Type").startswith("text/plain")
-    assert missing.text == "No such container: no-such-container\n"
     modern = request(proxy_sock, "GET", "/v1.41/containers/no-such-container/json")
-    assert json.loads(modern.body) == {"message": "No such container: no-such-container"}
+    message = json.loads(modern.body)["message"]  # in the daemon's own words
+    assert "no-such-container" in message and missing.text == f"{message}\n"
 
 
 def test_kill_of_a_stopped_container_and_stop_of_a_stopped_one_answer_204(proxy_sock: str, image: str,

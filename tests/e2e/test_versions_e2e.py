@@ -8,12 +8,15 @@ from typing import Iterator
 
 import pytest
 
-from support import Apiproxy, deadline_poll, request, start_apiproxy
+from support import ON_PODMAN, Apiproxy, deadline_poll, request, start_apiproxy
 
 
 def test_legacy_version_answers_through_apiproxy(proxy_sock: str, docker_sock: str) -> None:
     direct = request(docker_sock, "GET", "/v1.9/version")
-    assert direct.status == 400 and "too old" in direct.text
+    if ON_PODMAN:  # Podman ignores the path's version and answers in today's shape
+        assert direct.status == 200 and "Components" in direct.json()
+    else:
+        assert direct.status == 400 and "too old" in direct.text
     reply = request(proxy_sock, "GET", "/v1.9/version")
     assert reply.status == 200, reply
     assert "ApiVersion" in reply.json()
@@ -37,7 +40,7 @@ def test_modern_and_unversioned_non_legacy_paths_pass_through(proxy_sock: str, d
 def test_untranslated_versions_are_forwarded_unchanged(proxy_sock: str, docker_sock: str) -> None:
     through, direct = request(proxy_sock, "GET", "/v1.11/version"), request(docker_sock, "GET", "/v1.11/version")
     assert (through.status, through.body) == (direct.status, direct.body)
-    assert through.status == 400 and "too old" in through.text
+    assert ON_PODMAN or (through.status == 400 and "too old" in through.text)
 
 
 def test_too_new_and_malformed_versions(proxy_sock: str, docker_sock: str) -> None:
@@ -45,8 +48,8 @@ def test_too_new_and_malformed_versions(proxy_sock: str, docker_sock: str) -> No
     assert too_new.status == 400
     assert too_new.json()["message"].startswith("client version 9.99 is too new. Maximum supported API version is")
     through, direct = request(proxy_sock, "GET", "/vfoo/version"), request(docker_sock, "GET", "/vfoo/version")
-    assert through.status == direct.status == 404
-    assert "page not found" in through.text
+    assert (through.status, through.body) == (direct.status, direct.body)
+    assert through.status == 404
 
 
 def test_a_configured_target_outside_the_range_gets_502(docker_sock: str) -> None:

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from apiproxy.changes import Context
-from apiproxy.emulation import Answer, Call, Pass, Unpark
+from apiproxy.emulation import Answer, Call, EmulationFailed, Pass, Unpark
 from apiproxy.emulations import LegacyRequest, start_with_host_config
 from apiproxy.versions import Version
 
@@ -29,17 +31,18 @@ def test_start_with_binds_recreates_with_the_legacy_id_in_a_label() -> None:
                "HostConfig": {"Memory": 5, "Ulimits": [{"Name": "RLIMIT_NOFILE", "Soft": 1, "Hard": 2}]}}
     steps, result = _run(start_with_host_config(request), {
         "GET /containers/real1/json": Answer(200, inspect),
+        "POST /containers/real1/rename": Answer(204, None),
         "DELETE /containers/real1": Answer(204, None),
         "POST /containers/create": Answer(201, {"Id": "real2"}),
     })
     calls = [(s.method, s.path) for s in steps if isinstance(s, Call)]
-    assert calls == [("GET", "/containers/real1/json"), ("DELETE", "/containers/real1?force=1"),
-                     ("POST", "/containers/create?name=web")]
+    assert calls == [("GET", "/containers/real1/json"), ("POST", "/containers/real1/rename?name=web-apiproxy-real1"),
+                     ("POST", "/containers/create?name=web"), ("DELETE", "/containers/real1?force=1")]
     created = steps[2].body
     assert created["HostConfig"]["Binds"] == ["/h:/c"] and created["HostConfig"]["Memory"] == 5
     assert created["HostConfig"]["Ulimits"] == [{"Name": "nofile", "Soft": 1, "Hard": 2}]
     assert created["Labels"] == {"apiproxy.legacy-id": "legacy1"} and "ContainerIDFile" not in created["HostConfig"]
-    assert steps[3] == Unpark("legacy1", "real2")
+    assert steps[4] == Unpark("legacy1", "real2")
     assert result == Pass("POST", "/containers/real2/start")
 
 
@@ -47,3 +50,20 @@ def test_start_without_host_settings_only_connects_waiting_attaches() -> None:
     context = Context("POST", "/containers/{id}/start", {"id": "abc"}, Version(1, 9), Version(1, 41))
     steps, result = _run(start_with_host_config(LegacyRequest("POST", {"id": "abc"}, {}, None, context)), {})
     assert steps == [Unpark("abc", "abc")] and result == Pass("POST", "/containers/abc/start")
+
+
+def test_a_refused_create_gives_the_old_container_its_name_back() -> None:
+    context = Context("POST", "/containers/{id}/start", {"id": "real1"}, Version(1, 7), Version(1, 41),
+                      upstream_kind="podman")
+    request = LegacyRequest("POST", {"id": "real1"}, {}, {"Links": ["db:db"], "Privileged": True}, context)
+    emulation = start_with_host_config(request)
+    assert next(emulation) == Call("GET", "/containers/real1/json")
+    rename = emulation.send(Answer(200, {"Name": "/web", "State": {}, "Config": {}, "HostConfig": {}}))
+    assert rename.path == "/containers/real1/rename?name=web-apiproxy-real1"
+    create = emulation.send(Answer(204, None))
+    assert create.body["HostConfig"]["Links"] is None and create.body["HostConfig"]["Privileged"] is True
+    assert context.warnings == ["Links ['db:db'] dropped: podman has no container links"]
+    assert emulation.send(Answer(500, {"message": "no"})) == Call("POST", "/containers/real1/rename?name=web")
+    with pytest.raises(EmulationFailed) as failed:
+        emulation.send(Answer(204, None))
+    assert failed.value.answer == Answer(500, {"message": "no"})

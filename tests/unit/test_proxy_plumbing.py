@@ -135,3 +135,48 @@ def test_response_before_the_request_body_ends_closes_after_the_answer(connected
     upstream.dataReceived(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\n\r\nno\n")
     assert b"Connection: close" in transport.value()
     assert transport.disconnecting
+
+
+class MessageDependent(Exchange):
+    """A 500 that means "already stopped" becomes 204, as the Podman profile's kill rule does."""
+
+    def status_depends_on_message(self, status: int) -> bool:
+        return status == 500
+
+    def response_head(self, status: int, headers: Headers, message: bytes | None = None) -> tuple[int, Headers]:
+        return (204, []) if message is not None and b"improper" in message else (status, headers)
+
+
+def test_an_error_is_held_whole_when_its_message_decides_the_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("apiproxy.routing.exchange_for",
+                        lambda route, client, target, **_: MessageDependent(route, client, target))
+    daemon = FakeDaemon()
+    client = ProxyFactory(daemon, Settings(unversioned_version=Version(1, 9))).buildProtocol(None)  # type: ignore[arg-type]
+    transport = HalfCloseableTransport()
+    client.makeConnection(transport)
+    for message, expected in ((b'{"message":"state improper"}', b"HTTP/1.1 204 No Content\r\n"),
+                              (b'{"message":"runtime failed"}', b"HTTP/1.1 500 Internal Server Error\r\n")):
+        transport.clear()
+        client.dataReceived(b"POST /v1.9/containers/abc/kill HTTP/1.1\r\nHost: x\r\n\r\n")
+        upstream = daemon.upstreams[-1]
+        upstream.dataReceived(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+                              b"Content-Length: %d\r\n\r\n" % len(message) + message[:5])
+        assert transport.value() == b""  # nothing is said before the whole message is known
+        upstream.dataReceived(message[5:])
+        assert transport.value().startswith(expected)
+        assert transport.value().endswith(b"" if expected.startswith(b"HTTP/1.1 204") else message)
+
+
+def test_an_attach_served_from_the_logs_endpoint_is_a_raw_stream_until_close(connected: Any) -> None:
+    client, transport, daemon = connected
+    client.dataReceived(b"POST /v1.5/containers/abc/attach?logs=1&stdout=1 HTTP/1.1\r\nHost: x\r\n"
+                        b"Content-Length: 2\r\n\r\n{}")  # (this test's exchange rewrites POST bodies)
+    client.answer_as_attach = True  # what the emulation's Pass(as_attach=True) sets
+    upstream = daemon.upstreams[0]
+    frames = b"".join(struct.pack(">BxxxL", kind, len(p)) + p for kind, p in ((1, b"out"), (2, b"err")))
+    upstream.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                          b"Transfer-Encoding: chunked\r\n\r\n" + encode_chunk(frames) + LAST_CHUNK)
+    head, _, body = transport.value().partition(b"\r\n\r\n")
+    assert b"Content-Type: application/vnd.docker.raw-stream" in head and b"Connection: close" in head
+    assert b"chunked" not in head and body == b"outerr"  # demultiplexed for a 1.5 client
+    assert transport.disconnecting
