@@ -15,6 +15,7 @@ from .changes import Context
 from .emulation import Call, Emulation, EmulationFailed, Fetch, Pass, Park, Reply, Unpark, WebSocket, expect
 from .functions import lxc_conf_to_settings, remembered_credentials
 from .ids import LABEL
+from .links import link_environment, link_host
 
 NEVER_STARTED = "0001-01-01T00:00:00Z"
 _TRUE = {"1", "true", "True"}
@@ -40,7 +41,7 @@ _START_HOST_KEYS = ("Binds", "PortBindings", "Links", "Privileged", "PublishAllP
                     "VolumesFrom", "DnsSearch", "NetworkMode", "CapAdd", "CapDrop", "RestartPolicy")
 
 
-# Daemons that refuse HostConfig.Links at create.
+# Daemons that refuse HostConfig.Links at create: links are set up as the variables they gave.
 _NO_LINKS = {"podman"}
 
 
@@ -75,14 +76,20 @@ def start_with_host_config(request: LegacyRequest) -> Emulation:
     if request.body.get("LxcConf"):
         body["HostConfig"]["LxcConf"] = request.body["LxcConf"]
         lxc_conf_to_settings(body, request.context)
+    name = inspect.get("Name", "").lstrip("/")
     if host.get("Links") and request.context.upstream_kind in _NO_LINKS:
-        request.context.warnings.append(f"Links {host['Links']} dropped: {request.context.upstream_kind} "
-                                        "has no container links")
-        host["Links"] = None
+        # What a link gave the container, set directly: variables and a hosts entry.
+        for link in host.pop("Links"):
+            target, _, alias = str(link).partition(":")
+            target = target.strip("/")
+            linked = expect((yield Call("GET", f"/containers/{quote(target, safe='')}/json")), 200).body
+            body["Env"] = [*(body.get("Env") or []), *link_environment(alias or target, name, linked)]
+            hosts_entry = link_host(alias or target, linked)
+            if hosts_entry:
+                host["ExtraHosts"] = [*(host.get("ExtraHosts") or []), hosts_entry]
     body["Labels"] = {**(body.get("Labels") or {}), LABEL: request.legacy_id or real}
     # The old container steps aside under another name until its successor
     # exists: a create the daemon refuses leaves the client's container as it was.
-    name = inspect.get("Name", "").lstrip("/")
     aside = f"{name}-apiproxy-{real[:12]}"
     expect((yield Call("POST", f"/containers/{real}/rename?{urlencode({'name': aside})}")), 204)
     created = yield Call("POST", f"/containers/create?{urlencode({'name': name})}", body)

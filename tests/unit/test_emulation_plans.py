@@ -55,14 +55,20 @@ def test_start_without_host_settings_only_connects_waiting_attaches() -> None:
 def test_a_refused_create_gives_the_old_container_its_name_back() -> None:
     context = Context("POST", "/containers/{id}/start", {"id": "real1"}, Version(1, 7), Version(1, 41),
                       upstream_kind="podman")
-    request = LegacyRequest("POST", {"id": "real1"}, {}, {"Links": ["db:db"], "Privileged": True}, context)
+    request = LegacyRequest("POST", {"id": "real1"}, {}, {"Links": ["/pg:db"], "Privileged": True}, context)
     emulation = start_with_host_config(request)
     assert next(emulation) == Call("GET", "/containers/real1/json")
-    rename = emulation.send(Answer(200, {"Name": "/web", "State": {}, "Config": {}, "HostConfig": {}}))
+    linked = emulation.send(Answer(200, {"Name": "/web", "State": {}, "Config": {"Env": ["A=1"]}, "HostConfig": {}}))
+    assert linked == Call("GET", "/containers/pg/json")
+    rename = emulation.send(Answer(200, {"Config": {"Env": ["PGDATA=/d"], "ExposedPorts": {"5432/tcp": {}}},
+                                         "NetworkSettings": {"IPAddress": "10.0.0.7"}}))
     assert rename.path == "/containers/real1/rename?name=web-apiproxy-real1"
     create = emulation.send(Answer(204, None))
-    assert create.body["HostConfig"]["Links"] is None and create.body["HostConfig"]["Privileged"] is True
-    assert context.warnings == ["Links ['db:db'] dropped: podman has no container links"]
+    host = create.body["HostConfig"]
+    assert "Links" not in host and host["Privileged"] is True and host["ExtraHosts"] == ["db:10.0.0.7"]
+    assert create.body["Env"] == ["A=1", "DB_PORT=tcp://10.0.0.7:5432", "DB_PORT_5432_TCP=tcp://10.0.0.7:5432",
+                                  "DB_PORT_5432_TCP_ADDR=10.0.0.7", "DB_PORT_5432_TCP_PORT=5432",
+                                  "DB_PORT_5432_TCP_PROTO=tcp", "DB_NAME=/web/db", "DB_ENV_PGDATA=/d"]
     assert emulation.send(Answer(500, {"message": "no"})) == Call("POST", "/containers/real1/rename?name=web")
     with pytest.raises(EmulationFailed) as failed:
         emulation.send(Answer(204, None))
