@@ -377,10 +377,16 @@ _HOST_SETTINGS = ("Dns", "VolumesFrom", "PortBindings", "PublishAllPorts", "Priv
                   "LxcConf")
 
 
+# Resource limits create keeps, repeated at start: a daemon since Docker 1.10
+# keeps them in the HostConfig that a start body replaces whole.
+_KEPT_AT_START = ("Memory", "MemorySwap", "CpuShares")
+
+
 def stash_host_settings(body: Any, context: Context) -> Any:
     """Host settings leave the create body (API 1.10): kept for the start that follows."""
     if isinstance(body, dict):
         stashed = {key: body.pop(key) for key in _HOST_SETTINGS if key in body}
+        stashed |= {key: body[key] for key in _KEPT_AT_START if body.get(key)}
         if any(stashed.values()):
             context.notes["host_settings"] = stashed
     return body

@@ -155,11 +155,13 @@ def proxy_at_1_12(docker_sock: str) -> Iterator[str]:
 @pytest.mark.parametrize("version", ["1.0", "1.3", "1.9"])
 def test_at_target_1_12_create_settings_reach_the_start(proxy_at_1_12: str, docker_sock: str, image: str,
                                                         version: str, names: list[str]) -> None:
-    body = {"Image": image, "Dns": ["10.9.9.9"], "PortSpecs": ["80"], "Cmd": ["cat", "/etc/resolv.conf"]}
+    body = {"Image": image, "Dns": ["10.9.9.9"], "PortSpecs": ["80"], "Memory": MEMORY, "CpuShares": 512,
+            "Cmd": ["cat", "/etc/resolv.conf"]}
     cid = request(proxy_at_1_12, "POST", f"/v{version}/containers/create", body).json()["Id"]
     names.append(cid)
     output = _run_to_end(proxy_at_1_12, version, cid)
     host = request(docker_sock, "GET", f"/v1.41/containers/{cid}/json").json()["HostConfig"]
     assert host["Dns"] == ["10.9.9.9"] and "80/tcp" in host["PortBindings"]
     assert "nameserver 10.9.9.9" in output
-    # Not yet: dockerd 20.10 keeps Memory in HostConfig and a 1.12 start replaces it all.
+    # dockerd 20.10 keeps Memory in the HostConfig a 1.12 start replaces whole: apiproxy repeats it there.
+    assert (host["Memory"], host["CpuShares"]) == (MEMORY, 512)
