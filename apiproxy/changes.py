@@ -50,17 +50,18 @@ class ChangeError(ValueError):
 
 # JSON pointers with wildcards ------------------------------------------------
 
-def _tokens(pointer: str) -> list[str]:
+@lru_cache(maxsize=4096)  # the pointers are those of the change files: few, and parsed once each
+def _tokens(pointer: str) -> tuple[str, ...]:
     if pointer in ("", "/"):
-        return []
+        return ()
     if not pointer.startswith("/"):
         raise ChangeError(f"a pointer starts with '/': {pointer!r}")
-    return [t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/")]
+    return tuple(t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/"))
 
 
 def select(document: Any, pointer: str) -> Iterator[Any]:
     """Every object `pointer` names in `document` (wildcards expand, misses are skipped)."""
-    def walk(node: Any, tokens: list[str]) -> Iterator[Any]:
+    def walk(node: Any, tokens: tuple[str, ...]) -> Iterator[Any]:
         if not tokens:
             yield node
             return
@@ -100,7 +101,9 @@ def put(node: dict[str, Any], pointer: str, value: Any) -> None:
 
 def pop(node: Any, pointer: str) -> Any:
     tokens = _tokens(pointer)
-    parent = get(node, "/" + "/".join(tokens[:-1])) if len(tokens) > 1 else node
+    parent = node
+    for token in tokens[:-1]:
+        parent = parent.get(token, MISSING) if isinstance(parent, dict) else MISSING
     if isinstance(parent, dict) and tokens and tokens[-1] in parent:
         return parent.pop(tokens[-1])
     return MISSING
@@ -198,7 +201,7 @@ def replace_each(document: Any, pointer: str, function: Callable[[Any], Any]) ->
     if not tokens:
         return function(document)
 
-    def walk(node: Any, head: str, rest: list[str]) -> None:
+    def walk(node: Any, head: str, rest: tuple[str, ...]) -> None:
         if isinstance(node, dict):
             keys: list[Any] = list(node) if head == "*" else [head] if head in node else []
         elif isinstance(node, list) and head == "*":
@@ -337,7 +340,8 @@ def _profile(kind: str) -> VersionChange | None:
     return _compile_change({**data, "version": "0.0"}, f"upstreams/{kind}.json")
 
 
-def profile(kind: str, endpoint: str | None, upstream_api: Version) -> list[EndpointChange]:
+@lru_cache(maxsize=4096)  # the same few combinations, asked on every request
+def profile(kind: str, endpoint: str | None, upstream_api: Version) -> tuple[EndpointChange, ...]:
     """What daemons do whatever the API version: applied after the chain.
 
     `all.json` holds what apiproxy does for every kind (the ids of recreated
@@ -346,14 +350,16 @@ def profile(kind: str, endpoint: str | None, upstream_api: Version) -> list[Endp
     daemon does not do what Docker 1.12 began to, whatever the target).
     """
     found = [_profile(name) for name in ("all", kind)]
-    return [change for profile in found if profile for change in profile.for_endpoint(endpoint)
-            if change.from_api is None or upstream_api >= change.from_api]
+    return tuple(change for profile in found if profile for change in profile.for_endpoint(endpoint)
+                 if change.from_api is None or upstream_api >= change.from_api)
 
 
-def between(client: Version, target: Version, endpoint: str | None) -> list[tuple[VersionChange, EndpointChange]]:
+@lru_cache(maxsize=4096)
+def between(client: Version, target: Version,
+            endpoint: str | None) -> tuple[tuple[VersionChange, EndpointChange], ...]:
     """The changes a request crosses going from `client` up to `target`, in order."""
-    return [(change, endpoint_change) for change in all_changes() if client < change.version <= target
-            for endpoint_change in change.for_endpoint(endpoint)]
+    return tuple((change, endpoint_change) for change in all_changes() if client < change.version <= target
+                 for endpoint_change in change.for_endpoint(endpoint))
 
 
 def run_steps(steps: list[Step], document: Any, context: Context) -> Any:

@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""apiproxy's benchmark: one command, as root, from a fresh checkout.
+
+    python3 bench/run.py [--quick] [--reps N] [--runs N] [--profile]
+
+Starts a private dockerd in a temporary directory, imports an offline busybox
+image, creates the containers the scenarios list, and measures every scenario
+on four targets, alternated between repetitions: the daemon's own socket
+(direct), socat, a bare Twisted splice (splice.py) and apiproxy. Prints a table
+per run with the targets met or missed, writes the results as JSON and a PNG
+chart of ratios into --out, and removes everything it started.
+
+Run by the system python3, it first installs what it needs (Debian packages,
+the project's virtualenv with the `bench` extra) and runs itself again there.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import replace
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+BUILD = os.path.join(HERE, ".build")
+# command -> the Debian package that brings it
+DEBIAN = {"dockerd": "docker.io", "containerd": "docker.io", "runc": "docker.io", "socat": "socat",
+          "gcc": "gcc", "busybox": "busybox-static"}
+BIG_CONTAINERS, BIG_LABELS, LABEL_SIZE = 60, 33, 1000  # 60 x 33 KB of labels: a ~2 MB list
+IDLE_CONTAINERS = 50
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# Bootstrap: packages, virtualenv ------------------------------------------------
+
+def ensure_debian_packages() -> None:
+    missing = sorted({package for command, package in DEBIAN.items() if shutil.which(command) is None}
+                     | ({"busybox-static"} if not os.access("/bin/busybox", os.X_OK) else set()))
+    if not missing:
+        return
+    log(f"installing {' '.join(missing)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # The packages' scripts must not start a system dockerd or containerd: 101 = "action forbidden".
+    policy = "/usr/sbin/policy-rc.d"
+    created = not os.path.exists(policy)
+    if created:
+        with open(policy, "w") as f:
+            f.write("#!/bin/sh\nexit 101\n")
+        os.chmod(policy, 0o755)
+    try:
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], check=True, env=env)
+    finally:
+        if created:
+            os.unlink(policy)
+
+
+def _imports(python: str, modules: str) -> bool:
+    return subprocess.run([python, "-c", f"import {modules}"], cwd="/", capture_output=True).returncode == 0
+
+
+def reexec_in_venv() -> None:
+    """Run again in the project's virtualenv (as tests/run uses: APIPROXY_VENV or .venv)."""
+    venv = os.environ.get("APIPROXY_VENV", os.path.join(REPO, ".venv"))
+    python = os.path.join(venv, "bin", "python")
+    if os.path.realpath(sys.prefix) == os.path.realpath(venv):
+        return
+    if not os.path.exists(python):
+        log(f"creating virtualenv {venv}")
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    if not _imports(python, "apiproxy, twisted, matplotlib"):
+        log(f"installing apiproxy with the bench extra into {venv}")
+        pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e"]
+        if subprocess.run([*pip, f"{REPO}[bench]"]).returncode != 0:
+            log("the bench extra (matplotlib) did not install: going on without the chart")
+            subprocess.run([*pip, REPO], check=True)
+    os.execv(python, [python, os.path.abspath(__file__), *sys.argv[1:]])
+
+
+def build_loadgen() -> str:
+    source, binary = os.path.join(HERE, "loadgen.c"), os.path.join(BUILD, "loadgen")
+    if not os.path.exists(binary) or os.path.getmtime(binary) < os.path.getmtime(source):
+        os.makedirs(BUILD, exist_ok=True)
+        subprocess.run(["gcc", "-O2", "-Wall", "-pthread", "-o", binary, source], check=True)
+    return binary
+
+
+# The benchmark -------------------------------------------------------------------
+
+def prepare(daemon: Any) -> None:
+    log(f"dockerd up in {daemon.dir}; importing the busybox image")
+    daemon.import_image()
+    log(f"creating {BIG_CONTAINERS} containers with large labels, then {IDLE_CONTAINERS} idle ones")
+    # The large ones first: containers/json lists newest first, so limit=50 finds the idle ones.
+    for number in range(BIG_CONTAINERS):
+        labels = {f"bench.label.{i}": chr(97 + (number + i) % 26) * LABEL_SIZE for i in range(BIG_LABELS)}
+        daemon.create({"Cmd": ["true"], "Labels": labels}, name=f"bench-big-{number}")
+    for number in range(IDLE_CONTAINERS):
+        daemon.create({"Cmd": ["sleep", "1d"]}, name=f"bench-idle-{number}")
+
+
+def one_run(daemon: Any, loadgen: str, settings: Any, number: int, core_client: str,
+            profile: bool) -> dict[str, Any]:
+    import core
+    from scenarios import Bench
+    from targets import start_targets, stop_targets
+
+    targets = start_targets(daemon, number)
+    bench = Bench(daemon, targets, loadgen, settings, log)
+    run: dict[str, Any] = {"reps": settings.reps}
+    try:
+        steps = [("ping_c1", "1. _ping c=1", lambda: bench.ping(1)),
+                 ("ping_c32", "1. _ping c=32", lambda: bench.ping(32)),
+                 ("list50", "2. containers/json limit=50", bench.list_containers),
+                 ("big_list", "3. containers/json ~2 MB", bench.big_list),
+                 ("attach", "4. attach throughput", bench.attach_throughput),
+                 ("events", "5. events", bench.events)]
+        for key, title, step in steps:
+            log(f"run {number}: {title}")
+            started = time.monotonic()
+            run[key] = step()
+            log(f"run {number}: {title} took {time.monotonic() - started:.0f}s")
+        if profile:
+            run["profile"] = profile_ping(bench)
+        log(f"run {number}: 6. memory")
+        run["memory"] = bench.memory()
+        log(f"run {number}: 7. pure translation")
+        run["core_client"] = core_client
+        run["core"] = core.measure(bench.captured_bodies(), core_client, budget=0.2 if settings.reps < 5 else 0.5)
+    finally:
+        stop_targets(targets)
+    return run
+
+
+def profile_ping(bench: Any) -> dict[str, Any]:
+    """py-spy on apiproxy while it serves _ping on one connection: where its time goes."""
+    from scenarios import Variant
+
+    spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+    if not os.path.exists(spy):
+        return {"error": "py-spy is not installed (pip install py-spy)"}
+    out = os.path.join(bench.daemon.dir, "profile.txt")
+    seconds = max(5, int(bench.settings.seconds * 2))
+    log(f"profiling apiproxy with py-spy for {seconds}s on _ping c=1")
+    # --gil: only samples where apiproxy runs Python, not those where it waits in epoll.
+    command = [spy, "record", "--pid", str(bench.targets["apiproxy"].pid), "--rate", "500", "--gil",
+               "--format", "raw", "--output", out, "--duration", str(seconds), "--nonblocking"]
+    spy_process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    saved, bench.settings.seconds = bench.settings.seconds, seconds - 1.5
+    try:
+        bench.load(Variant("apiproxy", "apiproxy", ""), "/_ping")
+    finally:
+        bench.settings.seconds = saved
+    _, err = spy_process.communicate(timeout=60)
+    if spy_process.returncode != 0 or not os.path.exists(out):
+        return {"error": f"py-spy failed: {err.strip()[-300:]}"}
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    with open(out) as f:
+        for line in f:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            if not stack:
+                continue
+            frames = stack.split(";")
+            total += int(count)
+            own[frames[-1]] += int(count)
+            for frame in set(frames):
+                inclusive[frame] += int(count)
+    # apiproxy's frames, without the entry chain (main, run) that every sample passes through.
+    mine = Counter({frame: count for frame, count in inclusive.items()
+                    if "apiproxy/" in frame and count < 0.9 * total})
+    return {"samples": total, "own": own.most_common(15), "inclusive": inclusive.most_common(20),
+            "apiproxy": mine.most_common(15)}
+
+
+def format_profile(profile: dict[str, Any]) -> str:
+    if "error" in profile:
+        return f"profile: {profile['error']}"
+    total = max(profile["samples"], 1)
+    lines = [f"profile of apiproxy on _ping c=1 ({total} samples while it held the GIL: busy, not waiting)",
+             "  own time (the frame itself):"]
+    lines += [f"    {100 * count / total:5.1f}%  {frame}" for frame, count in profile["own"]]
+    lines.append("  inclusive time (the frame and what it calls):")
+    lines += [f"    {100 * count / total:5.1f}%  {frame}" for frame, count in profile["inclusive"]]
+    lines.append("  inclusive time of apiproxy's own functions:")
+    lines += [f"    {100 * count / total:5.1f}%  {frame}" for frame, count in profile["apiproxy"]]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a smoke check: 2 repetitions, short and small")
+    parser.add_argument("--reps", type=int, help="interleaved repetitions per scenario (default 5, quick 2)")
+    parser.add_argument("--runs", type=int, default=1, help="whole runs, each with fresh proxies (default 1)")
+    parser.add_argument("--seconds", type=float, help="seconds per timed load measurement (default 3)")
+    parser.add_argument("--client", default="1.9", help="legacy version for the pure translation timing")
+    parser.add_argument("--profile", action="store_true", help="also profile apiproxy with py-spy on _ping c=1")
+    parser.add_argument("--out", default=BUILD, help=f"where results JSON and chart go (default {BUILD})")
+    options = parser.parse_args()
+    if os.geteuid() != 0:
+        print("bench/run.py starts its own dockerd: run it as root", file=sys.stderr)
+        return 2
+    ensure_debian_packages()
+    reexec_in_venv()
+
+    import report
+    from daemon import Daemon
+    from scenarios import FULL, QUICK, describe_machine
+
+    base = QUICK if options.quick else FULL
+    settings = replace(base, reps=options.reps or base.reps, seconds=options.seconds or base.seconds)
+    loadgen = build_loadgen()
+    daemon = Daemon()
+    runs: list[dict[str, Any]] = []
+    results: dict[str, Any] = {"machine": describe_machine(), "settings": vars(settings), "runs": runs}
+    started = time.monotonic()
+    try:
+        daemon.start()
+        results["daemon"] = {key: daemon.version().get(key) for key in ("Version", "ApiVersion", "MinAPIVersion")}
+        prepare(daemon)
+        for number in range(1, options.runs + 1):
+            run = one_run(daemon, loadgen, settings, number, options.client, options.profile)
+            runs.append(run)
+            print(report.format_run(run, number), flush=True)
+            if "profile" in run:
+                print("\n" + format_profile(run["profile"]), flush=True)
+            print(flush=True)
+    finally:
+        log("stopping dockerd and removing its directory")
+        daemon.stop()
+    if len(runs) > 1:
+        print(report.summary(runs))
+    os.makedirs(options.out, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    results["minutes"] = (time.monotonic() - started) / 60
+    json_path = os.path.join(options.out, f"results-{stamp}.json")
+    with open(json_path, "w") as f:
+        json.dump(results, f, indent=1)
+    png_path = os.path.join(options.out, f"ratios-{stamp}.png")
+    problem = report.chart(runs, png_path)
+    print(f"\nresults: {json_path}\nchart:   {problem or png_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
