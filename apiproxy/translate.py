@@ -13,6 +13,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
+import orjson
+
 from .http1 import Headers
 from .routes import Route
 from .versions import Version
@@ -100,6 +102,23 @@ def exchange_for(route: Route | None, client_version: Version | None, target: Ve
 MAX_JSON_BODY = 16 << 20  # a JSON body apiproxy decodes whole; streams are not limited
 
 
+def decode_json(raw: bytes | str) -> Any:
+    """orjson, several times faster than the standard library on a large list; the standard
+    library for what orjson refuses but JSON allows (integers beyond 64 bits)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
+
+
+def encode_json(value: Any) -> bytes:
+    """Compact JSON; the standard library for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
 class WholeJson:
     """Collects a whole JSON body and rewrites it once complete."""
 
@@ -122,7 +141,7 @@ class WholeJson:
         """The rewritten body: JSON, or the bytes or text `rewrite` returned; None is no body."""
         raw = b"".join(self.parts)
         try:
-            document = json.loads(raw) if raw.strip() else None
+            document = decode_json(raw) if raw.strip() else None
         except ValueError as error:
             if self.lenient:
                 return raw
@@ -134,7 +153,7 @@ class WholeJson:
             return result
         if isinstance(result, str):
             return result.encode("utf-8")
-        return json.dumps(result, separators=(",", ":")).encode()
+        return encode_json(result)
 
 
 class JsonStream:
@@ -170,7 +189,7 @@ class JsonStream:
             if isinstance(rewritten, str):  # an item rendered as text for a text stream
                 out.append(rewritten.encode("utf-8"))
             elif rewritten is not None:
-                out.append(json.dumps(rewritten, separators=(",", ":")).encode() + self.separator)
+                out.append(encode_json(rewritten) + self.separator)
         self.pending = text[index:]
         return b"".join(out)
 
