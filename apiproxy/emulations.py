@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 
 from .changes import Context
 from .emulation import Call, Emulation, EmulationFailed, Fetch, Pass, Park, Reply, Unpark, WebSocket, expect
-from .functions import lxc_conf_to_settings, remembered_credentials
+from .functions import docker_image_name, lxc_conf_to_settings, remembered_credentials
 from .ids import LABEL
 from .links import link_environment, link_host
 
@@ -272,7 +272,8 @@ def push_every_tag(request: LegacyRequest) -> Emulation:
         filters = json.dumps({"reference": [name]})
         images = expect((yield Call("GET", f"/images/json?{urlencode({'filters': filters})}")), 200).body
         tags = sorted({tag.rpartition(":")[2] for image in images or [] for tag in image.get("RepoTags") or []
-                       if _short_name(tag.rpartition(":")[0]) == _short_name(name)})
+                       if docker_image_name(tag.rpartition(":")[0], request.context) ==
+                       docker_image_name(name, request.context)})
         auth = request.headers.get("x-registry-auth") or _encoded_auth(
             remembered_credentials(request.body, request.context))
         for tag in tags[:-1]:
@@ -280,14 +281,6 @@ def push_every_tag(request: LegacyRequest) -> Emulation:
             expect((yield Call("POST", f"{path}?{urlencode({**query, 'tag': tag})}", headers=headers)), 200)
         query["tag"] = tags[-1] if tags else "latest"
     return Pass("POST", f"{path}?{urlencode(query)}", client_body=True)
-
-
-def _short_name(repository: str) -> str:
-    """A repository as Docker wrote it: Podman's docker.io/library/ and localhost/ prefixes gone."""
-    for prefix in ("docker.io/library/", "docker.io/", "localhost/"):
-        if repository.startswith(prefix):
-            return repository[len(prefix):]
-    return repository
 
 
 def _encoded_auth(credentials: Any) -> str:

@@ -451,6 +451,19 @@ def unwrap_registry_config(headers: Any, context: Context) -> Any:
 _PODMAN_EVENT_NAMES = {"container": {"remove": "destroy"}, "image": {"remove": "delete"}}
 
 
+# What Podman puts before an image's name that Docker left out.
+_FULL_NAME_PREFIXES = ("docker.io/library/", "docker.io/", "localhost/")
+
+
+def docker_image_name(name: Any, context: Context) -> Any:
+    """An image or repository named as Docker wrote it: busybox, not docker.io/library/busybox."""
+    if isinstance(name, str):
+        for prefix in _FULL_NAME_PREFIXES:
+            if name.startswith(prefix):
+                return name[len(prefix):]
+    return name
+
+
 def docker_event_names(event: Any, context: Context) -> Any:
     """A Podman event under the name Docker gives the same event (remove → destroy)."""
     if isinstance(event, dict):
