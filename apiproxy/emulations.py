@@ -5,7 +5,6 @@ Each takes the legacy request and the exchange's Context and is a generator
 """
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +12,7 @@ from urllib.parse import quote, urlencode
 
 from .changes import Context
 from .emulation import Call, Emulation, EmulationFailed, Fetch, Pass, Park, Reply, Unpark, WebSocket, expect
-from .functions import docker_image_name, lxc_conf_to_settings, remembered_credentials
+from .functions import docker_image_name, encode_registry_header, lxc_conf_to_settings, remembered_credentials
 from .ids import LABEL
 from .links import link_environment, link_host
 
@@ -274,14 +273,10 @@ def push_every_tag(request: LegacyRequest) -> Emulation:
         tags = sorted({tag.rpartition(":")[2] for image in images or [] for tag in image.get("RepoTags") or []
                        if docker_image_name(tag.rpartition(":")[0], request.context) ==
                        docker_image_name(name, request.context)})
-        auth = request.headers.get("x-registry-auth") or _encoded_auth(
-            remembered_credentials(request.body, request.context))
+        credentials = remembered_credentials(request.body, request.context)
+        auth = request.headers.get("x-registry-auth") or (encode_registry_header(credentials) if credentials else "")
         for tag in tags[:-1]:
             headers = {"X-Registry-Auth": auth} if auth else {}
             expect((yield Call("POST", f"{path}?{urlencode({**query, 'tag': tag})}", headers=headers)), 200)
         query["tag"] = tags[-1] if tags else "latest"
     return Pass("POST", f"{path}?{urlencode(query)}", client_body=True)
-
-
-def _encoded_auth(credentials: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(credentials).encode()).decode() if credentials else ""

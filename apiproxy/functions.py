@@ -330,19 +330,30 @@ def remembered_credentials(body: Any, context: Context) -> Any:
     return found or context.memory.credentials.get(DEFAULT_REGISTRY) or None
 
 
+def encode_registry_header(document: Any) -> str:
+    """The value of an X-Registry-Auth or X-Registry-Config header: URL-safe base64 of JSON."""
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).decode()
+
+
+def decode_registry_header(value: str) -> Any:
+    """The JSON of an X-Registry-* header (clients may leave out the base64 padding); None if it is not."""
+    try:
+        return json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except ValueError:
+        return None
+
+
 def anonymous_registry_auth(body: Any, context: Context) -> Any:
     """Today's daemons refuse a push without X-Registry-Auth; 2013 ones pushed anonymously."""
-    context.default_headers.append((b"X-Registry-Auth", base64.urlsafe_b64encode(b"{}")))
+    context.default_headers.append((b"X-Registry-Auth", encode_registry_header({}).encode()))
     return body
 
 
 def auth_body_to_header(body: Any, context: Context) -> Any:
     """An AuthConfig body (API 1.2-1.4) becomes the X-Registry-Auth header of 1.5."""
     if isinstance(body, dict) and body:
-        encoded = base64.urlsafe_b64encode(json.dumps(body).encode())
-        context.extra_headers.append((b"X-Registry-Auth", encoded))
+        context.extra_headers.append((b"X-Registry-Auth", encode_registry_header(body).encode()))
     return None
-
 
 
 def multipart_to_tar(context: Context, headers: Headers) -> Transform:
@@ -418,30 +429,20 @@ def pending_host_settings(body: Any, context: Context) -> Any:
     return {**stashed, **(body if isinstance(body, dict) else {})}
 
 
-
 def unwrap_registry_config(headers: Any, context: Context) -> Any:
     """X-Registry-Config of 1.9 clients wraps its map in {"configs": ...}; daemons since
     Docker 1.8 read the map itself.  A 1.8 client's single X-Registry-Auth becomes that map."""
     if not isinstance(headers, dict):
         return headers
-    config = headers.get("x-registry-config")
-    if config:
-        try:
-            decoded = json.loads(base64.urlsafe_b64decode(config + "=" * (-len(config) % 4)))
-        except ValueError:
-            return headers
+    if headers.get("x-registry-config"):
+        decoded = decode_registry_header(headers["x-registry-config"])
         if isinstance(decoded, dict) and isinstance(decoded.get("configs"), dict):
-            headers["x-registry-config"] = base64.urlsafe_b64encode(
-                json.dumps(decoded["configs"]).encode()).decode()
+            headers["x-registry-config"] = encode_registry_header(decoded["configs"])
     elif headers.get("x-registry-auth"):
-        value = headers["x-registry-auth"]
-        try:
-            auth = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-        except ValueError:
-            return headers
+        auth = decode_registry_header(headers["x-registry-auth"])
         if isinstance(auth, dict):
             registry = auth.get("serveraddress") or DEFAULT_REGISTRY
-            headers["x-registry-config"] = base64.urlsafe_b64encode(json.dumps({registry: auth}).encode()).decode()
+            headers["x-registry-config"] = encode_registry_header({registry: auth})
     return headers
 
 
