@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 from . import changes, validation
 from .changes import Context, EndpointChange, Step, run_steps
 from .errors import JSON_ERRORS_SINCE
-from .http1 import Headers, without
+from .http1 import Headers, text_headers, without
 from .memory import Memory
 from .routes import Route
 from .translate import Exchange, JsonStream, Transform, TranslationError, WholeJson
@@ -141,8 +141,7 @@ class ChainExchange(Exchange):
     def request_headers(self, headers: Headers) -> Headers:
         steps = self._up("headers")
         if steps:  # steps see {lowercased name: text value}; a None value removes the header
-            named = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in headers}
-            named = run_steps(steps, named, self.context)
+            named = run_steps(steps, text_headers(headers), self.context)
             headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in named.items()
                        if value is not None]
         present = {name.lower() for name, _ in headers}

@@ -45,9 +45,9 @@ class Emulating(_Base):
         exchange = self.exchange
         body = exchange.legacy_body(bytes(self.collected))
         query = self.upstream_target.partition("?")[2]  # after the chain's query steps
-        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in self.request.headers}
         legacy = LegacyRequest(self.request.method, exchange.real_params,
-                               dict(parse_qsl(query, keep_blank_values=True)), body, exchange.context, headers)
+                               dict(parse_qsl(query, keep_blank_values=True)), body, exchange.context,
+                               http1.text_headers(self.request.headers))
         self.state = "emulating"
         self._emulation_step(self.emulate(legacy), None)
 

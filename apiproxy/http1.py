@@ -123,6 +123,11 @@ def header(headers: Headers, name: bytes) -> bytes | None:
     return found
 
 
+def text_headers(headers: Headers) -> dict[str, str]:
+    """Headers as {lowercased name: text value}, for steps and emulations (a repeated name keeps its last)."""
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in headers}
+
+
 def header_values(headers: Headers, name: bytes) -> list[bytes]:
     return [value for key, value in headers if key.lower() == name]
 
