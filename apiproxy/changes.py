@@ -36,7 +36,6 @@ class Context:
     target: Version
     upstream_kind: str = "docker"
     upstream_version: str = ""  # the daemon's product version, as its /version said
-    request_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)  # passed from request to answer
     warnings: list[str] = field(default_factory=list)  # for the log: what could not be translated
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # added to the request
@@ -312,7 +311,8 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
             endpoint=entry["endpoint"],
             description=entry["description"],
             steps={section: [compile_step(spec) for spec in entry.get(section, [])] for section in SECTIONS},
-            status=[StatusChange(s["newer"], s["older"], s.get("body"), s.get("when")) for s in entry.get("status", [])],
+            status=[StatusChange(s["newer"], s["older"], s.get("body"), s.get("when"))
+                    for s in entry.get("status", [])],
             hijack=_function_name(entry.get("hijack"), source),
             emulate=_function_name(entry.get("emulate"), source, "emulations"),
             unsupported=entry.get("unsupported"),
