@@ -120,9 +120,11 @@ class Emulating(_Base):
             assert self.request is not None and self.exchange is not None
             if result.as_endpoint is not None:
                 method, template = result.as_endpoint.split(" ", 1)
-                self.exchange = exchange_for(match_legacy(method, template), self.exchange.client_version,
-                                             self.exchange.target, upstream_kind=self.daemon.info.kind
-                                             if self.daemon.info else "docker", memory=self.daemon.memory)
+                info = self.daemon.info  # as routing built the first exchange, so the same profile applies
+                self.exchange = exchange_for(
+                    match_legacy(method, template), self.exchange.client_version, self.exchange.target,
+                    memory=self.daemon.memory, upstream_kind=info.kind if info else "docker",
+                    upstream_version=info.version if info else "", upstream_api=info.api_version if info else None)
             self.request.method = result.method
             self.answer_as_attach = result.as_attach
             self.upstream_target = f"/v{self.exchange.target}{result.path}"
