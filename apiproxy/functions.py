@@ -11,9 +11,10 @@ import json
 from typing import Any
 
 from .changes import MISSING, Context, pop, put
+from .http1 import Headers, header
 from .memory import DEFAULT_REGISTRY
-from .http1 import Headers
-from .translate import FRAME_HEADER, FrameStream, Transform
+from .multipart import MultipartToTar, boundary_of
+from .translate import FRAME_HEADER, FrameStream, Transform, TranslationError
 
 
 def json_error_to_text(document: Any, context: Context) -> Any:
@@ -358,10 +359,6 @@ def auth_body_to_header(body: Any, context: Context) -> Any:
 
 def multipart_to_tar(context: Context, headers: Headers) -> Transform:
     """A 0.4 client's multipart build body, repacked into the tar today's build takes."""
-    from .http1 import header
-    from .multipart import MultipartToTar, boundary_of
-    from .translate import TranslationError
-
     boundary = boundary_of(header(headers, b"content-type") or b"")
     if boundary is None:
         raise TranslationError("Multipart upload for build needs a multipart/form-data Content-Type with a boundary")
