@@ -352,7 +352,7 @@ class ClientConnection(Emulating, Protocol):
         self.close_after = True
         self.response_started = True
         self.transport.write(http1.format_response_head(200, b"", [
-            (b"Content-Type", b"application/vnd.docker.raw-stream"), (b"Connection", b"close")]))
+            (b"Content-Type", RAW_STREAM_TYPES[0]), (b"Connection", b"close")]))
 
     def response_data(self, data: bytes) -> None:
         if self.held_error is not None:
