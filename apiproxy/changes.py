@@ -60,20 +60,25 @@ def _tokens(pointer: str) -> tuple[str, ...]:
 
 def select(document: Any, pointer: str) -> Iterator[Any]:
     """Every object `pointer` names in `document` (wildcards expand, misses are skipped)."""
-    def walk(node: Any, tokens: tuple[str, ...]) -> Iterator[Any]:
-        if not tokens:
-            yield node
-            return
-        head, rest = tokens[0], tokens[1:]
-        if head == "*":
-            children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-            for child in list(children):
-                yield from walk(child, rest)
-        elif isinstance(node, dict) and head in node:
-            yield from walk(node[head], rest)
-        elif isinstance(node, list) and head.isdigit() and int(head) < len(node):
-            yield from walk(node[int(head)], rest)
-    yield from walk(document, _tokens(pointer))
+    tokens = _tokens(pointer)
+    if not tokens:  # the document itself, what most steps name: no walk
+        return iter((document,))
+    return _walk(document, tokens)
+
+
+def _walk(node: Any, tokens: tuple[str, ...]) -> Iterator[Any]:
+    if not tokens:
+        yield node
+        return
+    head, rest = tokens[0], tokens[1:]
+    if head == "*":
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in list(children):
+            yield from _walk(child, rest)
+    elif isinstance(node, dict) and head in node:
+        yield from _walk(node[head], rest)
+    elif isinstance(node, list) and head.isdigit() and int(head) < len(node):
+        yield from _walk(node[int(head)], rest)
 
 
 MISSING = object()

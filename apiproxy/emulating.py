@@ -17,7 +17,7 @@ from .emulations import LegacyRequest
 from .fetch import fetch_to_tar
 from .functions import demultiplex_stream
 from .http1 import Headers
-from .plumbing import Chained, FromWebSocket
+from .plumbing import Chained, FromWebSocket, write
 from .routes import match_legacy
 from .translate import MAX_JSON_BODY, TranslationError, exchange_for
 from .websocket import ToClientFrames, WebSocketBridge, WebSocketError
@@ -161,7 +161,7 @@ class Emulating(_Base):
         headers: Headers = [(b"Content-Type", kind)] if payload else []
         if status not in (204, 304):
             headers.append((b"Content-Length", str(len(payload)).encode()))
-        self.transport.write(http1.format_response_head(status, b"", headers) + payload)
+        write(self.transport, http1.format_response_head(status, b"", headers) + payload)
         self._next_request()
 
     def _websocket(self, path: str) -> None:
@@ -172,7 +172,7 @@ class Emulating(_Base):
         except WebSocketError as error:
             self._refuse(error.status, str(error))
             return
-        self.transport.write(bridge.accept())
+        write(self.transport, bridge.accept())
         self.head_sent = True
         self.websocket = (Chained(demultiplex_stream(self.exchange.context), ToClientFrames(bridge)),
                           FromWebSocket(bridge, self.transport))
@@ -192,7 +192,7 @@ class Emulating(_Base):
         if transform is not None:
             payload = transform.feed(payload) + transform.close()
         headers.append((b"Content-Length", str(len(payload)).encode()))
-        self.transport.write(http1.format_response_head(reply.status, b"", headers) + payload)
+        write(self.transport, http1.format_response_head(reply.status, b"", headers) + payload)
         self._next_request()
 
     def _park(self, legacy_id: str) -> None:
@@ -200,9 +200,9 @@ class Emulating(_Base):
         if self.upgrade:
             head = [(b"Content-Type", b"application/vnd.docker.raw-stream"), (b"Connection", b"Upgrade"),
                     (b"Upgrade", self.upgrade)]
-            self.transport.write(http1.format_response_head(101, b"UPGRADED", head))
+            write(self.transport, http1.format_response_head(101, b"UPGRADED", head))
         else:
-            self.transport.write(http1.format_response_head(
+            write(self.transport, http1.format_response_head(
                 200, b"", [(b"Content-Type", b"application/vnd.docker.raw-stream")]))
         self.state = "parked"
         self.parked_for = legacy_id

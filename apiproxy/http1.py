@@ -20,6 +20,9 @@ MAX_HEADER_COUNT = 200
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# A whole block of valid header lines, and one line's name and value (RFC 9110 5.5).
+_HEADER_BLOCK = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
+_HEADER_FIELD = re.compile(rb"([^:]+):[ \t]*([^\r]*)\r\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) (\d{3})(?: (.*))?")
 _HTTP_VERSION = re.compile(rb"HTTP/1\.([01])")
 
@@ -60,6 +63,18 @@ def find_head_end(buffer: bytes | bytearray, start: int = 0) -> int:
     return -1 if index < 0 else index + 4
 
 
+def _parse_header_block(block: bytes) -> Headers:
+    """Headers of a head's header lines, each ending in CRLF: one regular expression
+    checks them all; only a block it refuses is gone through line by line, to say why."""
+    if _HEADER_BLOCK.fullmatch(block):
+        headers = _HEADER_FIELD.findall(block)
+        if len(headers) <= MAX_HEADER_COUNT:
+            return [(name, value.rstrip(b" \t")) for name, value in headers]
+    if b"\n" in block.replace(b"\r\n", b"") or b"\r" in block.replace(b"\r\n", b""):
+        raise ProtocolError("bare LF or CR in message head")
+    return _parse_header_lines(block.split(b"\r\n")[:-1])
+
+
 def _parse_header_lines(lines: list[bytes]) -> Headers:
     if len(lines) > MAX_HEADER_COUNT:
         raise ProtocolError(f"too many header lines (more than {MAX_HEADER_COUNT})", 431)
@@ -79,19 +94,19 @@ def _parse_header_lines(lines: list[bytes]) -> Headers:
     return headers
 
 
-def _split_head(head: bytes) -> list[bytes]:
+def _split_head(head: bytes) -> tuple[bytes, bytes]:
+    """The first line and the header lines (each ending in CRLF) of a complete head."""
     if not head.endswith(b"\r\n\r\n"):
         raise ProtocolError("incomplete message head")
-    body = head[:-4]
-    rest = body.replace(b"\r\n", b"")
-    if b"\n" in rest or b"\r" in rest:
+    first, _, block = head[:-2].partition(b"\r\n")
+    if b"\n" in first or b"\r" in first:
         raise ProtocolError("bare LF or CR in message head")
-    return body.split(b"\r\n")
+    return first, block
 
 
 def parse_request_head(head: bytes) -> RequestHead:
-    lines = _split_head(head)
-    parts = lines[0].split(b" ")
+    first, block = _split_head(head)
+    parts = first.split(b" ")
     if len(parts) != 3:
         raise ProtocolError("malformed request line")
     method, target, version = parts
@@ -99,16 +114,16 @@ def parse_request_head(head: bytes) -> RequestHead:
     if not _TOKEN.fullmatch(method) or not _TARGET.fullmatch(target) or not http:
         raise ProtocolError("malformed request line")
     return RequestHead(method.decode("ascii"), target.decode("ascii"), int(http.group(1)),
-                       _parse_header_lines(lines[1:]))
+                       _parse_header_block(block))
 
 
 def parse_response_head(head: bytes) -> ResponseHead:
     try:
-        lines = _split_head(head)
-        match = _STATUS_LINE.fullmatch(lines[0])
+        first, block = _split_head(head)
+        match = _STATUS_LINE.fullmatch(first)
         if not match:
             raise ProtocolError("malformed status line")
-        headers = _parse_header_lines(lines[1:])
+        headers = _parse_header_block(block)
     except ProtocolError as error:
         raise ProtocolError(str(error), 502) from None
     return ResponseHead(int(match.group(2)), match.group(3) or b"", int(match.group(1)), headers)

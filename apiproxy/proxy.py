@@ -21,7 +21,7 @@ from .daemon import Daemon, describe_failure
 from .errors import error_reply
 from .http1 import CHUNKED, UNTIL_CLOSE, Headers, ProtocolError, RequestHead, ResponseHead
 from .emulating import Emulating
-from .plumbing import SPLICE, BodyReader, ReadingSwitch, close_when_written, valid_host
+from .plumbing import SPLICE, BodyReader, ReadingSwitch, close_when_written, one_send_per_turn, tune_transport, valid_host, write
 from .upstream_connection import UpstreamConnection
 from .routes import is_hijack_endpoint
 from .routing import Forward, Refuse, Settings, address, plan
@@ -86,12 +86,16 @@ class ClientConnection(Emulating, Protocol):
 
     # Client bytes ---------------------------------------------------------
 
+    def connectionMade(self) -> None:
+        tune_transport(self.transport)
+
     def dataReceived(self, data: bytes) -> None:
-        if self.state == SPLICE:
-            self._to_upstream(data)
-            return
-        self.buffer += data
-        self._advance()
+        with one_send_per_turn():
+            if self.state == SPLICE:
+                self._to_upstream(data)
+                return
+            self.buffer += data
+            self._advance()
 
     def _advance(self) -> None:
         """Read as far as the buffered bytes go; a loop, not recursion, for pipelined requests."""
@@ -200,6 +204,10 @@ class ClientConnection(Emulating, Protocol):
         d.addErrback(self._internal_error)
 
     def _upstream_ready(self, upstream: UpstreamConnection) -> None:
+        with one_send_per_turn():  # called back from a new connection, outside dataReceived
+            self._start_request(upstream)
+
+    def _start_request(self, upstream: UpstreamConnection) -> None:
         if self.state != "connecting":
             close_when_written(upstream.transport)
             return
@@ -210,7 +218,7 @@ class ClientConnection(Emulating, Protocol):
         if self.fixed_body is not None:
             body, self.fixed_body = self.fixed_body, None
             self._send_head([(b"Content-Length", str(len(body)).encode())] if body else [])
-            upstream.transport.write(body)
+            write(upstream.transport, body)
             self.request_done = True
             self.state = "waiting"
         elif self.body_transform is None:
@@ -254,7 +262,7 @@ class ClientConnection(Emulating, Protocol):
         headers.insert(0, (b"Host", valid_host(http1.header(head.headers, b"host"))))
         if self.upgrade:
             headers += [(b"Connection", b"Upgrade"), (b"Upgrade", self.upgrade)]
-        self.upstream.transport.write(http1.format_request_head(head.method, self.upstream_target,
+        write(self.upstream.transport, http1.format_request_head(head.method, self.upstream_target,
                                                                 headers + framing))
 
     def _read_body(self) -> None:
@@ -265,22 +273,22 @@ class ClientConnection(Emulating, Protocol):
             if self.body_transform is not None:
                 data = self.body_transform.feed(data)
                 if streaming:
-                    self.upstream.transport.write(http1.encode_chunk(data))
+                    write(self.upstream.transport, http1.encode_chunk(data))
             else:
-                self.upstream.transport.write(http1.encode_chunk(data) if chunked else data)
+                write(self.upstream.transport, http1.encode_chunk(data) if chunked else data)
         if not self.body.done:
             return
         if streaming:
             assert self.body_transform is not None
-            self.upstream.transport.write(http1.encode_chunk(self.body_transform.close()) + http1.LAST_CHUNK)
+            write(self.upstream.transport, http1.encode_chunk(self.body_transform.close()) + http1.LAST_CHUNK)
         elif self.body_transform is not None:
             data = self.body_transform.close()
             for warning in self.exchange.warnings() if self.exchange else ():
                 log.warn("{target}: {warning}", target=self.upstream_target, warning=warning)
             self._send_head([(b"Content-Length", str(len(data)).encode())])
-            self.upstream.transport.write(data)
+            write(self.upstream.transport, data)
         elif chunked:
-            self.upstream.transport.write(http1.LAST_CHUNK)
+            write(self.upstream.transport, http1.LAST_CHUNK)
         self.request_done = True
         self.state = "waiting"
         if self.response_done:
@@ -289,7 +297,7 @@ class ClientConnection(Emulating, Protocol):
     # Upstream answers -----------------------------------------------------
 
     def interim_response(self, head: ResponseHead) -> None:
-        self.transport.write(http1.format_response_head(head.status, head.reason, head.headers))
+        write(self.transport, http1.format_response_head(head.status, head.reason, head.headers))
 
     def response_head(self, head: ResponseHead, method: str) -> int | str:
         """Send the answer's head to the client; say how its body is framed."""
@@ -342,7 +350,7 @@ class ClientConnection(Emulating, Protocol):
             framing.append((b"Connection", b"close"))
         self.response_started = True
         reason = head.reason if status == head.status else b""  # b"": the new status's own phrase
-        self.transport.write(http1.format_response_head(status, reason, headers + framing))
+        write(self.transport, http1.format_response_head(status, reason, headers + framing))
 
     def _answer_as_attach(self) -> None:
         """The body as a 2013 attach answered: a raw stream, demultiplexed for old clients, ended by closing."""
@@ -351,7 +359,7 @@ class ClientConnection(Emulating, Protocol):
         self.response_framing = UNTIL_CLOSE
         self.close_after = True
         self.response_started = True
-        self.transport.write(http1.format_response_head(200, b"", [
+        write(self.transport, http1.format_response_head(200, b"", [
             (b"Content-Type", RAW_STREAM_TYPES[0]), (b"Connection", b"close")]))
 
     def response_data(self, data: bytes) -> None:
@@ -366,7 +374,7 @@ class ClientConnection(Emulating, Protocol):
         if self.response_transform is not None:
             data = self.response_transform.feed(data)
         if data:
-            self.transport.write(http1.encode_chunk(data) if self.response_framing == CHUNKED else data)
+            write(self.transport, http1.encode_chunk(data) if self.response_framing == CHUNKED else data)
 
     def _release_held_error(self, message: bytes | None) -> None:
         assert self.held_error is not None
@@ -381,7 +389,7 @@ class ClientConnection(Emulating, Protocol):
         if self.response_transform is not None:
             self.response_data_tail(self.response_transform.close())
         if self.response_framing == CHUNKED:
-            self.transport.write(http1.LAST_CHUNK)
+            write(self.transport, http1.LAST_CHUNK)
         if not reusable:
             self._detach_upstream()
         self.response_done = True
@@ -394,7 +402,7 @@ class ClientConnection(Emulating, Protocol):
 
     def response_data_tail(self, data: bytes) -> None:
         if data:
-            self.transport.write(http1.encode_chunk(data) if self.response_framing == CHUNKED else data)
+            write(self.transport, http1.encode_chunk(data) if self.response_framing == CHUNKED else data)
 
     def _next_request(self) -> None:
         self.state = "head"
@@ -412,7 +420,7 @@ class ClientConnection(Emulating, Protocol):
         if self.head_sent:
             pass  # the client was answered already (a websocket)
         elif self.parked_ready is None:
-            self.transport.write(http1.format_response_head(head.status, head.reason, head.headers))
+            write(self.transport, http1.format_response_head(head.status, head.reason, head.headers))
         else:
             ready, self.parked_ready = self.parked_ready, None
             ready.callback(None)
@@ -427,17 +435,17 @@ class ClientConnection(Emulating, Protocol):
         if self.to_upstream is not None:
             data = self.to_upstream.feed(data)
         if data and self.upstream is not None:
-            self.upstream.transport.write(data)
+            write(self.upstream.transport, data)
 
     def spliced_from_upstream(self, data: bytes) -> None:
         if self.to_client is not None:
             data = self.to_client.feed(data)
         if data:
-            self.transport.write(data)
+            write(self.transport, data)
 
     def upstream_half_closed(self) -> None:
         if self.to_client is not None:
-            self.transport.write(self.to_client.close())
+            write(self.transport, self.to_client.close())
             self.to_client = None
         if self.client_half_closed:
             close_when_written(self.transport)
@@ -449,7 +457,7 @@ class ClientConnection(Emulating, Protocol):
         if self.state == SPLICE and self.upstream is not None:
             # stdin EOF: the container's process sees it too.
             if self.to_upstream is not None:
-                self.upstream.transport.write(self.to_upstream.close())
+                write(self.upstream.transport, self.to_upstream.close())
             close_when_written(self.upstream.transport, write_side_only=True)
         elif self.hijack_candidate and self.state in ("routing", "connecting", "body", "waiting"):
             pass  # stdin ended before the daemon answered: passed on once spliced
@@ -467,7 +475,7 @@ class ClientConnection(Emulating, Protocol):
         self._detach_upstream()
         if self.state == SPLICE:
             if self.to_client is not None:
-                self.transport.write(self.to_client.close())
+                write(self.transport, self.to_client.close())
                 self.to_client = None
             close_when_written(self.transport)
         elif state in ("head", "body") or (self.state in ("body", "waiting") and not self.response_done):
@@ -521,7 +529,7 @@ class ClientConnection(Emulating, Protocol):
         status, headers, body = error_reply(self.client_version, status, message)
         if self.close_after:
             headers.append((b"Connection", b"close"))
-        self.transport.write(http1.format_response_head(status, b"", headers) + body)
+        write(self.transport, http1.format_response_head(status, b"", headers) + body)
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
         self.state = "closed"

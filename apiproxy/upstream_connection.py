@@ -11,7 +11,7 @@ from zope.interface import implementer
 
 from . import http1
 from .http1 import CHUNKED, UNTIL_CLOSE, ProtocolError
-from .plumbing import SPLICE, close_when_written
+from .plumbing import SPLICE, close_when_written, one_send_per_turn, tune_transport
 from .translate import TranslationError
 
 if TYPE_CHECKING:
@@ -33,24 +33,28 @@ class UpstreamConnection(Protocol):
         self.state = "idle"  # idle | head | body | splice
         self.keep_alive = True
 
+    def connectionMade(self) -> None:
+        tune_transport(self.transport)
+
     def expect_response(self, method: str) -> None:
         self.method = method
         self.state = "head"
 
     def dataReceived(self, data: bytes) -> None:
-        if self.state == SPLICE:
-            self.client.spliced_from_upstream(data)
-            return
-        self.buffer += data
-        try:
-            self._process()
-        except ProtocolError as error:
-            self.client.upstream_failed(f"the upstream sent a malformed answer: {error}")
-        except TranslationError as error:
-            self.client.upstream_failed(f"apiproxy cannot translate the upstream's answer: {error}")
-        except Exception:
-            log.failure("apiproxy failed on an answer")
-            self.client.upstream_failed("apiproxy internal error (see its log)")
+        with one_send_per_turn():
+            if self.state == SPLICE:
+                self.client.spliced_from_upstream(data)
+                return
+            self.buffer += data
+            try:
+                self._process()
+            except ProtocolError as error:
+                self.client.upstream_failed(f"the upstream sent a malformed answer: {error}")
+            except TranslationError as error:
+                self.client.upstream_failed(f"apiproxy cannot translate the upstream's answer: {error}")
+            except Exception:
+                log.failure("apiproxy failed on an answer")
+                self.client.upstream_failed("apiproxy internal error (see its log)")
 
     def _process(self) -> None:
         while self.buffer:

@@ -63,6 +63,7 @@ def _legacy_index() -> dict[str, list[tuple[Version, str, dict[str, Any]]]]:
     return index
 
 
+@lru_cache(maxsize=4096)
 def legacy_pointer(endpoint: str, version: Version, part: str) -> str | None:
     """Where the schema of `part` of `endpoint` at `version` is, or None if it has none."""
     found = None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import NamedTuple
 
 
@@ -23,6 +24,7 @@ _VERSION = re.compile(r"(\d{1,4})\.(\d{1,9})", re.ASCII)
 _PREFIX = re.compile(r"/v(\d{1,4}\.\d{1,9})(/.*)?\Z", re.S | re.ASCII)
 
 
+@lru_cache(maxsize=1024)
 def parse_version(text: str) -> Version:
     """Parse "1.9", "1.41" and the 0.3-era "%f" spelling "1.000000".
 
