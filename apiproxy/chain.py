@@ -40,6 +40,7 @@ class ChainExchange(Exchange):
         self.crossed = crossed  # in upward order, the upstream's profile last
         self.replacement: str | None = None
         self.body_empty = True
+        self.query: dict[str, str] = {}  # the client's query parameters, once request_target has read them
 
     @classmethod
     def build(cls, route: Route, client_version: Version, target: Version, path: str,
@@ -67,7 +68,8 @@ class ChainExchange(Exchange):
             if change.unsupported:
                 raise TranslationError(f"apiproxy cannot serve this request at API {self.client_version}: "
                                        f"{change.unsupported}", 501)
-            if change.emulate:
+            if change.emulate and (not change.emulate_if_query
+                                   or any(self.query.get(name) for name in change.emulate_if_query)):
                 return getattr(emulations, change.emulate)
         return None
 
@@ -112,6 +114,7 @@ class ChainExchange(Exchange):
         if self.real_params != self.context.params:
             path = self.route.template.format(**self.real_params)
         params = dict(parse_qsl(query, keep_blank_values=True))
+        self.query = dict(params)
         self._check("query", params, "query parameter")
         steps = self._up("query")
         if not steps:

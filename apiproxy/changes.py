@@ -282,6 +282,7 @@ class EndpointChange:
     request_transform: str | None  # a function in functions.py making a streaming body transform
     from_api: Version | None = None  # a profile entry: the daemons that do this speak at least this
     stream_separator: str | None = None  # what ends each item of a JSON stream below this version
+    emulate_if_query: tuple[str, ...] = ()  # the emulation only serves requests giving one of these
 
 
 @dataclass
@@ -309,7 +310,8 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
     endpoints = []
     for entry in data.get("changes", []):
         unknown = set(entry) - {"endpoint", "description", "status", "hijack", "emulate", "unsupported",
-                                "request_transform", "from_api", "stream_separator", *SECTIONS}
+                                "request_transform", "from_api", "stream_separator", "emulate_if_query",
+                                *SECTIONS}
         if unknown or "endpoint" not in entry or "description" not in entry:
             raise ChangeError(f"{source}: a change needs endpoint and description; unknown {sorted(unknown)}")
         endpoints.append(EndpointChange(
@@ -324,6 +326,7 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
             request_transform=_function_name(entry.get("request_transform"), source),
             from_api=parse_version(entry["from_api"]) if "from_api" in entry else None,
             stream_separator=entry.get("stream_separator"),
+            emulate_if_query=tuple(entry.get("emulate_if_query", ())),
         ))
     return VersionChange(parse_version(data["version"]), data.get("description", ""), endpoints, source)
 

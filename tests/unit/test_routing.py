@@ -174,6 +174,14 @@ def test_plan_passes_modern_and_bare_requests_through_untranslated() -> None:
         assert isinstance(decision, Forward) and not decision.exchange.translated
 
 
+@pytest.mark.parametrize(("query", "emulated"), [
+    ("all=1", False), ("", False), ("since=", False), ("since=abc", True), ("before=abc&all=1", True)])
+def test_plan_emulates_since_and_before_only_when_given(query: str, emulated: bool) -> None:
+    decision = plan_for("GET", f"/v1.9/containers/json?{query}")
+    assert isinstance(decision, Forward)
+    assert (decision.exchange.emulation() is not None) == emulated  # type: ignore[attr-defined]
+
+
 def test_plan_sends_a_modern_unversioned_version_explicitly() -> None:
     decision = plan_for("GET", "/info?x=1", settings=Settings(Version(1, 24)))
     assert isinstance(decision, Forward) and decision.target == "/v1.24/info?x=1"
