@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import grp
+import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable
 
@@ -11,6 +12,7 @@ import jsonschema
 
 from .endpoints import EndpointError, parse_mode, parse_unix_listen
 from .datafiles import load_json
+from .policy import Policy, PolicyError
 from .versions import BadVersion, Version, parse_version
 
 DEFAULT_UPSTREAM = "unix:/var/run/docker.sock"
@@ -26,10 +28,31 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class TLSFiles:
+    """PEM files: a certificate and its key (both or neither), and the CA that signs the peer's."""
+    cert: str | None = None
+    key: str | None = None
+    ca: str | None = None
+
+
+@dataclass(frozen=True)
 class Listener:
     endpoint: str
     mode: int  # for unix sockets
     group: str | None  # None: leave the socket's group as created
+    tls: TLSFiles | None = None  # a TLS listener; with tls.ca, client certificates are required
+    policy: Policy = field(default_factory=Policy)
+    plain_tcp: bool = False  # a tcp listener without TLS, allowed by allow_plain_tcp: warned about
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_head_bytes: int = 64 * 1024
+    max_headers: int = 200
+    max_json_body: int = 16 << 20
+    head_timeout: float = 60.0
+    body_timeout: float = 60.0
+    idle_timeout: float = 300.0  # 0: never
 
 
 @dataclass(frozen=True)
@@ -40,6 +63,8 @@ class Config:
     unversioned_version: Version
     log_level: str
     insert_fetch_urls: bool = True
+    upstream_tls: TLSFiles | None = None
+    limits: Limits = field(default_factory=Limits)
 
 
 @lru_cache(maxsize=1)
@@ -118,9 +143,26 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
             problems.append((f"{key}.group", f"no such group {group!r}"))
         if group is None and _group_exists(DEFAULT_GROUP):
             group = DEFAULT_GROUP
-        listeners.append(Listener(entry["endpoint"], mode, group))
+        tls = _tls_files(entry, key, problems)
+        kind = entry["endpoint"].split(":", 1)[0].lower()
+        plain_tcp = kind in ("tcp", "tcp6") and tls is None
+        if kind == "ssl":
+            problems.append((f"{key}.endpoint", "use a tcp: endpoint with tls_cert and tls_key (and tls_ca to "
+                                                "require client certificates) rather than ssl:"))
+        elif plain_tcp and not entry.get("allow_plain_tcp", False):
+            problems.append((f"{key}.endpoint", "a plain TCP listener gives anyone who reaches it root on this host: "
+                                                "set tls_cert and tls_key (and tls_ca), or allow_plain_tcp = true"))
+        if tls is not None and unix is not None:
+            problems.append((f"{key}.tls_cert", "TLS is for tcp: listeners; a unix socket is guarded by its mode"))
+        policy = Policy()
+        try:
+            policy = Policy.parse(entry.get("policy", {}))
+        except PolicyError as error:
+            problems.append((f"{key}.policy", str(error)))
+        listeners.append(Listener(entry["endpoint"], mode, group, tls, policy, plain_tcp))
     if not listeners and not problems:
         problems.append(("listeners", "no listener: give --listen or [[listeners]] in the config file"))
+    upstream_tls = _tls_files(upstream, "upstream", problems, ca_needed=False)
     if problems or unversioned is None:
         return None, problems
     config = Config(
@@ -130,8 +172,29 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
         unversioned_version=unversioned,
         log_level=data.get("log", {}).get("level", "info"),
         insert_fetch_urls=data.get("insert_fetch_urls", True),
+        upstream_tls=upstream_tls,
+        limits=Limits(**data.get("limits", {})),
     )
     return config, problems
+
+
+def _tls_files(table: dict[str, Any], key: str, problems: list[tuple[str, str]],
+               ca_needed: bool = True) -> TLSFiles | None:
+    """The table's tls_* files, each readable; a listener needs a certificate and key, an upstream
+    at least a CA (its own certificate and key are optional, both or neither)."""
+    files = {name: table.get(f"tls_{name}") for name in ("cert", "key", "ca")}
+    if not any(files.values()):
+        return None
+    for name, path in files.items():
+        if path is not None and not os.access(path, os.R_OK):
+            problems.append((f"{key}.tls_{name}", f"cannot read {path}"))
+    if bool(files["cert"]) != bool(files["key"]):
+        problems.append((f"{key}.tls_cert", "tls_cert and tls_key go together"))
+    elif ca_needed and not files["cert"]:
+        problems.append((f"{key}.tls_cert", "a TLS listener needs tls_cert and tls_key"))
+    elif not ca_needed and not files["ca"]:
+        problems.append((f"{key}.tls_ca", "a TLS upstream needs tls_ca, the CA that signed the daemon's certificate"))
+    return TLSFiles(**files)
 
 
 def validate(data: dict[str, Any]) -> Config:

@@ -17,9 +17,11 @@ from twisted.web.iweb import IAgentEndpointFactory
 
 import treq
 
+from .config import TLSFiles
 from .emulation import Answer, Call
 from .ids import LABEL
 from .memory import Memory
+from .tls import client_endpoint
 from .upstream import TargetChoice, UpstreamInfo, choose_target, parse_upstream_info
 from .versions import Version
 
@@ -59,10 +61,13 @@ class Daemon:
     decides routing only: apiproxy never answers a request from it.
     """
 
-    def __init__(self, reactor: Any, description: str, target_version: Version | None) -> None:
+    def __init__(self, reactor: Any, description: str, target_version: Version | None,
+                 tls: TLSFiles | None = None) -> None:
         self.reactor = reactor
         self.description = description
         self.endpoint = clientFromString(reactor, description)
+        if tls is not None:
+            self.endpoint = client_endpoint(tls, description, self.endpoint)
         self.target_version = target_version
         self.info: UpstreamInfo | None = None
         self.memory = Memory()

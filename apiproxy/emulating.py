@@ -19,7 +19,7 @@ from .functions import demultiplex_stream
 from .http1 import Headers
 from .plumbing import Chained, FromWebSocket, write
 from .routes import match_legacy
-from .translate import MAX_JSON_BODY, TranslationError, exchange_for
+from .translate import TranslationError, exchange_for
 from .websocket import ToClientFrames, WebSocketBridge, WebSocketError
 
 if TYPE_CHECKING:
@@ -37,8 +37,8 @@ class Emulating(_Base):
         assert self.body is not None
         for data in self.body.take(self.buffer):
             self.collected += data
-            if len(self.collected) > MAX_JSON_BODY:
-                raise TranslationError(f"request body larger than {MAX_JSON_BODY} bytes", 413)
+            if len(self.collected) > self.factory.limits.max_json_body:
+                raise TranslationError(f"request body larger than {self.factory.limits.max_json_body} bytes", 413)
         if not self.body.done:
             return
         assert isinstance(self.exchange, ChainExchange) and self.request is not None

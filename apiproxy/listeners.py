@@ -21,6 +21,7 @@ from twisted.logger import Logger
 
 from .config import Listener
 from .endpoints import parse_unix_listen
+from .tls import TLSError, server_factory
 
 log = Logger()
 
@@ -72,12 +73,25 @@ def listen(reactor: Any, listener: Listener, factory: Factory) -> IListeningPort
     """Start one listener."""
     unix = parse_unix_listen(listener.endpoint)
     if unix is None:
+        if listener.tls is not None:
+            try:
+                factory = server_factory(listener.tls, factory)
+            except TLSError as error:
+                raise ListenError(f"cannot listen on {listener.endpoint}: {error}") from None
         endpoint = serverFromString(reactor, listener.endpoint)
         result: list[Any] = []
         endpoint.listen(factory).addBoth(result.append)  # fires at once for stream endpoints
         if not result or not IListeningPort.providedBy(result[0]):
             reason = result[0].getErrorMessage() if result else "did not start"
             raise ListenError(f"cannot listen on {listener.endpoint}: {reason}")
+        if listener.plain_tcp:
+            log.warn("{endpoint} is plain TCP (allow_plain_tcp): anyone who can reach it has root on this host",
+                     endpoint=listener.endpoint)
+        elif listener.tls is not None and listener.tls.ca is None:
+            log.warn("{endpoint} takes TLS without client certificates (no tls_ca): anyone who can reach it has "
+                     "root on this host", endpoint=listener.endpoint)
+        else:
+            log.info("listening on {endpoint}", endpoint=listener.endpoint)
         return result[0]
     port = listen_unix(reactor, unix.path, listener.mode, listener.group, unix.backlog, factory)
     log.info("listening on {path} (mode {mode:04o}, group {group})", path=unix.path,

@@ -128,7 +128,7 @@ def close_when_written(transport: Any, write_side_only: bool = False) -> None:
         transport.unregisterProducer()
     if isinstance(producer, ReadingSwitch):
         producer.stopProducing()
-    if write_side_only:
+    if write_side_only and hasattr(transport, "loseWriteConnection"):  # TLS cannot half-close
         transport.loseWriteConnection()
     else:
         transport.loseConnection()

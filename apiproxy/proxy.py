@@ -10,22 +10,25 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList
-from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import http1
+from .config import Limits
 from .daemon import Daemon, describe_failure
 from .errors import error_reply
 from .http1 import CHUNKED, UNTIL_CLOSE, Headers, ProtocolError, RequestHead, ResponseHead
 from .emulating import Emulating
-from .plumbing import SPLICE, BodyReader, ReadingSwitch, close_when_written, one_send_per_turn, tune_transport, valid_host, write
+from .plumbing import (SPLICE, BodyReader, ReadingSwitch, close_when_written, one_send_per_turn, tune_transport,
+                       valid_host, write)
+from .policy import Policy
 from .upstream_connection import UpstreamConnection
 from .routes import is_hijack_endpoint
 from .routing import Forward, Refuse, Settings, address, plan
-from .translate import Exchange, Transform, TranslationError
+from .translate import Exchange, Transform, TranslationError, WholeJson
 from .upstream import UpstreamInfo
 from .versions import Version
 
@@ -83,11 +86,14 @@ class ClientConnection(Emulating, Protocol):
         self.raw_head = b""
         self.head_sent = False  # the client's answer head went out before the upstream's came
         self.websocket: tuple[Transform, Transform] | None = None
+        self.timer: IDelayedCall | None = None
+        self.timer_kind: str | None = None  # head | body | idle
 
     # Client bytes ---------------------------------------------------------
 
     def connectionMade(self) -> None:
         tune_transport(self.transport)
+        self._watch()
 
     def dataReceived(self, data: bytes) -> None:
         with one_send_per_turn():
@@ -125,6 +131,39 @@ class ClientConnection(Emulating, Protocol):
         if len(self.buffer) > READ_AHEAD_LIMIT and not self.held and self.state != SPLICE:
             self.held = True
             self.transport.pauseProducing()
+        self._watch()
+
+    # Timeouts: only while apiproxy waits for the client --------------------
+
+    def _watch(self) -> None:
+        """Time what the client owes: the rest of a head it began, the next piece of a body, or
+        (kept alive) its next request. Never the daemon's answer, nor a stream once spliced."""
+        kind = None
+        if self.state == "head":
+            kind = "head" if self.buffer else "idle"
+        elif self.state in ("body", "collecting"):
+            kind = "body"
+        if kind == self.timer_kind and kind != "body":
+            return  # a head is timed from its first byte on, an idle wait from its start
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer, self.timer_kind = None, kind
+        seconds = getattr(self.factory.limits, f"{kind}_timeout") if kind else 0
+        if seconds > 0:
+            self.timer = self.factory.clock.callLater(seconds, self._timed_out, kind, seconds)
+
+    def _timed_out(self, kind: str, seconds: float) -> None:
+        self.timer = None
+        with one_send_per_turn():
+            if kind == "body" and (self.held or (self._client_switch is not None and self._client_switch.paused)):
+                self.timer_kind = None
+                self._watch()  # the client is not being read: it waits for the daemon, not we for it
+            elif kind == "idle":
+                self.state = "closing"
+                close_when_written(self.transport)
+            else:
+                what = "request head" if kind == "head" else "request body"
+                self._refuse_and_close(408, f"the client sent no more of its {what} for {seconds:g} s")
 
     def _release(self) -> None:
         if self.held:
@@ -134,8 +173,8 @@ class ClientConnection(Emulating, Protocol):
     def _read_head(self) -> None:
         end = http1.find_head_end(self.buffer, self.scanned)
         if end < 0:
-            if len(self.buffer) > http1.MAX_HEAD_BYTES:
-                raise ProtocolError("request head too large", 431)
+            if len(self.buffer) > self.factory.limits.max_head_bytes:
+                raise ProtocolError(f"request head larger than {self.factory.limits.max_head_bytes} bytes", 431)
             self.scanned = len(self.buffer)
             return
         self.scanned = 0
@@ -156,6 +195,10 @@ class ClientConnection(Emulating, Protocol):
         self.upgrade = http1.header(head.headers, b"upgrade") if b"upgrade" in connection else None
         self.hijack_candidate = self.upgrade is not None or is_hijack_endpoint(head.method, path)
         self.state = "routing"
+        refusal = self.factory.policy.refusal(head.method, path, upgrade=self.upgrade is not None)
+        if refusal is not None:
+            self._refuse(403, refusal)
+            return
         if self.daemon.info is not None:
             self._route(self.daemon.info)
         else:
@@ -192,6 +235,8 @@ class ClientConnection(Emulating, Protocol):
             self._advance()
             return
         self.body_transform = self.exchange.request_body(self.request.headers if self.request else [])
+        if isinstance(self.body_transform, WholeJson):
+            self.body_transform.limit = self.factory.limits.max_json_body
         self._connect()
 
     def _connect(self) -> None:
@@ -410,6 +455,8 @@ class ClientConnection(Emulating, Protocol):
         self.exchange = None
         if self.buffer:
             self._advance()
+        else:
+            self._watch()
 
     # Hijacked streams -----------------------------------------------------
 
@@ -534,6 +581,7 @@ class ClientConnection(Emulating, Protocol):
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
         self.state = "closed"
         self.buffer.clear()
+        self._watch()
         if self.upstream is not None:
             upstream = self.upstream
             self._detach_upstream()
@@ -541,10 +589,20 @@ class ClientConnection(Emulating, Protocol):
 
 
 class ProxyFactory(Factory):
-    def __init__(self, daemon: Daemon, settings: Settings) -> None:
+    """One listener's: its policy is its own; the daemon and the attaches awaiting a start are shared."""
+
+    def __init__(self, daemon: Daemon, settings: Settings, policy: Policy | None = None,
+                 parked: dict[str, list[ClientConnection]] | None = None, limits: Limits | None = None,
+                 clock: IReactorTime | None = None) -> None:
         self.daemon = daemon
         self.settings = settings
-        self.parked: dict[str, list[ClientConnection]] = {}  # attaches awaiting their start
+        self.policy = policy or Policy()
+        self.limits = limits or Limits()
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.clock = clock
+        # Attaches awaiting their container's start, which may come through another listener.
+        self.parked: dict[str, list[ClientConnection]] = {} if parked is None else parked
 
     def unpark(self, legacy_id: str, real_id: str) -> Deferred[Any]:
         """Connect every attach held for `legacy_id` to `real_id`; fires once all are spliced."""

@@ -35,10 +35,12 @@ class Route:
         return match.groupdict() if match else {}
 
 
-def _compile(template: str) -> re.Pattern[str]:
+def compile_template(template: str) -> re.Pattern[str]:
+    """A route template as a pattern: {name} may span slashes, any other placeholder is one segment."""
     parts = re.split(r"\{(\w+)\}", template)
     regex = "".join(
-        _PLACEHOLDERS[part] if index % 2 else re.escape(part) for index, part in enumerate(parts)
+        _PLACEHOLDERS.get(part, f"(?P<{part}>[^/]+)") if index % 2 else re.escape(part)
+        for index, part in enumerate(parts)
     )
     return re.compile(regex + r"\Z")
 
@@ -53,7 +55,7 @@ def legacy_routes() -> tuple[Route, ...]:
             until=parse_version(entry["until"]),
             group=entry["group"],
             websocket=entry.get("websocket", False),
-            pattern=_compile(entry["path"]),
+            pattern=compile_template(entry["path"]),
         )
         for entry in load_json("endpoints.json")["endpoints"]
     )

@@ -12,6 +12,7 @@ from . import changes, validation
 from .config import Config
 from .daemon import Daemon
 from .listeners import ListenError, listen
+from .tls import TLSError
 from .proxy import ProxyFactory
 from .routing import Settings
 
@@ -34,13 +35,15 @@ def start(reactor: Any, config: Config) -> list[Any]:
     # Every schema validator and version change is built now, not on a client's request.
     compiled = validation.compile_all() + len(changes.all_changes())
     log.debug("{count} schemas and version changes compiled", count=compiled)
-    daemon = Daemon(reactor, config.upstream, config.target_version)
+    daemon = Daemon(reactor, config.upstream, config.target_version, config.upstream_tls)
     daemon.memory.insert_fetch_urls = config.insert_fetch_urls
-    factory = ProxyFactory(daemon, Settings(unversioned_version=config.unversioned_version))
-    factory.noisy = False
+    settings = Settings(unversioned_version=config.unversioned_version)
+    parked: dict[str, list[Any]] = {}
     ports = []
     try:
         for listener in config.listeners:
+            factory = ProxyFactory(daemon, settings, listener.policy, parked, config.limits)
+            factory.noisy = False
             ports.append(listen(reactor, listener, factory))
     except ListenError:
         for port in ports:
@@ -67,7 +70,7 @@ def run(config: Config) -> int:
     def start_or_stop() -> None:
         try:
             start(reactor, config)
-        except ListenError as error:
+        except (ListenError, TLSError) as error:
             log.critical("{error}", error=str(error))
             status[0] = 1
             reactor.stop()

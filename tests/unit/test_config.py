@@ -100,7 +100,7 @@ def test_endpoint_mode_wider_than_0660_is_refused(mode: str) -> None:
     ({**LISTENER, "mode": "0000"}, 0),
     ({"endpoint": "unix:/tmp/x.sock:mode=0640"}, 0o640),
     ({"endpoint": "unix:/tmp/x.sock:mode=0640", "mode": "0600"}, 0o600),  # the key wins
-    ({"endpoint": "tcp:2375"}, 0o660),
+    ({"endpoint": "tcp:2375", "allow_plain_tcp": True}, 0o660),
 ])
 def test_narrow_modes_are_accepted(listener: dict[str, str], mode: int) -> None:
     assert validate({"listeners": [listener]}).listeners[0].mode == mode
@@ -230,3 +230,64 @@ def test_parse_unix_listen_refuses(description: str) -> None:
 def test_other_endpoint_kinds_are_left_to_twisted() -> None:
     assert parse_unix_listen("tcp:2375:interface=127.0.0.1") is None
     assert endpoint_kind("tcp:2375") == "tcp" and endpoint_kind("unix:/x") == "unix"
+
+
+# Access: TCP, TLS, policy ------------------------------------------------------
+
+def test_plain_tcp_is_refused_unless_allowed() -> None:
+    problems = problems_of({"listeners": [{"endpoint": "tcp:2375"}]})
+    assert [where for where, _ in problems] == ["listeners.0.endpoint"]
+    assert "allow_plain_tcp" in problems[0][1]
+    config = validate({"listeners": [{"endpoint": "tcp:2375:interface=127.0.0.1", "allow_plain_tcp": True}]})
+    assert config.listeners[0].plain_tcp
+
+
+def test_ssl_endpoints_are_refused_in_favour_of_tls_keys() -> None:
+    assert [where for where, _ in problems_of({"listeners": [{"endpoint": "ssl:2376"}]})] == ["listeners.0.endpoint"]
+
+
+def test_tls_listener_needs_readable_cert_and_key(tmp_path: Path) -> None:
+    cert, key, ca = (tmp_path / name for name in ("cert.pem", "key.pem", "ca.pem"))
+    for path in (cert, key, ca):
+        path.write_text("PEM")
+    loaded = validate({"listeners": [{"endpoint": "tcp:2376", "tls_cert": str(cert), "tls_key": str(key),
+                                      "tls_ca": str(ca)}]})
+    listener = loaded.listeners[0]
+    assert listener.tls == config.TLSFiles(str(cert), str(key), str(ca)) and not listener.plain_tcp
+    assert [where for where, _ in problems_of({"listeners": [{"endpoint": "tcp:2376", "tls_cert": str(cert)}]})] \
+        == ["listeners.0.tls_cert"]
+    assert [where for where, _ in problems_of({"listeners": [{"endpoint": "tcp:2376", "tls_ca": str(ca)}]})] \
+        == ["listeners.0.tls_cert"]
+    missing = problems_of({"listeners": [{"endpoint": "tcp:2376", "tls_cert": str(cert),
+                                          "tls_key": str(tmp_path / "nope.pem")}]})
+    assert missing == [("listeners.0.tls_key", f"cannot read {tmp_path / 'nope.pem'}")]
+
+
+def test_tls_upstream_needs_a_ca(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("PEM")
+    config_ = validate({"listeners": [LISTENER], "upstream": {"endpoint": "tcp:daemon:2376", "tls_ca": str(ca)}})
+    assert config_.upstream_tls == config.TLSFiles(None, None, str(ca))
+    problems = problems_of({"listeners": [LISTENER], "upstream": {"endpoint": "tcp:daemon:2376",
+                                                                    "tls_cert": str(ca), "tls_key": str(ca)}})
+    assert [where for where, _ in problems] == ["upstream.tls_ca"]
+
+
+def test_policy_is_parsed_and_its_rules_checked() -> None:
+    config_ = validate({"listeners": [{**LISTENER, "policy": {
+        "read_only": True, "allow": ["containers", "GET /images/{name}/json"], "deny": ["exec"]}}]})
+    policy = config_.listeners[0].policy
+    assert policy.read_only and policy.allow is not None and len(policy.allow) == 2 and len(policy.deny) == 1
+    problems = problems_of({"listeners": [{**LISTENER, "policy": {"deny": ["exec", "kill everything"]}}]})
+    assert [where for where, _ in problems] == ["listeners.0.policy"]
+    assert "'kill everything'" in problems[0][1]
+    assert [where for where, _ in problems_of({"listeners": [{**LISTENER, "policy": {"readonly": True}}]})] \
+        == ["listeners.0.policy.readonly"]
+
+
+def test_limits_have_defaults_and_are_checked() -> None:
+    assert validate({"listeners": [LISTENER]}).limits == config.Limits()
+    limits = validate({"listeners": [LISTENER], "limits": {"head_timeout": 5, "max_json_body": 2048}}).limits
+    assert (limits.head_timeout, limits.max_json_body, limits.idle_timeout) == (5, 2048, 300)
+    assert [where for where, _ in problems_of({"listeners": [LISTENER], "limits": {"head_timeout": 0}})] \
+        == ["limits.head_timeout"]

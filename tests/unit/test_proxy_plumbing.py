@@ -16,6 +16,9 @@ from twisted.internet.testing import StringTransport
 
 from apiproxy.memory import Memory
 from apiproxy.http1 import LAST_CHUNK, Headers, encode_chunk
+from twisted.internet.task import Clock
+
+from apiproxy.config import Limits
 from apiproxy.proxy import ClientConnection, ProxyFactory, UpstreamConnection
 from apiproxy.routing import Settings
 from apiproxy.translate import Exchange, FrameStream, JsonStream, Transform, WholeJson
@@ -180,3 +183,58 @@ def test_an_attach_served_from_the_logs_endpoint_is_a_raw_stream_until_close(con
     assert b"Content-Type: application/vnd.docker.raw-stream" in head and b"Connection: close" in head
     assert b"chunked" not in head and body == b"outerr"  # demultiplexed for a 1.5 client
     assert transport.disconnecting
+
+
+# Timeouts: only while apiproxy waits for the client --------------------------------
+
+@pytest.fixture
+def timed(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ClientConnection, HalfCloseableTransport, FakeDaemon, Clock]]:
+    monkeypatch.setattr("apiproxy.routing.exchange_for", lambda route, client, target, **_: Exchange(route, client, target))
+    daemon, clock = FakeDaemon(), Clock()
+    limits = Limits(head_timeout=5, body_timeout=7, idle_timeout=30)
+    factory = ProxyFactory(daemon, Settings(unversioned_version=Version(1, 9)), limits=limits,  # type: ignore[arg-type]
+                           clock=clock)
+    client = factory.buildProtocol(None)
+    transport = HalfCloseableTransport()
+    client.makeConnection(transport)
+    yield client, transport, daemon, clock
+
+
+def test_a_head_begun_and_not_finished_in_time_gets_408(timed: Any) -> None:
+    client, transport, daemon, clock = timed
+    client.dataReceived(b"GET /v1.41/info HTTP/1.1\r\n")
+    clock.advance(3)
+    client.dataReceived(b"Host: x\r\n")  # more bytes do not restart the head's clock
+    clock.advance(2.5)
+    assert transport.value().startswith(b"HTTP/1.1 408 ") and b"request head for 5 s" in transport.value()
+    assert transport.disconnecting and not daemon.upstreams
+
+
+def test_a_body_that_stops_coming_gets_408_but_the_daemons_answer_is_waited_for(timed: Any) -> None:
+    client, transport, daemon, clock = timed
+    client.dataReceived(b"POST /v1.41/build HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
+    clock.advance(6)
+    client.dataReceived(b"678")  # each piece restarts the body's clock
+    clock.advance(6)
+    client.dataReceived(b"90")  # the whole body: now apiproxy waits for the daemon, untimed
+    clock.advance(3600)
+    assert not transport.disconnecting
+    upstream = daemon.upstreams[0]
+    upstream.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    assert transport.value().startswith(b"HTTP/1.1 200 OK")
+    transport.clear()
+    client.dataReceived(b"POST /v1.41/build HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12")
+    clock.advance(7.5)
+    assert transport.value().startswith(b"HTTP/1.1 408 ") and transport.disconnecting
+
+
+def test_an_idle_kept_alive_connection_is_closed_quietly(timed: Any) -> None:
+    client, transport, daemon, clock = timed
+    client.dataReceived(b"GET /v1.41/info HTTP/1.1\r\nHost: x\r\n\r\n")
+    clock.advance(3600)  # the daemon takes its time: never timed
+    daemon.upstreams[0].dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+    transport.clear()
+    clock.advance(29)
+    assert not transport.disconnecting
+    clock.advance(2)
+    assert transport.disconnecting and transport.value() == b""
