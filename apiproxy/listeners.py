@@ -60,8 +60,11 @@ def listen_unix(reactor: Any, path: str, mode: int, group: str | None, backlog: 
     finally:
         os.umask(old_umask)
     try:
+        # Never through a symlink: had anyone swapped the socket for one, these would change its target.
         if group is not None:
-            os.chown(path, -1, grp.getgrnam(group).gr_gid)
+            os.chown(path, -1, grp.getgrnam(group).gr_gid, follow_symlinks=False)
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise OSError(f"{path} is no longer the socket apiproxy made")
         os.chmod(path, mode)
     except (OSError, KeyError) as error:
         port.stopListening()
