@@ -46,6 +46,7 @@ def _check_with_twisted(config: configuration.Config) -> None:
     from twisted.internet.endpoints import clientFromString, serverFromString
 
     from .endpoints import parse_unix_listen
+    from .tls import TLSError, client_endpoint, server_factory
 
     problems = []
     for index, listener in enumerate(config.listeners):
@@ -54,10 +55,22 @@ def _check_with_twisted(config: configuration.Config) -> None:
                 serverFromString(reactor, listener.endpoint)
             except Exception as error:  # Twisted raises ValueError, TypeError, KeyError...
                 problems.append((f"listeners.{index}.endpoint", f"invalid endpoint: {error}"))
+    for index, listener in enumerate(config.listeners):
+        if listener.tls is not None:
+            try:
+                server_factory(listener.tls, None)
+            except TLSError as error:
+                problems.append((f"listeners.{index}.tls_cert", str(error)))
     try:
-        clientFromString(reactor, config.upstream)
+        endpoint = clientFromString(reactor, config.upstream)
     except Exception as error:
         problems.append(("upstream.endpoint", f"invalid endpoint: {error}"))
+    else:
+        if config.upstream_tls is not None:
+            try:
+                client_endpoint(config.upstream_tls, config.upstream, endpoint)
+            except TLSError as error:
+                problems.append(("upstream.tls_ca", str(error)))
     if problems:
         raise ConfigError(problems)
 
@@ -88,16 +101,22 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return check_config(argv[1])
     options = _run_parser().parse_args(argv)
-    try:
+
+    def load() -> configuration.Config:
+        """The file with the command line on top: at start, and again on SIGHUP."""
         config = configuration.load(options.config, listen=options.listen, upstream=options.upstream,
                                     target_version=options.target_version)
         _check_with_twisted(config)
+        return config
+
+    try:
+        config = load()
     except ConfigError as error:
         _print_problems(error)
         return 1
     from .service import run
 
-    return run(config)
+    return run(config, load if options.config else None)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ class Config:
     insert_fetch_urls: bool = True
     upstream_tls: TLSFiles | None = None
     limits: Limits = field(default_factory=Limits)
+    grace_period: float = 10.0  # after SIGTERM, for running requests and streams
 
 
 @lru_cache(maxsize=1)
@@ -174,6 +175,7 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
         insert_fetch_urls=data.get("insert_fetch_urls", True),
         upstream_tls=upstream_tls,
         limits=Limits(**data.get("limits", {})),
+        grace_period=data.get("grace_period", 10.0),
     )
     return config, problems
 

@@ -60,6 +60,15 @@ def listen_unix(reactor: Any, path: str, mode: int, group: str | None, backlog: 
     finally:
         os.umask(old_umask)
     try:
+        _chown_chmod(path, mode, group)
+    except ListenError:
+        port.stopListening()
+        raise
+    return port
+
+
+def _chown_chmod(path: str, mode: int, group: str | None) -> None:
+    try:
         # Never through a symlink: had anyone swapped the socket for one, these would change its target.
         if group is not None:
             os.chown(path, -1, grp.getgrnam(group).gr_gid, follow_symlinks=False)
@@ -67,9 +76,20 @@ def listen_unix(reactor: Any, path: str, mode: int, group: str | None, backlog: 
             raise OSError(f"{path} is no longer the socket apiproxy made")
         os.chmod(path, mode)
     except (OSError, KeyError) as error:
-        port.stopListening()
         raise ListenError(f"cannot set the owner or mode of {path}: {error}") from None
-    return port
+
+
+def set_permissions(listener: Listener, old: Listener) -> None:
+    """A reload's new mode or group for a unix socket that stays (and its connections with it)."""
+    unix = parse_unix_listen(listener.endpoint)
+    if unix is None:
+        return
+    try:
+        _chown_chmod(unix.path, listener.mode, listener.group)
+        log.info("{path} is now mode {mode:04o}, group {group}", path=unix.path, mode=listener.mode,
+                 group=listener.group or "unchanged")
+    except ListenError as error:
+        log.error("{error}; it keeps mode {mode:04o}", error=str(error), mode=old.mode)
 
 
 def listen(reactor: Any, listener: Listener, factory: Factory) -> IListeningPort:

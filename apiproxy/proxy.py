@@ -7,6 +7,7 @@ other cannot take more (Twisted producer/consumer), so memory stays flat.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList
@@ -88,12 +89,27 @@ class ClientConnection(Emulating, Protocol):
         self.websocket: tuple[Transform, Transform] | None = None
         self.timer: IDelayedCall | None = None
         self.timer_kind: str | None = None  # head | body | idle
+        self.finishing = False  # apiproxy is stopping: close once the running request is answered
+        self._on_close: list[Callable[[ClientConnection], None]] = []
 
     # Client bytes ---------------------------------------------------------
 
     def connectionMade(self) -> None:
         tune_transport(self.transport)
+        self.factory.connections.add(self)
         self._watch()
+
+    def when_closed(self, callback: Callable[[ClientConnection], None]) -> None:
+        self._on_close.append(callback)
+
+    def finish_then_close(self) -> None:
+        """apiproxy stops: an idle connection closes now, a busy one once its answer is out."""
+        self.finishing = True
+        if self.state == "head" and not self.buffer:
+            self.state = "closing"
+            close_when_written(self.transport)
+        else:
+            self.close_after = True
 
     def dataReceived(self, data: bytes) -> None:
         with one_send_per_turn():
@@ -191,7 +207,8 @@ class ClientConnection(Emulating, Protocol):
         # Known before routing, so that even "daemon unreachable" speaks the client's style.
         self.client_version = address(head.method, path, self.factory.settings).version
         connection = http1.tokens(head.headers, b"connection")
-        self.close_after = b"close" in connection or (head.minor == 0 and b"keep-alive" not in connection)
+        self.close_after = self.finishing or b"close" in connection or \
+            (head.minor == 0 and b"keep-alive" not in connection)
         self.upgrade = http1.header(head.headers, b"upgrade") if b"upgrade" in connection else None
         self.hijack_candidate = self.upgrade is not None or is_hijack_endpoint(head.method, path)
         self.state = "routing"
@@ -582,6 +599,9 @@ class ClientConnection(Emulating, Protocol):
         self.state = "closed"
         self.buffer.clear()
         self._watch()
+        self.factory.connections.discard(self)
+        for callback in self._on_close:
+            callback(self)
         if self.upstream is not None:
             upstream = self.upstream
             self._detach_upstream()
@@ -598,6 +618,7 @@ class ProxyFactory(Factory):
         self.settings = settings
         self.policy = policy or Policy()
         self.limits = limits or Limits()
+        self.connections: set[ClientConnection] = set()  # open, for an orderly stop
         if clock is None:
             from twisted.internet import reactor as clock
         self.clock = clock

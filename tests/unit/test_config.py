@@ -291,3 +291,15 @@ def test_limits_have_defaults_and_are_checked() -> None:
     assert (limits.head_timeout, limits.max_json_body, limits.idle_timeout) == (5, 2048, 300)
     assert [where for where, _ in problems_of({"listeners": [LISTENER], "limits": {"head_timeout": 0}})] \
         == ["limits.head_timeout"]
+
+
+def test_check_config_loads_the_tls_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from apiproxy.cli import check_config
+
+    for name in ("cert.pem", "key.pem"):
+        (tmp_path / name).write_text("not PEM at all")
+    path = tmp_path / "c.toml"
+    path.write_text(f'[[listeners]]\nendpoint = "tcp:2376"\ntls_cert = "{tmp_path}/cert.pem"\n'
+                    f'tls_key = "{tmp_path}/key.pem"\n')
+    assert check_config(str(path)) == 1
+    assert "listeners.0.tls_cert: cannot load the certificate" in capsys.readouterr().err
