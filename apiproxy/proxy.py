@@ -29,7 +29,7 @@ from .policy import Policy
 from .upstream_connection import UpstreamConnection
 from .routes import is_hijack_endpoint
 from .routing import Forward, Refuse, Settings, address, plan
-from .translate import Exchange, Transform, TranslationError, WholeJson
+from .translate import Exchange, Transform, TranslationError, WholeJson, encode_json
 from .upstream import UpstreamInfo
 from .versions import Version
 
@@ -66,6 +66,7 @@ class ClientConnection(Emulating, Protocol):
         self.close_after = False
         self.response_started = False
         self.response_framing: int | str = 0
+        self.response_content_type = b""
         self.response_transform: Transform | None = None
         # An error answer whose translated status depends on its message: held until whole.
         self.held_error: tuple[ResponseHead, str, int | str, bytearray] | None = None
@@ -411,6 +412,7 @@ class ClientConnection(Emulating, Protocol):
         if self.close_after:
             framing.append((b"Connection", b"close"))
         self.response_started = True
+        self.response_content_type = (http1.header(headers, b"content-type") or b"").split(b";")[0].strip().lower()
         reason = head.reason if status == head.status else b""  # b"": the new status's own phrase
         write(self.transport, http1.format_response_head(status, reason, headers + framing))
 
@@ -543,7 +545,9 @@ class ClientConnection(Emulating, Protocol):
                 self.to_client = None
             close_when_written(self.transport)
         elif state in ("head", "body") or (self.state in ("body", "waiting") and not self.response_done):
-            self.upstream_failed("the upstream closed the connection before it answered")
+            self.daemon.connection_failed()  # it may come back another version: read it again
+            self.upstream_failed("the upstream closed the connection in the middle of its answer"
+                                 if self.response_started else "the upstream closed the connection before it answered")
 
     def upstream_failed(self, message: str) -> None:
         self.held_error = None
@@ -551,12 +555,29 @@ class ClientConnection(Emulating, Protocol):
             close_when_written(self.upstream.transport)
             self._detach_upstream()
         if self.response_started or self.state in ("closing", "closed"):
-            # Part of the answer is out: only closing tells the client it is cut.
+            log.warn("{target}: {message}", target=self.upstream_target, message=message)
+            if self.response_started and self.state not in ("closing", "closed"):
+                self._end_cut_answer(message)
             close_when_written(self.transport)
             self.state = "closing"
         else:
             log.warn("{message}", message=message)
             self._refuse_and_close(502, message)
+
+    def _end_cut_answer(self, message: str) -> None:
+        """A JSON progress stream ends with an error item, as the daemon ends a failed pull, and
+        a proper end of body: the client reads why. Any other answer is cut by the close alone."""
+        if self.response_framing not in (CHUNKED, UNTIL_CLOSE) or self.response_content_type != b"application/json" \
+                or self.request is None or self.request.target.partition("?")[0].endswith("/events"):
+            return
+        item = encode_json({"errorDetail": {"message": message}, "error": message}) + b"\r\n"
+        try:
+            data = self.response_transform.feed(item) if self.response_transform is not None else item
+        except TranslationError:
+            data = b""
+        self.response_data_tail(data)
+        if self.response_framing == CHUNKED:
+            write(self.transport, http1.LAST_CHUNK)
 
     def _daemon_unreachable(self, failure: Failure) -> None:
         if self.state == "routing":
