@@ -63,21 +63,21 @@ def find_head_end(buffer: bytes | bytearray, start: int = 0) -> int:
     return -1 if index < 0 else index + 4
 
 
-def _parse_header_block(block: bytes) -> Headers:
+def _parse_header_block(block: bytes, max_headers: int = MAX_HEADER_COUNT) -> Headers:
     """Headers of a head's header lines, each ending in CRLF: one regular expression
     checks them all; only a block it refuses is gone through line by line, to say why."""
     if _HEADER_BLOCK.fullmatch(block):
         headers = _HEADER_FIELD.findall(block)
-        if len(headers) <= MAX_HEADER_COUNT:
+        if len(headers) <= max_headers:
             return [(name, value.rstrip(b" \t")) for name, value in headers]
     if b"\n" in block.replace(b"\r\n", b"") or b"\r" in block.replace(b"\r\n", b""):
         raise ProtocolError("bare LF or CR in message head")
-    return _parse_header_lines(block.split(b"\r\n")[:-1])
+    return _parse_header_lines(block.split(b"\r\n")[:-1], max_headers)
 
 
-def _parse_header_lines(lines: list[bytes]) -> Headers:
-    if len(lines) > MAX_HEADER_COUNT:
-        raise ProtocolError(f"too many header lines (more than {MAX_HEADER_COUNT})", 431)
+def _parse_header_lines(lines: list[bytes], max_headers: int = MAX_HEADER_COUNT) -> Headers:
+    if len(lines) > max_headers:
+        raise ProtocolError(f"too many header lines (more than {max_headers})", 431)
     headers: Headers = []
     for line in lines:
         name, colon, value = line.partition(b":")
@@ -104,7 +104,7 @@ def _split_head(head: bytes) -> tuple[bytes, bytes]:
     return first, block
 
 
-def parse_request_head(head: bytes) -> RequestHead:
+def parse_request_head(head: bytes, max_headers: int = MAX_HEADER_COUNT) -> RequestHead:
     first, block = _split_head(head)
     parts = first.split(b" ")
     if len(parts) != 3:
@@ -114,7 +114,7 @@ def parse_request_head(head: bytes) -> RequestHead:
     if not _TOKEN.fullmatch(method) or not _TARGET.fullmatch(target) or not http:
         raise ProtocolError("malformed request line")
     return RequestHead(method.decode("ascii"), target.decode("ascii"), int(http.group(1)),
-                       _parse_header_block(block))
+                       _parse_header_block(block, max_headers))
 
 
 def parse_response_head(head: bytes) -> ResponseHead:

@@ -189,14 +189,15 @@ class ClientConnection(Emulating, Protocol):
 
     def _read_head(self) -> None:
         end = http1.find_head_end(self.buffer, self.scanned)
+        limit = self.factory.limits.max_head_bytes
+        if (end < 0 and len(self.buffer) > limit) or end > limit:
+            raise ProtocolError(f"request head larger than {limit} bytes", 431)
         if end < 0:
-            if len(self.buffer) > self.factory.limits.max_head_bytes:
-                raise ProtocolError(f"request head larger than {self.factory.limits.max_head_bytes} bytes", 431)
             self.scanned = len(self.buffer)
             return
         self.scanned = 0
         self.raw_head = bytes(self.buffer[:end])
-        head = http1.parse_request_head(self.raw_head)
+        head = http1.parse_request_head(self.raw_head, self.factory.limits.max_headers)
         del self.buffer[:end]
         length = http1.request_body_length(head)
         self.request = head

@@ -51,7 +51,10 @@ class _Handler(socketserver.StreamRequestHandler):
         if lowered.get("transfer-encoding", "").lower() == "chunked":
             body = b""
             while True:
-                size = int(self.rfile.readline().split(b";")[0], 16)
+                line = self.rfile.readline()
+                if not line:  # the proxy closed mid-body (its client vanished)
+                    return body
+                size = int(line.split(b";")[0], 16)
                 if size == 0:
                     while self.rfile.readline() not in (b"\r\n", b""):
                         pass
