@@ -7,6 +7,7 @@ from types import MethodType
 from typing import Any
 
 from twisted.internet import tcp, unix
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
@@ -57,7 +58,7 @@ def tune_transport(transport: Any) -> None:
     """
     if isinstance(transport, (unix.Server, unix.Client)):
         transport.doRead = MethodType(tcp.Connection.doRead, transport)
-    if hasattr(transport, "bufferSize"):
+    if isinstance(transport, FileDescriptor):
         transport.bufferSize = READ_SIZE
 
 
@@ -106,9 +107,11 @@ def _flush(transport: Any) -> None:
 
 def _send(transport: Any, data: bytes) -> None:
     """Straight to the socket when Twisted holds nothing for it yet, else behind what it holds."""
-    if getattr(transport, "_tempDataLen", None) == 0 and transport.offset == len(transport.dataBuffer) \
-            and transport.connected and not transport.disconnecting \
-            and not getattr(transport, "_writeDisconnecting", True):
+    # Only a socket's own transport: a wrapper (TLS) passes unknown attributes on to the socket
+    # beneath it, and writing there would skip the encryption.
+    if isinstance(transport, FileDescriptor) and transport._tempDataLen == 0 \
+            and transport.offset == len(transport.dataBuffer) and transport.connected \
+            and not transport.disconnecting and not transport._writeDisconnecting:
         sent = transport.writeSomeData(data)
         if isinstance(sent, int):  # else an error: transport.write queues it and the reactor reports it
             data = data[sent:]
