@@ -76,6 +76,7 @@ class ClientConnection(Emulating, Protocol):
         self.request_done = False
         self.response_done = False
         self.client_half_closed = False
+        self.upstream_ended = False  # a spliced stream's upstream sent its end
         self.upgrade: bytes | None = None
         self.upstream_target = ""
         self.advancing = False
@@ -511,17 +512,27 @@ class ClientConnection(Emulating, Protocol):
             write(self.transport, data)
 
     def upstream_half_closed(self) -> None:
+        """The container's output ended: so does the client's stream, whose stdin may go on."""
+        self.upstream_ended = True
         if self.to_client is not None:
             write(self.transport, self.to_client.close())
             self.to_client = None
         if self.client_half_closed:
-            close_when_written(self.transport)
+            self._end_splice()
         else:
             close_when_written(self.transport, write_side_only=True)
 
+    def _end_splice(self) -> None:
+        """Both directions ended: half-closed sockets stay open until closed, so close both."""
+        close_when_written(self.transport)
+        if self.upstream is not None:
+            close_when_written(self.upstream.transport)
+
     def readConnectionLost(self) -> None:
         self.client_half_closed = True
-        if self.state == SPLICE and self.upstream is not None:
+        if self.state == SPLICE and self.upstream_ended:
+            self._end_splice()
+        elif self.state == SPLICE and self.upstream is not None:
             # stdin EOF: the container's process sees it too.
             if self.to_upstream is not None:
                 write(self.upstream.transport, self.to_upstream.close())

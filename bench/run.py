@@ -83,7 +83,7 @@ def reexec_in_venv() -> None:
         if subprocess.run([*pip, f"{REPO}[bench]"]).returncode != 0:
             log("the bench extra (matplotlib) did not install: going on without the chart")
             subprocess.run([*pip, REPO], check=True)
-    os.execv(python, [python, os.path.abspath(__file__), *sys.argv[1:]])
+    os.execv(python, [python, os.path.abspath(sys.argv[0]), *sys.argv[1:]])  # the script that asked
 
 
 def build_loadgen() -> str:

@@ -229,6 +229,14 @@ def fd_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def _describe_fd(pid: int, fd: str) -> str:
+    try:
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return "gone"
+    return target.split(":")[0] if target.startswith(("socket:", "pipe:", "anon_inode:")) else target
+
+
 def report(name: str, tally: Tally, seconds: float) -> None:
     total, errors = sum(tally.calls.values()), sum(tally.errors.values())
     print(f"\n{name}: {total:,} calls in {seconds:.0f} s ({total / seconds:,.0f}/s), {errors} errors, "
@@ -260,7 +268,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument("--only", action="append", metavar="KIND", help="only these kinds of call (repeatable)")
     options = parser.parse_args()
+    if options.only:
+        MIX[:] = [(kind, weight) for kind, weight in MIX if kind.__name__ in options.only]
     bench.ensure_debian_packages()
     bench.reexec_in_venv()
     daemon = Daemon()
@@ -279,6 +290,8 @@ def main() -> int:
                        during=lambda: (time.sleep(options.seconds * 0.9), fds_during.append(fd_count(process.pid))))
         time.sleep(2)  # the clients closed their connections
         fds_end, rss_end = fd_count(process.pid), rss_kib(process.pid)
+        if abs(fds_end - fds_start) > 2:
+            print("apiproxy's open files:", Counter(_describe_fd(process.pid, fd) for fd in os.listdir(f"/proc/{process.pid}/fd")))
         report("apiproxy (half the calls at 1.9, 1.5 or 1.4)", through, options.seconds)
         print(f"\napiproxy file descriptors: {fds_start} at start, {fds_during[0] if fds_during else '?'} with "
               f"{options.clients} clients connected, {fds_end} after they closed")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
 import tarfile
 from collections.abc import Iterator
@@ -21,7 +22,10 @@ def own_proxy(docker_sock: str) -> Iterator[Apiproxy]:
 
 
 def _settled_fds(proxy: Apiproxy) -> int:
-    deadline_poll(lambda: proxy.socket_count() == 1, 10)  # the listening socket alone
+    try:
+        deadline_poll(lambda: proxy.socket_count() == 1, 10)  # the listening socket alone
+    except Exception:
+        raise AssertionError(f"{proxy.socket_count()} sockets open: {os.popen(f'ss -xp | grep pid={proxy.pid},').read()}")
     return proxy.fd_count()
 
 
@@ -76,3 +80,25 @@ def test_a_client_gone_mid_build_leaves_nothing_open(own_proxy: Apiproxy) -> Non
     client.close()
     assert _settled_fds(own_proxy) == start
     assert request(own_proxy.sock, "GET", "/v1.41/_ping", validate=False).status == 200
+
+
+@pytest.mark.parametrize("version", ["1.41", "1.9", "1.5"])
+def test_an_attach_that_ends_leaves_nothing_open(own_proxy: Apiproxy, docker_sock: str, image: str,
+                                                 version: str) -> None:
+    start = _settled_fds(own_proxy)
+    for _ in range(3):
+        cid = request(docker_sock, "POST", "/v1.41/containers/create", {
+            "Image": image, "Cmd": ["seq", "1", "1000"], "AttachStdout": True}).json()["Id"]
+        try:
+            client = _hijack(own_proxy.sock, f"POST /v{version}/containers/{cid}/attach?stream=1&stdout=1 "
+                                             f"HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n".encode())
+            seen = client.recv(65536)
+            assert seen.startswith(b"HTTP/1.1 200")
+            request(own_proxy.sock, "POST", f"/v{version}/containers/{cid}/start", {} if version != "1.41" else None,
+                    validate=False)
+            while client.recv(65536):
+                pass
+            client.close()
+        finally:
+            request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+    assert _settled_fds(own_proxy) == start
