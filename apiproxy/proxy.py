@@ -136,6 +136,7 @@ class ClientConnection(Emulating, Protocol):
         if end < 0:
             if len(self.buffer) > http1.MAX_HEAD_BYTES:
                 raise ProtocolError("request head too large", 431)
+            http1.check_partial_head(self.buffer, self.scanned)
             self.scanned = len(self.buffer)
             return
         self.scanned = 0
