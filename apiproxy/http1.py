@@ -20,6 +20,8 @@ MAX_HEADER_COUNT = 200
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# An LF without its CR, or a CR followed by anything but LF (a CR last may yet get its LF).
+_BARE_LINE_END = re.compile(rb"(?<!\r)\n|\r[^\n]")
 # A whole block of valid header lines, and one line's name and value (RFC 9110 5.5).
 _HEADER_BLOCK = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
 _HEADER_FIELD = re.compile(rb"([^:]+):[ \t]*([^\r]*)\r\n")
@@ -61,6 +63,16 @@ def find_head_end(buffer: bytes | bytearray, start: int = 0) -> int:
     """Index just past the blank line ending a head, or -1 if not there yet."""
     index = buffer.find(b"\r\n\r\n", max(0, start - 3))
     return -1 if index < 0 else index + 4
+
+
+def check_partial_head(buffer: bytes | bytearray, start: int = 0) -> None:
+    """Refuse a head not complete yet whose line endings are already wrong.
+
+    A head of bare LFs never shows the CRLF CRLF that ends it: without this,
+    its sender would wait for an answer until the head grew too large.
+    """
+    if _BARE_LINE_END.search(buffer, max(0, start - 1)):
+        raise ProtocolError("bare LF or CR in message head")
 
 
 def _parse_header_block(block: bytes, max_headers: int = MAX_HEADER_COUNT) -> Headers:
@@ -175,7 +187,15 @@ def request_body_length(head: RequestHead) -> int | str:
     if encodings:
         if lengths:
             raise ProtocolError("both Content-Length and Transfer-Encoding are set")
-        if len(encodings) != 1 or encodings[0].strip().lower() != b"chunked":
+        if head.minor == 0:  # RFC 9112 6.1: an HTTP/1.0 Transfer-Encoding means faulty framing
+            raise ProtocolError("Transfer-Encoding in an HTTP/1.0 request")
+        codings = [coding.strip(b" \t").lower() for value in encodings for coding in value.split(b",")]
+        # RFC 9112 6.3: a request whose last coding is not chunked (or that is
+        # chunked twice) has no reliable length: 400.  A coding before chunked
+        # is well framed, only not one apiproxy decodes: 501 (RFC 9112 6.1).
+        if codings[-1] != b"chunked" or codings.count(b"chunked") != 1 or b"" in codings:
+            raise ProtocolError("invalid Transfer-Encoding: the request body's length is unknown")
+        if len(codings) != 1:
             raise ProtocolError("unsupported Transfer-Encoding", 501)
         return CHUNKED
     if not lengths:
@@ -254,6 +274,8 @@ class ChunkedDecoder:
                 break
             line = bytes(buffer[:end])
             del buffer[: end + 2]
+            if _BAD_VALUE.search(line):  # a bare LF or CR, NUL...: lines other parsers would split
+                raise self._fail("control character in a chunk line")
             if self._state == "data-crlf":
                 if line:
                     raise self._fail("chunk data is longer than its size")
@@ -268,7 +290,7 @@ class ChunkedDecoder:
                 self.done = True
                 self.leftover = bytes(buffer)
                 buffer.clear()
-            elif b":" not in line:
+            elif not _TOKEN.fullmatch(line.partition(b":")[0]) or b":" not in line:
                 raise self._fail("malformed chunk trailer")
         return out
 

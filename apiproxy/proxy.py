@@ -23,6 +23,7 @@ from .daemon import Daemon, describe_failure
 from .errors import error_reply
 from .http1 import CHUNKED, UNTIL_CLOSE, Headers, ProtocolError, RequestHead, ResponseHead
 from .emulating import Emulating
+from .paths import normalize_target
 from .plumbing import (SPLICE, BodyReader, ReadingSwitch, close_when_written, one_send_per_turn, tune_transport,
                        valid_host, write)
 from .policy import Policy
@@ -31,7 +32,7 @@ from .routes import is_hijack_endpoint
 from .routing import Forward, Refuse, Settings, address, plan
 from .translate import Exchange, Transform, TranslationError, WholeJson, encode_json
 from .upstream import UpstreamInfo
-from .versions import Version
+from .versions import Version, split_version_prefix
 
 log = Logger()
 
@@ -194,11 +195,19 @@ class ClientConnection(Emulating, Protocol):
         if (end < 0 and len(self.buffer) > limit) or end > limit:
             raise ProtocolError(f"request head larger than {limit} bytes", 431)
         if end < 0:
+            http1.check_partial_head(self.buffer, self.scanned)
             self.scanned = len(self.buffer)
             return
         self.scanned = 0
         self.raw_head = bytes(self.buffer[:end])
         head = http1.parse_request_head(self.raw_head, self.factory.limits.max_headers)
+        try:
+            # Everything after this (routing, versions, the upstream request line) reads the canonical target.
+            head.target = normalize_target(head.target)
+        except ProtocolError:
+            # Refused in the error style of the version the client's path names, if any.
+            self.client_version = split_version_prefix(head.target.partition("?")[0]).version
+            raise
         del self.buffer[:end]
         length = http1.request_body_length(head)
         self.request = head

@@ -217,3 +217,18 @@ endpoint = "unix:{tmp_path}/front.sock"
         assert request(front.sock, "GET", "/v1.41/containers/json").status == 200
     finally:
         assert front.stop() == 0
+
+
+@pytest.mark.parametrize("target", [
+    "/v1.41//containers/{cid}/exec", "/v1.41/./containers/{cid}/../{cid}/exec/", "/v1.9/../v1.41/containers/{cid}/exec",
+    "/v1.41/containers/{cid}/%65xec", "/v1.41/%63ontainers/{cid}/exec?x=/../_ping", "/containers/{cid}/exec//",
+    "/v4.0.0/libpod/containers/{cid}/exec"])
+def test_no_path_trick_gets_around_a_rule(guarded: dict[str, str], container: str, target: str) -> None:
+    answer = request(guarded["no-exec"], "POST", target.format(cid=container), {"Cmd": ["true"]}, validate=False)
+    assert answer.status == 403 and "rule 'exec'" in answer.text
+
+
+def test_a_path_that_names_no_endpoint_reaches_nothing(guarded: dict[str, str], container: str) -> None:
+    answer = request(guarded["no-exec"], "POST", f"/v1.41/CONTAINERS/{container}/exec", {"Cmd": ["true"]},
+                     validate=False)
+    assert answer.status == 404  # the daemon's router is case-sensitive too: what was checked is what it got

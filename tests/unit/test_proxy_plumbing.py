@@ -238,3 +238,28 @@ def test_an_idle_kept_alive_connection_is_closed_quietly(timed: Any) -> None:
     assert not transport.disconnecting
     clock.advance(2)
     assert transport.disconnecting and transport.value() == b""
+
+
+def test_the_upstream_gets_the_canonical_target_the_proxy_routed(connected: Any) -> None:
+    client, transport, daemon = connected
+    client.dataReceived(b"GET /v1.9/../v1.41//%63ontainers/./x/../json/?all=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert daemon.upstreams[0].transport.value().startswith(b"GET /v1.41/containers/json?all=1 HTTP/1.1\r\n")
+    assert client.exchange is not None and client.exchange.client_version == Version(1, 41)
+
+
+@pytest.mark.parametrize(("wire", "body"), [
+    (b"GET /v1.41/containers/a%2Fb/json HTTP/1.1\r\nHost: x\r\n\r\n", b'{"message":"encoded / in request path"}\n'),
+    (b"GET /v1.9/containers/a%2Fb/json HTTP/1.1\r\nHost: x\r\n\r\n", b"encoded / in request path\n"),
+    (b"GET /../_ping HTTP/1.1\r\nHost: x\r\n\r\n", b'{"message":"request path climbs above the root"}\n'),
+    (b"GET /_ping HTTP/1.1\nHost: x\n\n", b'{"message":"bare LF or CR in message head"}\n'),
+    (b"POST /v1.41/build HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"0\r\n\r\nDELETE /v1.41/containers/x HTTP/1.1\r\nHost: x\r\n\r\n",
+     b'{"message":"both Content-Length and Transfer-Encoding are set"}\n'),
+])
+def test_an_ambiguous_request_is_refused_in_the_clients_style_and_closes(connected: Any, wire: bytes, body: bytes) -> None:
+    client, transport, daemon = connected
+    client.dataReceived(wire)
+    head, _, sent = transport.value().partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and b"Connection: close" in head
+    assert sent == body
+    assert transport.disconnecting and not daemon.upstreams  # nothing reached the daemon
