@@ -108,15 +108,9 @@ def main() -> int:
                   ("served again after every kill", all(r is not None for r in recoveries)),
                   ("recovery under 1 s", worst is not None and worst < 1.0 and None not in recoveries),
                   ("fds back to the start value ±2", abs(fds_end - fds_start) <= 2)]
-        print()
-        for label, met in checks:
-            print(f"  {label:60} {'met' if met else 'MISSED'}")
-        return 0 if all(met for _, met in checks) else 1
+        return soak.verdict(checks)
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(30)
-        daemon.stop()
+        soak.stop(process, daemon)
 
 
 if __name__ == "__main__":

@@ -264,6 +264,21 @@ def start_apiproxy(daemon: Daemon) -> tuple[subprocess.Popen[bytes], str]:
     return process, sock
 
 
+def verdict(checks: list[tuple[str, bool]]) -> int:
+    """Print each target met or missed; the exit status says whether all were met."""
+    print()
+    for label, met in checks:
+        print(f"  {label:60} {'met' if met else 'MISSED'}")
+    return 0 if all(met for _, met in checks) else 1
+
+
+def stop(process: subprocess.Popen[bytes] | None, daemon: Daemon) -> None:
+    if process is not None:
+        process.terminate()
+        process.wait(30)
+    daemon.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=64)
@@ -303,15 +318,9 @@ def main() -> int:
                   ("fds back to the start value ±2", abs(fds_end - fds_start) <= 2),
                   ("RSS growth ≤ 10 MB", rss_end - rss_start <= 10 * 1024),
                   ("apiproxy alive", process.poll() is None)]
-        print()
-        for label, met in checks:
-            print(f"  {label:60} {'met' if met else 'MISSED'}")
-        return 0 if all(met for _, met in checks) else 1
+        return verdict(checks)
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(30)
-        daemon.stop()
+        stop(process, daemon)
 
 
 if __name__ == "__main__":
