@@ -76,8 +76,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--kills", type=int, default=3)
     options = parser.parse_args()
-    bench.ensure_debian_packages()
-    bench.reexec_in_venv()
+    bench.bootstrap()
     daemon = Daemon()
     process = None
     try:

@@ -86,6 +86,11 @@ def reexec_in_venv() -> None:
     os.execv(python, [python, os.path.abspath(sys.argv[0]), *sys.argv[1:]])  # the script that asked
 
 
+def bootstrap() -> None:
+    """What every bench script does first: the packages it needs, then itself again in the virtualenv."""
+    bootstrap()
+
+
 def build_loadgen() -> str:
     source, binary = os.path.join(HERE, "loadgen.c"), os.path.join(BUILD, "loadgen")
     if not os.path.exists(binary) or os.path.getmtime(binary) < os.path.getmtime(source):
@@ -211,8 +216,7 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench/run.py starts its own dockerd: run it as root", file=sys.stderr)
         return 2
-    ensure_debian_packages()
-    reexec_in_venv()
+    bootstrap()
 
     import report
     from daemon import Daemon

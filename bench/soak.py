@@ -287,8 +287,7 @@ def main() -> int:
     options = parser.parse_args()
     if options.only:
         MIX[:] = [(kind, weight) for kind, weight in MIX if kind.__name__ in options.only]
-    bench.ensure_debian_packages()
-    bench.reexec_in_venv()
+    bench.bootstrap()
     daemon = Daemon()
     process = None
     try:
