@@ -88,7 +88,8 @@ def reexec_in_venv() -> None:
 
 def bootstrap() -> None:
     """What every bench script does first: the packages it needs, then itself again in the virtualenv."""
-    bootstrap()
+    ensure_debian_packages()
+    reexec_in_venv()
 
 
 def build_loadgen() -> str:
