@@ -7,7 +7,8 @@ import sys
 from . import config as configuration
 from .config import ConfigError
 
-USAGE = """apiproxy [--config FILE] [--listen ENDPOINT]... [--upstream ENDPOINT] [--target-version auto|V]
+USAGE = """apiproxy [--config FILE] [--listen ENDPOINT]... [--allow-plain-tcp] [--upstream ENDPOINT]
+                [--target-version auto|V]
        apiproxy check-config FILE
        apiproxy versions [--target V] [--markdown]"""
 
@@ -19,6 +20,8 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help="TOML configuration (default: none, built-in defaults)")
     parser.add_argument("--listen", metavar="ENDPOINT", action="append",
                         help="Twisted endpoint to listen on; repeatable; replaces the file's listeners")
+    parser.add_argument("--allow-plain-tcp", action="store_true",
+                        help="let --listen tcp:... listeners start without TLS (anyone who reaches them has root)")
     parser.add_argument("--upstream", metavar="ENDPOINT", help="the daemon, e.g. unix:/var/run/docker.sock")
     parser.add_argument("--target-version", metavar="auto|V", help="version legacy requests are sent at")
     return parser
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     def load() -> configuration.Config:
         """The file with the command line on top: at start, and again on SIGHUP."""
         config = configuration.load(options.config, listen=options.listen, upstream=options.upstream,
-                                    target_version=options.target_version)
+                                    target_version=options.target_version, allow_plain_tcp=options.allow_plain_tcp)
         _check_with_twisted(config)
         return config
 

@@ -210,11 +210,12 @@ def validate(data: dict[str, Any]) -> Config:
 
 
 def with_overrides(data: dict[str, Any], listen: list[str] | None = None, upstream: str | None = None,
-                   target_version: str | None = None) -> dict[str, Any]:
+                   target_version: str | None = None, allow_plain_tcp: bool = False) -> dict[str, Any]:
     """The file's data with command-line options on top: any --listen replaces all listeners."""
     data = dict(data)
     if listen:
-        data["listeners"] = [{"endpoint": endpoint} for endpoint in listen]
+        data["listeners"] = [{"endpoint": endpoint, **({"allow_plain_tcp": True} if allow_plain_tcp else {})}
+                             for endpoint in listen]
     if upstream is not None or target_version is not None:
         table = dict(data.get("upstream", {}))
         if upstream is not None:

@@ -50,6 +50,8 @@ def describe_failure(failure: Failure) -> str:
     message = failure.getErrorMessage().strip().rstrip(".")
     message = re.sub(r"^An error occurred while connecting: (\d+: )?", "", message)
     message = re.sub(r"^Connection was refused by other side: (\d+: )?", "", message)
+    # A failure wrapped in another prints as its repr: keep the inner message.
+    message = re.sub(r"\[Failure instance: .*?<class '[\w.]+'>: (.*?)\s*\]", r"\1", message, flags=re.S).rstrip(".")
     return message or failure.type.__name__
 
 

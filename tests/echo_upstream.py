@@ -66,6 +66,7 @@ class _Handler(socketserver.StreamRequestHandler):
 
 class EchoUpstream(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 drops connections under a fuzz's pace
 
     def __init__(self, path: str) -> None:
         if os.path.exists(path):

@@ -107,7 +107,7 @@ def tcp_proxy(docker_sock: str) -> Iterator[tuple[str, Apiproxy]]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    running = start_apiproxy(docker_sock, listen=f"tcp:{port}:interface=127.0.0.1")
+    running = start_apiproxy(docker_sock, "--allow-plain-tcp", listen=f"tcp:{port}:interface=127.0.0.1")
 
     def answers() -> bool:
         if running.process.poll() is not None:

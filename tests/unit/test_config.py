@@ -303,3 +303,9 @@ def test_check_config_loads_the_tls_files(tmp_path: Path, capsys: pytest.Capture
                     f'tls_key = "{tmp_path}/key.pem"\n')
     assert check_config(str(path)) == 1
     assert "listeners.0.tls_cert: cannot load the certificate" in capsys.readouterr().err
+
+
+def test_allow_plain_tcp_from_the_command_line_applies_to_its_listeners() -> None:
+    data = with_overrides({}, listen=["tcp:2375:interface=127.0.0.1"], allow_plain_tcp=True)
+    assert validate(data).listeners[0].plain_tcp
+    assert [where for where, _ in problems_of(with_overrides({}, listen=["tcp:2375"]))] == ["listeners.0.endpoint"]
