@@ -5,7 +5,6 @@ target, then the upstream's profile; its answer meets them in reverse.
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode
 
@@ -15,7 +14,7 @@ from .errors import JSON_ERRORS_SINCE
 from .http1 import Headers, text_headers, without
 from .memory import Memory
 from .routes import Route
-from .translate import Exchange, JsonStream, Transform, TranslationError, WholeJson
+from .translate import Exchange, JsonStream, Transform, TranslationError, WholeJson, decode_json
 from .versions import Version
 
 
@@ -76,7 +75,7 @@ class ChainExchange(Exchange):
     def legacy_body(self, raw: bytes) -> Any:
         """The client's JSON body, checked against its version's schema (for emulations)."""
         try:
-            document = json.loads(raw) if raw.strip() else None
+            document = decode_json(raw) if raw.strip() else None
         except ValueError as error:
             raise TranslationError(f"invalid JSON body: {error}") from None
         if document is not None:
