@@ -214,6 +214,14 @@ def lxc_conf_to_settings(body: Any, context: Context, where: str = "/HostConfig/
     return body
 
 
+def lxc_conf_as_list(body: Any, context: Context) -> Any:
+    """LxcConf as a map {key: value}, the form the 1.6-1.9 documentation showed, → the list of
+    {Key, Value} that every daemon with an LXC driver reads."""
+    if isinstance(body, dict) and isinstance(body.get("LxcConf"), dict):
+        body["LxcConf"] = [{"Key": key, "Value": value} for key, value in body["LxcConf"].items()]
+    return body
+
+
 def real_container_id(value: Any, context: Context) -> Any:
     """The daemon's id for a legacy id (or a prefix of one) a client names in a parameter."""
     return context.memory.ids.to_real(value) if isinstance(value, str) else value
