@@ -5,7 +5,6 @@ target, then the upstream's profile; its answer meets them in reverse.
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode
 
@@ -15,7 +14,7 @@ from .errors import JSON_ERRORS_SINCE
 from .http1 import Headers, text_headers, without
 from .memory import Memory
 from .routes import Route
-from .translate import Exchange, JsonStream, Transform, TranslationError, WholeJson
+from .translate import Exchange, JsonStream, Transform, TranslationError, WholeJson, decode_json
 from .versions import Version
 
 
@@ -30,6 +29,28 @@ class Replace:
 
     def close(self) -> bytes:
         return self.body
+
+
+_SETS = ("Volumes", "ExposedPorts")  # Go map[string]struct{}: a null member was an empty struct
+_BY_PORT = ("ExposedPorts", "PortBindings")  # keyed by container port: "80" was "80/tcp"
+
+
+def as_daemons_read(document: Any) -> Any:
+    """A legacy body as the Go daemons read it, in the form today's documentation asks.
+
+    A field whose value is null was not given (the decoder left it unset); a null in a set
+    (Volumes, ExposedPorts) was an empty struct; a port without its protocol was tcp.
+    """
+    if not isinstance(document, dict):
+        return document
+    given = {key: value for key, value in document.items() if value is not None}
+    for key in _SETS:
+        if isinstance(given.get(key), dict):
+            given[key] = {name: {} if value is None else value for name, value in given[key].items()}
+    for key in _BY_PORT:
+        if isinstance(given.get(key), dict):
+            given[key] = {port if "/" in port else f"{port}/tcp": value for port, value in given[key].items()}
+    return given
 
 
 class ChainExchange(Exchange):
@@ -76,12 +97,12 @@ class ChainExchange(Exchange):
     def legacy_body(self, raw: bytes) -> Any:
         """The client's JSON body, checked against its version's schema (for emulations)."""
         try:
-            document = json.loads(raw) if raw.strip() else None
+            document = decode_json(raw) if raw.strip() else None
         except ValueError as error:
             raise TranslationError(f"invalid JSON body: {error}") from None
         if document is not None:
             self._check("request", document, "request body")
-        return document
+        return as_daemons_read(document)
 
     @property
     def endpoint(self) -> str:
@@ -137,7 +158,7 @@ class ChainExchange(Exchange):
     def _upgrade_body(self, document: Any) -> Any:
         if document is not None:
             self._check("request", document, "request body")
-        document = run_steps(self._up("request"), document, self.context)
+        document = run_steps(self._up("request"), as_daemons_read(document), self.context)
         self.body_empty = document is None
         return document
 

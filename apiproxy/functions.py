@@ -214,6 +214,14 @@ def lxc_conf_to_settings(body: Any, context: Context, where: str = "/HostConfig/
     return body
 
 
+def lxc_conf_as_list(body: Any, context: Context) -> Any:
+    """LxcConf as a map {key: value}, the form the 1.6-1.9 documentation showed, → the list of
+    {Key, Value} that every daemon with an LXC driver reads."""
+    if isinstance(body, dict) and isinstance(body.get("LxcConf"), dict):
+        body["LxcConf"] = [{"Key": key, "Value": value} for key, value in body["LxcConf"].items()]
+    return body
+
+
 def real_container_id(value: Any, context: Context) -> Any:
     """The daemon's id for a legacy id (or a prefix of one) a client names in a parameter."""
     return context.memory.ids.to_real(value) if isinstance(value, str) else value
@@ -344,10 +352,23 @@ def decode_registry_header(value: str) -> Any:
         return None
 
 
+def _has_default(context: Context, name: bytes) -> bool:
+    return any(given.lower() == name for given, _ in context.default_headers)
+
+
 def anonymous_registry_auth(body: Any, context: Context) -> Any:
     """Today's daemons refuse a push without X-Registry-Auth; 2013 ones pushed anonymously."""
-    context.default_headers.append((b"X-Registry-Auth", encode_registry_header({}).encode()))
+    if not _has_default(context, b"x-registry-auth"):
+        context.default_headers.append((b"X-Registry-Auth", encode_registry_header({}).encode()))
     return body
+
+
+def auth_body_as_default_header(body: Any, context: Context) -> Any:
+    """A push's AuthConfig body (1.5-1.9 clients could still send one: the daemons read it when
+    X-Registry-Auth was absent) → that header, where the client gave none.  No body is sent."""
+    if isinstance(body, dict):
+        context.default_headers.append((b"X-Registry-Auth", encode_registry_header(body).encode()))
+    return None
 
 
 def auth_body_to_header(body: Any, context: Context) -> Any:

@@ -1,6 +1,7 @@
 """The version-change engine: steps, the chain's order, the shipped change files."""
 from __future__ import annotations
 
+import json
 import struct
 from typing import Any
 
@@ -169,3 +170,14 @@ def test_registry_config_of_1_9_builds_is_unwrapped_for_today() -> None:
     headers = dict(_exchange("POST", "/build", "1.8").request_headers([(b"X-Registry-Auth", single)]))
     assert json.loads(base64.urlsafe_b64decode(headers[b"x-registry-config"])) == \
         {"reg:5000": {"username": "u", "serveraddress": "reg:5000"}}
+
+
+@pytest.mark.parametrize("target", ["1.12", "1.41"])
+def test_a_push_body_of_a_1_7_client_goes_into_x_registry_auth_unless_it_gave_the_header(target: str) -> None:
+    credentials = {"username": "u", "password": "p", "email": "", "serveraddress": "https://index.docker.io/v1/"}
+    for given, expected in (([], credentials), ([(b"X-Registry-Auth", b"e30")], None)):
+        exchange = _exchange("POST", "/images/busybox/push", "1.7", target)
+        transform = exchange.request_body([])
+        assert transform is not None and _through(transform, json.dumps(credentials).encode()) == b""
+        sent = [value for name, value in exchange.request_headers(given) if name.lower() == b"x-registry-auth"]
+        assert sent == ([functions.encode_registry_header(expected).encode()] if expected else [b"e30"])
