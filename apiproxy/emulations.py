@@ -135,7 +135,12 @@ def containers_between(request: LegacyRequest, as_endpoint: str | None = None) -
     whole ids or names.  Like the parameters, they include stopped containers.
     """
     query = dict(request.query)
-    filters: dict[str, list[str]] = json.loads(query.get("filters") or "{}")
+    try:
+        filters: dict[str, list[str]] = json.loads(query.get("filters") or "{}")
+    except (ValueError, RecursionError):
+        return Reply(400, "invalid filter: the filters parameter is not JSON")
+    if not isinstance(filters, dict):
+        return Reply(400, "invalid filter: the filters parameter is not a JSON object")
     for key in ("since", "before"):
         value = query.pop(key, None)
         if not value:

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 
 from apiproxy.changes import Context
-from apiproxy.emulation import Answer, Call, EmulationFailed, Pass, Unpark
-from apiproxy.emulations import LegacyRequest, start_with_host_config
+from apiproxy.emulation import Answer, Call, EmulationFailed, Pass, Reply, Unpark
+from apiproxy.emulations import LegacyRequest, containers_between, start_with_host_config
 from apiproxy.versions import Version
 
 
@@ -73,3 +73,11 @@ def test_a_refused_create_gives_the_old_container_its_name_back() -> None:
     with pytest.raises(EmulationFailed) as failed:
         emulation.send(Answer(204, None))
     assert failed.value.answer == Answer(500, {"message": "no"})
+
+
+@pytest.mark.parametrize("filters", ["{not json", "[1, 2]", "[" * 5000])
+def test_since_with_filters_that_are_not_a_json_object_gets_400(filters: str) -> None:
+    context = Context("GET", "/containers/json", {}, Version(1, 9), Version(1, 41))
+    request = LegacyRequest("GET", {}, {"since": "abc", "filters": filters}, None, context)
+    steps, result = _run(containers_between(request), {})
+    assert steps == [] and isinstance(result, Reply) and result.status == 400
