@@ -40,6 +40,7 @@ log = Logger()
 READ_AHEAD_LIMIT = 1 << 20
 RAW_STREAM_TYPES = (b"application/vnd.docker.raw-stream", b"application/vnd.docker.multiplexed-stream")
 HELD_ERROR_LIMIT = 64 * 1024
+SKIPPED_BODY_LIMIT = 1 << 20  # the body of a request refused before it was read, read and dropped
 NO_BODY = "no-body"  # an answer that must not carry a body, whatever the upstream sent
 
 
@@ -128,12 +129,14 @@ class ClientConnection(Emulating, Protocol):
             return  # called back from inside the loop below: the loop goes on
         self.advancing = True
         try:
-            while self.state in ("head", "body", "collecting"):
+            while self.state in ("head", "body", "collecting", "skipping"):
                 state, buffered = self.state, len(self.buffer)
                 if state == "head":
                     self._read_head()
                 elif state == "body":
                     self._read_body()
+                elif state == "skipping":
+                    self._skip_body()
                 else:
                     self._collect_body()
                 if self.state == state and len(self.buffer) == buffered:
@@ -160,7 +163,7 @@ class ClientConnection(Emulating, Protocol):
         kind = None
         if self.state == "head":
             kind = "head" if self.buffer else "idle"
-        elif self.state in ("body", "collecting"):
+        elif self.state in ("body", "collecting", "skipping"):
             kind = "body"
         if kind == self.timer_kind and kind != "body":
             return  # a head is timed from its first byte on, an idle wait from its start
@@ -614,19 +617,32 @@ class ClientConnection(Emulating, Protocol):
         self._refuse_and_close(500, "apiproxy internal error (see its log)")
 
     def _refuse(self, status: int, message: str) -> None:
-        """Answer an error; keep the connection if the request had no body to skip."""
-        if self.body is not None and not (self.body.decoder is None and self.body.remaining == 0):
+        """Answer an error before the request's body was read. A body of reasonable size is then
+        read and dropped, and the connection goes on: closed at once, a client still sending
+        it would get a broken pipe instead of the answer (Go's server does the same)."""
+        body = self.body
+        unread = body is not None and not (body.decoder is None and body.remaining == 0)
+        if unread and body is not None and body.decoder is None and body.remaining > SKIPPED_BODY_LIMIT:
             self.close_after = True
         self._reply(status, message)
         if self.close_after:
             self.state = "closing"
             close_when_written(self.transport)
+        elif unread:
+            self.state = "skipping"
+            self._advance()
         else:
+            self._next_request()
+
+    def _skip_body(self) -> None:
+        assert self.body is not None
+        self.body.take(self.buffer)  # dropped: the request was answered
+        if self.body.done:
             self._next_request()
 
     def _refuse_and_close(self, status: int, message: str) -> None:
         self.close_after = True
-        if not self.response_started and self.state not in ("closing", "closed", SPLICE):
+        if not self.response_started and self.state not in ("closing", "closed", SPLICE, "skipping"):
             self._reply(status, message)
         self.state = "closing"
         close_when_written(self.transport)

@@ -19,6 +19,7 @@ from apiproxy.http1 import LAST_CHUNK, Headers, encode_chunk
 from twisted.internet.task import Clock
 
 from apiproxy.config import Limits
+from apiproxy.policy import Policy
 from apiproxy.proxy import ClientConnection, ProxyFactory, UpstreamConnection
 from apiproxy.routing import Settings
 from apiproxy.translate import Exchange, FrameStream, JsonStream, Transform, WholeJson
@@ -263,3 +264,13 @@ def test_an_ambiguous_request_is_refused_in_the_clients_style_and_closes(connect
     assert head.startswith(b"HTTP/1.1 400 ") and b"Connection: close" in head
     assert sent == body
     assert transport.disconnecting and not daemon.upstreams  # nothing reached the daemon
+
+
+def test_a_request_refused_before_its_body_keeps_the_connection_once_the_body_is_dropped(connected: Any) -> None:
+    client, transport, daemon = connected
+    client.factory.policy = Policy.parse({"deny": ["exec"]})
+    client.dataReceived(b"POST /v1.41/containers/x/exec HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+    assert transport.value().startswith(b"HTTP/1.1 403 ") and not transport.disconnecting
+    client.dataReceived(b"0123456789GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")  # the body, dropped; the next request
+    assert not transport.disconnecting
+    assert daemon.upstreams[0].transport.value().startswith(b"GET /_ping HTTP/1.1")
