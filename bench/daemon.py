@@ -103,7 +103,8 @@ def terminate(process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
 class Daemon:
     """dockerd in a temporary directory (paths kept short: unix sockets take < 108 bytes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, own_containerd: bool = False) -> None:
+        self.own_containerd = own_containerd  # a containerd of its own, which outlives a killed dockerd
         self.dir = tempfile.mkdtemp(prefix="apibench.", dir="/tmp")
         self.sock = os.path.join(self.dir, "docker.sock")
         self.log = os.path.join(self.dir, "dockerd.log")
@@ -120,7 +121,7 @@ class Daemon:
         extra = []
         # dockerd starts its own containerd unless one answers at the system
         # default socket; it would then share that one, so give it a private one.
-        if os.path.exists("/run/containerd/containerd.sock"):
+        if self.own_containerd or os.path.exists("/run/containerd/containerd.sock"):
             extra = ["--containerd", self._start_private_containerd()]
         command = ["dockerd", "--host", f"unix://{self.sock}", "--data-root", f"{self.dir}/root",
                    "--exec-root", f"{self.dir}/exec", "--pidfile", f"{self.dir}/docker.pid",
@@ -133,8 +134,10 @@ class Daemon:
 
     def _start_private_containerd(self) -> str:
         root = os.path.join(self.dir, "ctd")
-        os.makedirs(root)
         address = os.path.join(root, "containerd.sock")
+        if self.containerd is not None and self.containerd.poll() is None:
+            return address  # dockerd starts again: the containerd it had is still there
+        os.makedirs(root)
         with open(os.path.join(root, "config.toml"), "w") as f:
             f.write(f'version = 2\nroot = "{root}/root"\nstate = "{root}/state"\n'
                     f'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n[grpc]\n  address = "{address}"\n'

@@ -77,7 +77,7 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=3)
     options = parser.parse_args()
     bench.bootstrap()
-    daemon = Daemon()
+    daemon = Daemon(own_containerd=True)  # as systemd runs it: containerd outlives a killed dockerd
     process = None
     try:
         daemon.start()
