@@ -58,7 +58,6 @@ def _check_with_twisted(config: configuration.Config) -> None:
                 serverFromString(reactor, listener.endpoint)
             except Exception as error:  # Twisted raises ValueError, TypeError, KeyError...
                 problems.append((f"listeners.{index}.endpoint", f"invalid endpoint: {error}"))
-    for index, listener in enumerate(config.listeners):
         if listener.tls is not None:
             try:
                 server_factory(listener.tls, None)

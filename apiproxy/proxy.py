@@ -165,7 +165,9 @@ class ClientConnection(Emulating, Protocol):
             kind = "head" if self.buffer else "idle"
         elif self.state in ("body", "collecting", "skipping"):
             kind = "body"
-        if kind == self.timer_kind and kind != "body":
+        if kind == self.timer_kind and self.timer is not None and self.timer.active():
+            if kind == "body":  # a body's silence is timed from its last piece: the same call, later
+                self.timer.reset(self.factory.limits.body_timeout)
             return  # a head is timed from its first byte on, an idle wait from its start
         if self.timer is not None and self.timer.active():
             self.timer.cancel()

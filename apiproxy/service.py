@@ -15,7 +15,6 @@ from . import changes, validation
 from .config import Config, ConfigError, Listener
 from .daemon import Daemon
 from .listeners import ListenError, listen, set_permissions
-from .tls import TLSError
 from .proxy import ProxyFactory
 from .routing import Settings
 
@@ -97,7 +96,7 @@ class Service:
                 if listener.endpoint in old_by_endpoint}
         try:  # the new endpoints first: if one fails, nothing has changed yet
             self._listen_all(added)
-        except (ListenError, TLSError) as error:
+        except ListenError as error:
             log.error("SIGHUP: {error}; the running configuration stays", error=str(error))
             return
         for old in [listener for listener in old_by_endpoint.values() if listener not in kept]:
@@ -161,7 +160,7 @@ def run(config: Config, reload: Callable[[], Config] | None = None) -> int:
     def start_or_stop() -> None:
         try:
             service.start()
-        except (ListenError, TLSError) as error:
+        except ListenError as error:  # a TLS file that no longer loads is one too
             log.critical("{error}", error=str(error))
             status[0] = 1
             reactor.stop()

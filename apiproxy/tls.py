@@ -21,11 +21,15 @@ class TLSError(Exception):
 
 
 def _certificates(path: str) -> list[ssl.Certificate]:
-    """Every certificate of a PEM file: a CA bundle may hold several."""
-    found = _PEM_CERTIFICATE.findall(Path(path).read_bytes())
-    if not found:
-        raise TLSError(f"{path} holds no PEM certificate")
-    return [ssl.Certificate.loadPEM(pem) for pem in found]
+    """Every certificate of a CA's PEM file: a bundle may hold several."""
+    try:
+        found = _PEM_CERTIFICATE.findall(Path(path).read_bytes())
+        certificates = [ssl.Certificate.loadPEM(pem) for pem in found]
+    except Exception as error:  # OpenSSL's and cryptography's errors alike: say which file
+        raise TLSError(f"cannot load the CA {path}: {error}") from None
+    if not certificates:
+        raise TLSError(f"cannot load the CA {path}: it holds no PEM certificate")
+    return certificates
 
 
 def _own_certificate(files: TLSFiles) -> ssl.PrivateCertificate:
@@ -39,10 +43,7 @@ def _own_certificate(files: TLSFiles) -> ssl.PrivateCertificate:
 def server_factory(files: TLSFiles, wrapped: Any) -> TLSMemoryBIOFactory:
     """`wrapped` behind TLS; with a CA, only clients presenting a certificate it signed get through."""
     own = _own_certificate(files)
-    try:
-        authorities = _certificates(files.ca) if files.ca else []
-    except Exception as error:
-        raise TLSError(f"cannot load the CA {files.ca}: {error}") from None
+    authorities = _certificates(files.ca) if files.ca else []
     options = ssl.CertificateOptions(
         privateKey=own.privateKey.original, certificate=own.original,
         verify=bool(authorities), requireCertificate=bool(authorities),
@@ -57,11 +58,6 @@ def client_endpoint(files: TLSFiles, description: str, endpoint: IStreamClientEn
     if not host:
         raise TLSError(f"a TLS upstream needs a host name in {description!r} to check the daemon's certificate")
     assert files.ca is not None
-    try:
-        trust = ssl.trustRootFromCertificates(_certificates(files.ca))
-        mine = _own_certificate(files) if files.cert else None
-    except TLSError:
-        raise
-    except Exception as error:
-        raise TLSError(f"cannot load the upstream's TLS files: {error}") from None
+    trust = ssl.trustRootFromCertificates(_certificates(files.ca))
+    mine = _own_certificate(files) if files.cert else None
     return wrapClientTLS(ssl.optionsForClientTLS(host, trustRoot=trust, clientCertificate=mine), endpoint)
