@@ -120,6 +120,10 @@ class ChainExchange(Exchange):
         """One-line descriptions of the changes this exchange crosses, for logs and `explain`."""
         return [change.description for change in self.crossed]
 
+    def changes_crossed(self) -> list[str]:
+        """Where the changes crossed are declared ("1.4", …, "docker"), in order, each once: the access log's list."""
+        return list(dict.fromkeys(change.origin for change in self.crossed))
+
     def warnings(self) -> list[str]:
         return self.context.warnings
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .datafiles import load_json, schemas_dir
@@ -283,6 +284,7 @@ class EndpointChange:
     from_api: Version | None = None  # a profile entry: the daemons that do this speak at least this
     stream_separator: str | None = None  # what ends each item of a JSON stream below this version
     emulate_if_query: tuple[str, ...] = ()  # the emulation only serves requests giving one of these
+    origin: str = ""  # where it is declared, as the access log names it: "1.4" or a profile, "docker"
 
 
 @dataclass
@@ -327,6 +329,7 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
             from_api=parse_version(entry["from_api"]) if "from_api" in entry else None,
             stream_separator=entry.get("stream_separator"),
             emulate_if_query=tuple(entry.get("emulate_if_query", ())),
+            origin=Path(source).stem,
         ))
     return VersionChange(parse_version(data["version"]), data.get("description", ""), endpoints, source)
 

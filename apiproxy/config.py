@@ -56,16 +56,24 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class LogSettings:
+    level: str = "info"
+    format: str = "text"  # or json
+    access: str = "stderr"  # or off, or a file's path
+
+
+@dataclass(frozen=True)
 class Config:
     listeners: tuple[Listener, ...]
     upstream: str
     target_version: Version | None  # None: auto
     unversioned_version: Version
-    log_level: str
+    log: LogSettings = field(default_factory=LogSettings)
     insert_fetch_urls: bool = True
     upstream_tls: TLSFiles | None = None
     limits: Limits = field(default_factory=Limits)
     grace_period: float = 10.0  # after SIGTERM, for running requests and streams
+    metrics_listen: str | None = None  # where /metrics is served; None: nowhere
 
 
 @lru_cache(maxsize=1)
@@ -164,6 +172,9 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
     if not listeners and not problems:
         problems.append(("listeners", "no listener: give --listen or [[listeners]] in the config file"))
     upstream_tls = _tls_files(upstream, "upstream", problems, ca_needed=False)
+    log = LogSettings(**data.get("log", {}))
+    if log.access not in ("stderr", "off") and not _appendable(log.access):
+        problems.append(("log.access", f"cannot append to {log.access}"))
     if problems or unversioned is None:
         return None, problems
     config = Config(
@@ -171,13 +182,20 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
         upstream=upstream.get("endpoint", DEFAULT_UPSTREAM),
         target_version=target,
         unversioned_version=unversioned,
-        log_level=data.get("log", {}).get("level", "info"),
+        log=log,
         insert_fetch_urls=data.get("insert_fetch_urls", True),
         upstream_tls=upstream_tls,
         limits=Limits(**data.get("limits", {})),
         grace_period=data.get("grace_period", 10.0),
+        metrics_listen=data.get("metrics", {}).get("listen"),
     )
     return config, problems
+
+
+def _appendable(path: str) -> bool:
+    if os.path.exists(path):
+        return os.path.isfile(path) and os.access(path, os.W_OK)
+    return os.access(os.path.dirname(os.path.abspath(path)), os.W_OK)
 
 
 def _tls_files(table: dict[str, Any], key: str, problems: list[tuple[str, str]],

@@ -21,6 +21,7 @@ from .config import TLSFiles
 from .emulation import Answer, Call
 from .ids import LABEL
 from .memory import Memory
+from .metrics import UPSTREAM_RECONNECTS, upstream_known
 from .tls import client_endpoint
 from .upstream import TargetChoice, UpstreamInfo, choose_target, parse_upstream_info
 from .versions import Version
@@ -75,6 +76,7 @@ class Daemon:
         self.memory = Memory()
         self.choice = TargetChoice(None, "the upstream has not been reached yet")
         self._waiters: list[Deferred[UpstreamInfo]] | None = None  # set while a probe runs
+        self._lost = False  # it answered once, then a connection failed: reaching it again is a reconnect
         self._http = treq.client.HTTPClient(Agent.usingEndpointFactory(reactor, _Fixed(self.endpoint)))
 
     def unreachable_message(self, reason: str) -> str:
@@ -88,6 +90,7 @@ class Daemon:
         if self.info is not None:
             log.warn("upstream {upstream} unreachable; its version will be read again",
                      upstream=self.description)
+            self._lost = True
         self.info = None
 
     def current_info(self) -> Deferred[UpstreamInfo]:
@@ -127,6 +130,10 @@ class Daemon:
 
         def known(_: Any = None) -> UpstreamInfo:
             self.info, self.choice = info, choice
+            upstream_known(info, choice.version)
+            if self._lost:
+                self._lost = False
+                UPSTREAM_RECONNECTS.inc()
             return info
         if choice.version is None:
             return known()

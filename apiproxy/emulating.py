@@ -17,7 +17,7 @@ from .emulations import LegacyRequest
 from .fetch import fetch_to_tar
 from .functions import demultiplex_stream
 from .http1 import Headers
-from .plumbing import Chained, FromWebSocket, write
+from .plumbing import Chained, FromWebSocket
 from .routes import match_legacy
 from .translate import TranslationError, exchange_for
 from .websocket import ToClientFrames, WebSocketBridge, WebSocketError
@@ -35,7 +35,7 @@ class Emulating(_Base):
 
     def _collect_body(self) -> None:
         assert self.body is not None
-        for data in self.body.take(self.buffer):
+        for data in self._take_body():
             self.collected += data
             if len(self.collected) > self.factory.limits.max_json_body:
                 raise TranslationError(f"request body larger than {self.factory.limits.max_json_body} bytes", 413)
@@ -70,6 +70,7 @@ class Emulating(_Base):
             self._reply_answer(failed.answer)
             return
         except TranslationError as error:
+            self.count_translation_error()
             self._refuse(error.status, str(error))
             return
         target = self.exchange.target if self.exchange else None
@@ -161,7 +162,8 @@ class Emulating(_Base):
         headers: Headers = [(b"Content-Type", kind)] if payload else []
         if status not in (204, 304):
             headers.append((b"Content-Length", str(len(payload)).encode()))
-        write(self.transport, http1.format_response_head(status, b"", headers) + payload)
+        self._answered(status)
+        self._send(http1.format_response_head(status, b"", headers) + payload)
         self._next_request()
 
     def _websocket(self, path: str) -> None:
@@ -172,7 +174,8 @@ class Emulating(_Base):
         except WebSocketError as error:
             self._refuse(error.status, str(error))
             return
-        write(self.transport, bridge.accept())
+        self._answered(101)
+        self._send(bridge.accept())
         self.head_sent = True
         self.websocket = (Chained(demultiplex_stream(self.exchange.context), ToClientFrames(bridge)),
                           FromWebSocket(bridge, self.transport))
@@ -192,17 +195,19 @@ class Emulating(_Base):
         if transform is not None:
             payload = transform.feed(payload) + transform.close()
         headers.append((b"Content-Length", str(len(payload)).encode()))
-        write(self.transport, http1.format_response_head(reply.status, b"", headers) + payload)
+        self._answered(reply.status)
+        self._send(http1.format_response_head(reply.status, b"", headers) + payload)
         self._next_request()
 
     def _park(self, legacy_id: str) -> None:
         """Tell the client its attach is open; connect it once apiproxy starts the container."""
+        self._answered(101 if self.upgrade else 200)
         if self.upgrade:
             head = [(b"Content-Type", b"application/vnd.docker.raw-stream"), (b"Connection", b"Upgrade"),
                     (b"Upgrade", self.upgrade)]
-            write(self.transport, http1.format_response_head(101, b"UPGRADED", head))
+            self._send(http1.format_response_head(101, b"UPGRADED", head))
         else:
-            write(self.transport, http1.format_response_head(
+            self._send(http1.format_response_head(
                 200, b"", [(b"Content-Type", b"application/vnd.docker.raw-stream")]))
         self.state = "parked"
         self.parked_for = legacy_id

@@ -210,7 +210,7 @@ def lxc_conf_to_settings(body: Any, context: Context, where: str = "/HostConfig/
         try:
             put(body, path, kind(value))
         except (TypeError, ValueError):
-            context.warnings.append(f"LxcConf {key}={value!r} is ignored: not a valid value")
+            context.warnings.append(f"LxcConf {key} is ignored: its value is not valid")
     return body
 
 

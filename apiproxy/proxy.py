@@ -18,10 +18,12 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import http1
+from .access import ACCESS_FORMAT, ACCESS_NAMESPACE, OTHER, AccessRecord, endpoint_template, redact_target, version_label
 from .config import Limits
 from .daemon import Daemon, describe_failure
 from .errors import error_reply
 from .http1 import CHUNKED, UNTIL_CLOSE, Headers, ProtocolError, RequestHead, ResponseHead
+from .metrics import HIJACKED_STREAMS, REQUESTS, SPLICED_TO_CLIENT, SPLICED_TO_DAEMON, TRANSLATION_ERRORS
 from .emulating import Emulating
 from .paths import normalize_target
 from .plumbing import (SPLICE, BodyReader, ReadingSwitch, close_when_written, one_send_per_turn, tune_transport,
@@ -35,6 +37,7 @@ from .upstream import UpstreamInfo
 from .versions import Version, split_version_prefix
 
 log = Logger()
+access_log = Logger(namespace=ACCESS_NAMESPACE)  # logs.py routes it: stderr, a file, or nowhere
 
 # Bytes a client may send ahead while its request waits (for the daemon or a hijack).
 READ_AHEAD_LIMIT = 1 << 20
@@ -95,6 +98,8 @@ class ClientConnection(Emulating, Protocol):
         self.timer_kind: str | None = None  # head | body | idle
         self.finishing = False  # apiproxy is stopping: close once the running request is answered
         self._on_close: list[Callable[[ClientConnection], None]] = []
+        self.record: AccessRecord | None = None  # the access log's record of the running request
+        self.spliced = False  # counted in apiproxy_hijacked_streams
 
     # Client bytes ---------------------------------------------------------
 
@@ -144,6 +149,7 @@ class ClientConnection(Emulating, Protocol):
         except ProtocolError as error:
             self._refuse_and_close(error.status, str(error))
         except TranslationError as error:
+            self.count_translation_error()
             self._refuse_and_close(error.status, str(error))
         except Exception:
             log.failure("apiproxy failed on a request")
@@ -223,6 +229,8 @@ class ClientConnection(Emulating, Protocol):
         path = head.target.partition("?")[0]
         # Known before routing, so that even "daemon unreachable" speaks the client's style.
         self.client_version = address(head.method, path, self.factory.settings).version
+        self.record = AccessRecord(head.method, endpoint_template(head.method, path), self.client_version,
+                                   self.factory.clock.seconds(), bytes_in=len(self.raw_head))
         connection = http1.tokens(head.headers, b"connection")
         self.close_after = self.finishing or b"close" in connection or \
             (head.minor == 0 and b"keep-alive" not in connection)
@@ -253,6 +261,7 @@ class ClientConnection(Emulating, Protocol):
                 return
             self._forward(decision)
         except TranslationError as error:
+            self.count_translation_error()
             self._refuse(error.status, str(error))
 
     def _forward(self, decision: Forward) -> None:
@@ -261,6 +270,9 @@ class ClientConnection(Emulating, Protocol):
         self.exchange = decision.exchange
         self.client_version = decision.exchange.client_version
         self.upstream_target = decision.target
+        if self.record is not None:
+            self.record.target_version = decision.exchange.target
+            self.record.changes = decision.exchange.changes_crossed()
         emulate = self.exchange.emulation()
         if emulate is not None:
             self.emulate = emulate
@@ -348,7 +360,7 @@ class ClientConnection(Emulating, Protocol):
         assert self.body is not None and self.upstream is not None
         chunked = self.body.decoder is not None
         streaming = getattr(self.body_transform, "streaming", False)
-        for data in self.body.take(self.buffer):
+        for data in self._take_body():
             if self.body_transform is not None:
                 data = self.body_transform.feed(data)
                 if streaming:
@@ -363,7 +375,7 @@ class ClientConnection(Emulating, Protocol):
         elif self.body_transform is not None:
             data = self.body_transform.close()
             for warning in self.exchange.warnings() if self.exchange else ():
-                log.warn("{target}: {warning}", target=self.upstream_target, warning=warning)
+                log.warn("{target}: {warning}", target=redact_target(self.upstream_target), warning=warning)
             self._send_head([(b"Content-Length", str(len(data)).encode())])
             write(self.upstream.transport, data)
         elif chunked:
@@ -376,7 +388,7 @@ class ClientConnection(Emulating, Protocol):
     # Upstream answers -----------------------------------------------------
 
     def interim_response(self, head: ResponseHead) -> None:
-        write(self.transport, http1.format_response_head(head.status, head.reason, head.headers))
+        self._send(http1.format_response_head(head.status, head.reason, head.headers))
 
     def response_head(self, head: ResponseHead, method: str) -> int | str:
         """Send the answer's head to the client; say how its body is framed."""
@@ -428,9 +440,10 @@ class ClientConnection(Emulating, Protocol):
         if self.close_after:
             framing.append((b"Connection", b"close"))
         self.response_started = True
+        self._answered(status)
         self.response_content_type = (http1.header(headers, b"content-type") or b"").split(b";")[0].strip().lower()
         reason = head.reason if status == head.status else b""  # b"": the new status's own phrase
-        write(self.transport, http1.format_response_head(status, reason, headers + framing))
+        self._send(http1.format_response_head(status, reason, headers + framing))
 
     def _answer_as_attach(self) -> None:
         """The body as a 2013 attach answered: a raw stream, demultiplexed for old clients, ended by closing."""
@@ -439,7 +452,8 @@ class ClientConnection(Emulating, Protocol):
         self.response_framing = UNTIL_CLOSE
         self.close_after = True
         self.response_started = True
-        write(self.transport, http1.format_response_head(200, b"", [
+        self._answered(200)
+        self._send(http1.format_response_head(200, b"", [
             (b"Content-Type", RAW_STREAM_TYPES[0]), (b"Connection", b"close")]))
 
     def response_data(self, data: bytes) -> None:
@@ -454,7 +468,7 @@ class ClientConnection(Emulating, Protocol):
         if self.response_transform is not None:
             data = self.response_transform.feed(data)
         if data:
-            write(self.transport, http1.encode_chunk(data) if self.response_framing == CHUNKED else data)
+            self._send(http1.encode_chunk(data) if self.response_framing == CHUNKED else data)
 
     def _release_held_error(self, message: bytes | None) -> None:
         assert self.held_error is not None
@@ -469,7 +483,7 @@ class ClientConnection(Emulating, Protocol):
         if self.response_transform is not None:
             self.response_data_tail(self.response_transform.close())
         if self.response_framing == CHUNKED:
-            write(self.transport, http1.LAST_CHUNK)
+            self._send(http1.LAST_CHUNK)
         if not reusable:
             self._detach_upstream()
         self.response_done = True
@@ -482,9 +496,10 @@ class ClientConnection(Emulating, Protocol):
 
     def response_data_tail(self, data: bytes) -> None:
         if data:
-            write(self.transport, http1.encode_chunk(data) if self.response_framing == CHUNKED else data)
+            self._send(http1.encode_chunk(data) if self.response_framing == CHUNKED else data)
 
     def _next_request(self) -> None:
+        self._finish_record()
         self.state = "head"
         self.request = None
         self.exchange = None
@@ -495,14 +510,24 @@ class ClientConnection(Emulating, Protocol):
 
     # Hijacked streams -----------------------------------------------------
 
+    def _send(self, data: bytes) -> None:
+        """Everything the client is sent goes through here, to be counted for the access log."""
+        if self.record is not None:
+            self.record.bytes_out += len(data)
+        write(self.transport, data)
+
     def _start_splice(self, head: ResponseHead) -> None:
         assert self.exchange is not None and self.upstream is not None
         self.state = SPLICE
         self.to_client, self.to_upstream = self.websocket or self.exchange.hijacked_streams()
+        self.spliced = True
+        HIJACKED_STREAMS.inc()
+        if not self.head_sent and self.parked_ready is None:
+            self._answered(head.status)
         if self.head_sent:
             pass  # the client was answered already (a websocket)
         elif self.parked_ready is None:
-            write(self.transport, http1.format_response_head(head.status, head.reason, head.headers))
+            self._send(http1.format_response_head(head.status, head.reason, head.headers))
         else:
             ready, self.parked_ready = self.parked_ready, None
             ready.callback(None)
@@ -517,19 +542,23 @@ class ClientConnection(Emulating, Protocol):
         if self.to_upstream is not None:
             data = self.to_upstream.feed(data)
         if data and self.upstream is not None:
+            SPLICED_TO_DAEMON.inc(len(data))
+            if self.record is not None:
+                self.record.bytes_in += len(data)
             write(self.upstream.transport, data)
 
     def spliced_from_upstream(self, data: bytes) -> None:
         if self.to_client is not None:
             data = self.to_client.feed(data)
         if data:
-            write(self.transport, data)
+            SPLICED_TO_CLIENT.inc(len(data))
+            self._send(data)
 
     def upstream_half_closed(self) -> None:
         """The container's output ended: so does the client's stream, whose stdin may go on."""
         self.upstream_ended = True
         if self.to_client is not None:
-            write(self.transport, self.to_client.close())
+            self._send(self.to_client.close())
             self.to_client = None
         if self.client_half_closed:
             self._end_splice()
@@ -567,7 +596,7 @@ class ClientConnection(Emulating, Protocol):
         self._detach_upstream()
         if self.state == SPLICE:
             if self.to_client is not None:
-                write(self.transport, self.to_client.close())
+                self._send(self.to_client.close())
                 self.to_client = None
             close_when_written(self.transport)
         elif state in ("head", "body") or (self.state in ("body", "waiting") and not self.response_done):
@@ -581,7 +610,7 @@ class ClientConnection(Emulating, Protocol):
             close_when_written(self.upstream.transport)
             self._detach_upstream()
         if self.response_started or self.state in ("closing", "closed"):
-            log.warn("{target}: {message}", target=self.upstream_target, message=message)
+            log.warn("{target}: {message}", target=redact_target(self.upstream_target), message=message)
             if self.response_started and self.state not in ("closing", "closed"):
                 self._end_cut_answer(message)
             close_when_written(self.transport)
@@ -603,7 +632,7 @@ class ClientConnection(Emulating, Protocol):
             data = b""
         self.response_data_tail(data)
         if self.response_framing == CHUNKED:
-            write(self.transport, http1.LAST_CHUNK)
+            self._send(http1.LAST_CHUNK)
 
     def _daemon_unreachable(self, failure: Failure) -> None:
         if self.state == "routing":
@@ -638,7 +667,7 @@ class ClientConnection(Emulating, Protocol):
 
     def _skip_body(self) -> None:
         assert self.body is not None
-        self.body.take(self.buffer)  # dropped: the request was answered
+        self._take_body()  # dropped: the request was answered
         if self.body.done:
             self._next_request()
 
@@ -650,13 +679,47 @@ class ClientConnection(Emulating, Protocol):
         close_when_written(self.transport)
 
     def _reply(self, status: int, message: str) -> None:
+        if self.record is None:  # a request refused before its head could be read
+            self.record = AccessRecord(self.request.method if self.request else "-", OTHER, self.client_version,
+                                       self.factory.clock.seconds(), bytes_in=len(self.raw_head))
+        self._answered(status)
         status, headers, body = error_reply(self.client_version, status, message)
         if self.close_after:
             headers.append((b"Connection", b"close"))
-        write(self.transport, http1.format_response_head(status, b"", headers) + body)
+        self._send(http1.format_response_head(status, b"", headers) + body)
+
+    # Access log and metrics ------------------------------------------------
+
+    def _answered(self, status: int) -> None:
+        if self.record is not None:
+            self.record.status = status
+
+    def _take_body(self) -> list[bytes]:
+        """The request body's pieces from the buffer, counted for the access log."""
+        assert self.body is not None
+        pieces = self.body.take(self.buffer)
+        if self.record is not None:
+            self.record.bytes_in += sum(map(len, pieces))
+        return pieces
+
+    def count_translation_error(self) -> None:
+        TRANSLATION_ERRORS.labels(self.record.endpoint if self.record else OTHER).inc()
+
+    def _finish_record(self) -> None:
+        """The request's access line and count: once its answer is out, or its connection gone."""
+        record, self.record = self.record, None
+        if record is None:
+            return
+        record.client_version = self.client_version or record.client_version
+        REQUESTS.labels(version_label(record.client_version), record.endpoint, str(record.status)).inc()
+        access_log.info(ACCESS_FORMAT, **record.fields(self.factory.clock.seconds()))
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
         self.state = "closed"
+        self._finish_record()
+        if self.spliced:
+            self.spliced = False
+            HIJACKED_STREAMS.dec()
         self.buffer.clear()
         self._watch()
         self.factory.connections.discard(self)

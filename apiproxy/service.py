@@ -8,28 +8,37 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
-from twisted.logger import (FilteringLogObserver, LogLevel, LogLevelFilterPredicate, Logger,
-                            globalLogBeginner, textFileLogObserver)
+from twisted.internet.endpoints import serverFromString
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
 
-from . import changes, validation
+from . import changes, metrics, validation
 from .config import Config, ConfigError, Listener
 from .daemon import Daemon
 from .listeners import ListenError, listen, set_permissions
+from .logs import ROUTER, start_logging
 from .proxy import ProxyFactory
 from .routing import Settings
 
 log = Logger()
 
-_LEVELS = {"debug": LogLevel.debug, "info": LogLevel.info, "warn": LogLevel.warn,
-           "error": LogLevel.error}
+
+class MetricsPage(Resource):
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"Content-Type", metrics.CONTENT_TYPE.encode())
+        return metrics.exposition()
 
 
-def start_logging(level: str) -> None:
-    predicate = LogLevelFilterPredicate(defaultLogLevel=_LEVELS[level])
-    # Twisted's own info lines (factories starting and stopping) are noise here.
-    predicate.setLogLevelForNamespace("twisted", max(_LEVELS[level], LogLevel.warn))
-    observer = FilteringLogObserver(textFileLogObserver(sys.stderr), [predicate])
-    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+def metrics_site() -> Site:
+    root = Resource()
+    root.putChild(b"metrics", MetricsPage())
+    site = Site(root)
+    site.noisy = False
+    site.log = lambda request: None  # scrapes are not the daemon's requests: no access lines
+    return site
 
 
 class Service:
@@ -51,6 +60,7 @@ class Service:
         self.parked: dict[str, list[Any]] = {}  # attaches awaiting a start, whichever listener
         self.listening: dict[Listener, tuple[ProxyFactory, Any]] = {}
         self.stopping = False
+        self.metrics_port: Any = None
 
     def start(self) -> None:
         """Listen as configured; the daemon is read in the background (it may be down)."""
@@ -58,10 +68,19 @@ class Service:
         compiled = validation.compile_all() + len(changes.all_changes())
         log.debug("{count} schemas and version changes compiled", count=compiled)
         self._listen_all(self.config.listeners)
+        if self.config.metrics_listen:
+            d = serverFromString(self.reactor, self.config.metrics_listen).listen(metrics_site())
+            d.addCallbacks(self._metrics_listening, lambda failure: log.error(
+                "cannot serve metrics on {endpoint}: {why}", endpoint=self.config.metrics_listen,
+                why=failure.getErrorMessage()))
         self.daemon.current_info().addErrback(
             lambda failure: log.warn("upstream {upstream} not reachable yet: {why}",
                                      upstream=self.config.upstream, why=failure.getErrorMessage()))
         self.reactor.addSystemEventTrigger("before", "shutdown", self.stop)
+
+    def _metrics_listening(self, port: Any) -> None:
+        self.metrics_port = port
+        log.info("metrics at {endpoint}, path /metrics", endpoint=self.config.metrics_listen)
 
     def _listen_all(self, listeners: Iterable[Listener]) -> None:
         started: list[Listener] = []
@@ -90,6 +109,15 @@ class Service:
                 (self.config.upstream, self.config.upstream_tls, self.config.target_version,
                  self.config.unversioned_version):
             log.warn("SIGHUP: upstream and version settings change only with a restart; they stay as they were")
+        if new.metrics_listen != self.config.metrics_listen:
+            log.warn("SIGHUP: [metrics] listen changes only with a restart; it stays as it was")
+            new = replace(new, metrics_listen=self.config.metrics_listen)
+        try:
+            ROUTER.configure(new.log)
+        except OSError as error:
+            log.error("SIGHUP: cannot open the access log: {error}; the running configuration stays",
+                      error=str(error))
+            return
         old_by_endpoint = {listener.endpoint: listener for listener in self.listening}
         added = [listener for listener in new.listeners if listener.endpoint not in old_by_endpoint]
         kept = {old_by_endpoint[listener.endpoint]: listener for listener in new.listeners
@@ -119,7 +147,8 @@ class Service:
         """Stop accepting; running requests and streams get the grace period to end."""
         self.stopping = True
         factories = [factory for factory, _ in self.listening.values()]
-        stopped = gatherResults([maybeDeferred(port.stopListening) for _, port in self.listening.values()])
+        ports = [port for _, port in self.listening.values()] + ([self.metrics_port] if self.metrics_port else [])
+        stopped = gatherResults([maybeDeferred(port.stopListening) for port in ports])
         self.listening.clear()
         connections = [connection for factory in factories for connection in factory.connections]
         if not connections:
@@ -153,7 +182,11 @@ class Service:
 def run(config: Config, reload: Callable[[], Config] | None = None) -> int:
     from twisted.internet import reactor
 
-    start_logging(config.log_level)
+    try:
+        start_logging(config.log)
+    except OSError as error:
+        print(f"cannot open the access log: {error}", file=sys.stderr)
+        return 1
     status = [0]
     service = Service(reactor, config, reload)
 

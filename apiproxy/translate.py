@@ -56,6 +56,10 @@ class Exchange:
         """What the translation had to leave out, for the log."""
         return []
 
+    def changes_crossed(self) -> list[str]:
+        """The version changes this exchange crosses, for the access log: none, passed through."""
+        return []
+
     def emulation(self) -> Callable[..., Any] | None:
         """A function (emulations.py) that serves the request instead of forwarding it."""
         return None

@@ -51,6 +51,7 @@ class UpstreamConnection(Protocol):
             except ProtocolError as error:
                 self.client.upstream_failed(f"the upstream sent a malformed answer: {error}")
             except TranslationError as error:
+                self.client.count_translation_error()
                 self.client.upstream_failed(f"apiproxy cannot translate the upstream's answer: {error}")
             except Exception:
                 log.failure("apiproxy failed on an answer")

@@ -36,14 +36,13 @@ def test_reference_config_loads() -> None:
         upstream="unix:/var/run/docker.sock",
         target_version=None,
         unversioned_version=Version(1, 9),
-        log_level="info",
     )
 
 
 def test_defaults_fill_a_minimal_config() -> None:
     assert validate({"listeners": [LISTENER]}) == Config(
         (Listener("unix:/tmp/legacy.sock", 0o660, "docker"),), "unix:/var/run/docker.sock", None,
-        Version(1, 9), "info")
+        Version(1, 9))
 
 
 def test_no_docker_group_leaves_the_group_alone(monkeypatch: pytest.MonkeyPatch) -> None:
