@@ -77,8 +77,11 @@ def redact_target(target: str) -> str:
     if not question or "@" not in query:
         return target
     params = parse_qsl(query, keep_blank_values=True)
-    return f"{path}?" + urlencode([(name, _USERINFO.sub("***@", value) if name in _URL_PARAMETERS else value)
-                                   for name, value in params])
+    redacted = [(name, _USERINFO.sub("***@", value) if name in _URL_PARAMETERS else value) for name, value in params]
+    if redacted == params:
+        return target
+    # Re-encoded, but with a URL's punctuation left readable.
+    return f"{path}?" + urlencode(redacted, safe=":/@*")
 
 
 @dataclass

@@ -63,6 +63,11 @@ def _check_with_twisted(config: configuration.Config) -> None:
                 server_factory(listener.tls, None)
             except TLSError as error:
                 problems.append((f"listeners.{index}.tls_cert", str(error)))
+    if config.metrics_listen:
+        try:
+            serverFromString(reactor, config.metrics_listen)
+        except Exception as error:
+            problems.append(("metrics.listen", f"invalid endpoint: {error}"))
     try:
         endpoint = clientFromString(reactor, config.upstream)
     except Exception as error:

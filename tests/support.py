@@ -141,6 +141,22 @@ def request(sock: str, method: str, path: str, body: bytes | dict | list | None 
     return reply
 
 
+def scrape_metrics(sock: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """apiproxy's /metrics served on a unix socket, as {(sample name, labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    reply = request(sock, "GET", "/metrics", validate=False)
+    assert reply.status == 200, reply.body
+    assert (reply.header("Content-Type") or "").startswith("text/plain"), reply.headers
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(reply.body.decode()) for sample in family.samples}
+
+
+def metric(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    """One sample's value, 0 when the series does not exist (yet)."""
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
 def raw_exchange(sock: str, data: bytes, timeout: float = 30.0) -> bytes:
     """Send bytes, read until the server closes: for malformed-request tests."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:

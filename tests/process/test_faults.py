@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from echo_upstream import VERSION
-from support import Apiproxy, UnixHTTPConnection, deadline_poll, request, start_apiproxy
+from support import Apiproxy, UnixHTTPConnection, deadline_poll, metric, request, scrape_metrics, start_apiproxy
 
 
 class _Dying(socketserver.StreamRequestHandler):
@@ -103,7 +103,10 @@ def test_a_progress_stream_cut_by_the_daemon_ends_with_an_error_item(dying: tupl
 def test_a_daemon_that_comes_back_another_version_is_read_again(workdir: str) -> None:
     path = f"{workdir}/dying.sock"
     first = DyingDaemon(path, VERSION)
-    proxy = start_apiproxy(path, workdir=workdir)
+    config = f"{workdir}/apiproxy.toml"
+    with open(config, "w") as file:
+        file.write(f'[metrics]\nlisten = "unix:{workdir}/metrics.sock"\n')
+    proxy = start_apiproxy(path, "--config", config, workdir=workdir)
     try:
         _pull(proxy.sock, "1.9")  # type: ignore[arg-type]
         assert first.targets[-1].startswith("/v1.41/images/create")
@@ -114,6 +117,10 @@ def test_a_daemon_that_comes_back_another_version_is_read_again(workdir: str) ->
             _pull(proxy.sock, "1.9")  # type: ignore[arg-type]
             deadline_poll(lambda: any(target.startswith("/v1.45/images/create") for target in second.targets))
             assert "/version" in second.targets[0]  # read again before the request went on
+            samples = scrape_metrics(f"{workdir}/metrics.sock")
+            assert metric(samples, "apiproxy_upstream_reconnects_total") == 1
+            assert [dict(labels) for name, labels in samples if name == "apiproxy_upstream_info"] == [
+                {"kind": "docker", "api_version": "1.45", "min_api_version": "1.24", "target": "1.45"}]
         finally:
             second.close()
         assert "Traceback" not in proxy.log, proxy.log
