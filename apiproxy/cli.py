@@ -10,7 +10,8 @@ from .config import ConfigError
 USAGE = """apiproxy [--config FILE] [--listen ENDPOINT]... [--allow-plain-tcp] [--upstream ENDPOINT]
                 [--target-version auto|V]
        apiproxy check-config FILE
-       apiproxy versions [--target V] [--markdown]"""
+       apiproxy versions [--target V] [--markdown]
+       apiproxy config-reference"""
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -102,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["versions"]:
         return versions(argv[1:])
+    if argv == ["config-reference"]:
+        from .config_reference import reference
+        from .datafiles import load_json
+
+        sys.stdout.write(reference(load_json("config.schema.json")))
+        return 0
     if argv[:1] == ["check-config"]:
         if len(argv) != 2:
             print("usage: apiproxy check-config FILE", file=sys.stderr)
