@@ -77,8 +77,13 @@ def redact_target(target: str) -> str:
     if not question or "@" not in query:
         return target
     params = parse_qsl(query, keep_blank_values=True)
-    return f"{path}?" + urlencode([(name, _USERINFO.sub("***@", value) if name in _URL_PARAMETERS else value)
+    return f"{path}?" + urlencode([(name, redact_url(value) if name in _URL_PARAMETERS else value)
                                    for name, value in params])
+
+
+def redact_url(url: str) -> str:
+    """A URL without the user and password a client may have written into it."""
+    return _USERINFO.sub("***@", url)
 
 
 @dataclass
