@@ -200,6 +200,11 @@ def _hidden(value: Any) -> Any:
     return [_hidden(item) for item in value] if isinstance(value, list) else value
 
 
+def _passed_on(headers: Headers) -> Headers:
+    """The client's headers the proxy hands its exchange: no hop-by-hop ones, no framing, no Host."""
+    return without(end_to_end(headers), {b"content-length", b"host"})
+
+
 def _through(transform: Any, body: bytes) -> bytes:
     return transform.feed(body) + transform.close() if transform is not None else body
 
@@ -208,7 +213,7 @@ def _through(transform: Any, body: bytes) -> bytes:
 
 def _explain_request(question: Question, exchange: ChainExchange, target: str, lines: list[str]) -> None:
     path, query = split_version_prefix(target.partition("?")[0]).path, target.partition("?")[2]
-    given = without(end_to_end(question.headers), {b"content-length", b"host"})  # as the proxy passes them on
+    given = _passed_on(question.headers)
 
     def view(count: int, prefix: str = "") -> list[str]:
         step = exchange.partial(count)
@@ -230,6 +235,8 @@ def _explain_answer(question: Question, exchange: ChainExchange, emulated: bool,
     given: Headers = [(b"Content-Type", kind)] if question.body else []
     if emulated:
         lines.append("note: an emulation serves this request; this is the answer to the request it forwards")
+    if exchange.hijacked_streams()[0] is not None:
+        lines.append("note: a hijacked stream of this endpoint is rewritten as it flows; that is not shown here")
 
     def view(count: int) -> list[str]:
         step = exchange.partial(count, downward=True)
@@ -284,13 +291,15 @@ def _item(item: Call | Fetch | Unpark, target: Version | None) -> list[str]:
     if isinstance(item, Fetch):
         return [f"apiproxy downloads {item.url} into a tar holding {item.member}"]
     if isinstance(item, Unpark):
-        recreated = f"; {item.real_id} stands for {item.legacy_id} from now on" if item.real_id != item.legacy_id else ""
+        recreated = "" if item.real_id == item.legacy_id else f"; {item.real_id} stands for {item.legacy_id} from now on"
         return [f"any attach waiting for {item.legacy_id} is connected{recreated}"]
     headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in item.headers.items()]
     headers += [(b"Content-Type", b"application/json")] if item.body is not None else []
     body = json.dumps(item.body).encode() if item.body is not None else b""
     lines = _message(f"{item.method} /v{target}{item.path}", [], headers, body)
-    return lines[:-1] + [f"{INDENT}body: the downloaded tar"] if isinstance(item.raw_body, str) else lines
+    if isinstance(item.raw_body, str):  # a file on disk, streamed: shown instead of "(no body)"
+        return [*lines[:-1], f"{INDENT}body: the downloaded tar"]
+    return lines
 
 
 def _assumed(item: Call | Fetch | Unpark) -> tuple[Answer | None, str]:
@@ -308,7 +317,8 @@ def _assumed(item: Call | Fetch | Unpark) -> tuple[Answer | None, str]:
         tags = [f"{reference[0]}:{tag}" for tag in ("1.0", "latest")] if reference else ["busybox:latest"]
         return Answer(200, [{"Id": NEW_IMAGE, "ParentId": "", "RepoTags": tags}]), f"200, one image tagged {tags}"
     if item.method == "GET" and path.startswith("/images/"):
-        return Answer(200, {"Id": NEW_IMAGE, "Config": {"Cmd": ["sh"]}, "Comment": "", "Author": ""}), "200, its inspect"
+        image = {"Id": NEW_IMAGE, "Config": {"Cmd": ["sh"]}, "Comment": "", "Author": ""}
+        return Answer(200, image), "200, the image's inspect"
     if item.method == "GET" and path.startswith("/containers/"):
         inspect = {"Id": path.split("/")[2], "Name": "/web", "State": {"Running": False, "StartedAt": NEVER_STARTED},
                    "Config": {"Image": "busybox", "Cmd": ["sh"], "ExposedPorts": {"80/tcp": {}}},
@@ -347,7 +357,7 @@ def _forwarded(result: Pass, question: Question, exchange: ChainExchange) -> lis
         method, template = result.as_endpoint.split(" ", 1)
         forwarding = exchange_for(match_legacy(method, template), exchange.client_version, exchange.target,
                                   upstream_kind=question.upstream_kind, upstream_api=exchange.target)
-    given = without(end_to_end(question.headers), {b"content-length", b"host"})
+    given = _passed_on(question.headers)
     body = _through(forwarding.request_body(given), question.body) if result.client_body else \
         json.dumps(result.body).encode() if result.body is not None else b""
     lines = ["then apiproxy forwards the request:",

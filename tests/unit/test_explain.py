@@ -10,6 +10,9 @@ from apiproxy.datafiles import load_json
 from apiproxy.errors import error_reply
 from apiproxy.explain import NEW_CONTAINER, Explanation, Question, explain, highest_target, parse_header, \
     with_version
+from apiproxy.routes import legacy_routes
+from apiproxy.routing import Forward, Settings, plan
+from apiproxy.upstream import TargetChoice, UpstreamInfo, known_versions
 from apiproxy.versions import Version, parse_version
 
 V1_24 = Version(1, 24)
@@ -205,3 +208,26 @@ def test_the_default_target_is_the_highest_apiproxy_translates_to() -> None:
     assert highest_target() == max(parse_version(v) for v in load_json("versions.json")["targets"])
     assert explain(Question("GET", "/v1.3/version", highest_target())).lines[0].startswith(
         f"GET /v1.3/version: API 1.3 -> {highest_target()} (docker)")
+
+
+def test_what_explain_says_is_sent_is_what_the_proxys_exchange_sends() -> None:
+    body = {"Image": "busybox", "PortSpecs": ["80"], "VolumesFrom": "a", "Memory": 5, "LxcConf": {"lxc.x": "1"}}
+    decision = plan("POST", "/v1.3/containers/create", UpstreamInfo("docker", "", V1_24, None), TargetChoice(V1_24),
+                    Settings(Version(1, 3)))
+    assert isinstance(decision, Forward)
+    transform = decision.exchange.request_body([])
+    assert transform is not None
+    sent = json.loads(transform.feed(json.dumps(body).encode()) + transform.close())
+    assert shown_json(block(ask("POST", "/containers/create", body), "apiproxy sends (API 1.24):")) == sent
+
+
+@pytest.mark.parametrize("target, kind", [(Version(1, 12), "docker"), (V1_24, "docker"), (Version(1, 45), "docker"),
+                                          (Version(1, 41), "podman")])
+def test_every_legacy_endpoint_at_every_version_is_explained_both_ways(target: Version, kind: str) -> None:
+    """No body, no query: explained, or refused as the proxy would refuse it; never an exception."""
+    for route in legacy_routes():
+        path = route.template.replace("{id}", "4fa6e0f0c678").replace("{name}", "team/app")
+        for version in known_versions()[0]:
+            for response in (False, True):
+                answer = explain(Question(route.method, f"/v{version}{path}", target, kind, response=response))
+                assert answer.exit_code == 0 or answer.lines[-2].startswith("apiproxy answers 4"), answer.lines
