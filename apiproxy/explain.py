@@ -225,7 +225,8 @@ def _explain_request(question: Question, exchange: ChainExchange, target: str, l
     lines += [f"the client sends (API {exchange.client_version}):", *_message(first, [], given, question.body)]
     read = view(0)  # checked against its version's schema, read as that version's daemons read it
     if read != _message(first, given, given, question.body):
-        lines += ["0. apiproxy reads it as the daemons of its version did:", *read]
+        lines += [f"0. checked against API {exchange.client_version}'s schema, read as its daemons read it, "
+                  "a JSON body labelled as such:", *read]
     _walk(exchange, view, False, lines)
     lines += [f"apiproxy sends (API {exchange.target}):", *view(len(exchange.crossed), f"/v{exchange.target}")]
 
