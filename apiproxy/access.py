@@ -77,11 +77,16 @@ def redact_target(target: str) -> str:
     if not question or "@" not in query:
         return target
     params = parse_qsl(query, keep_blank_values=True)
-    redacted = [(name, _USERINFO.sub("***@", value) if name in _URL_PARAMETERS else value) for name, value in params]
+    redacted = [(name, redact_url(value) if name in _URL_PARAMETERS else value) for name, value in params]
     if redacted == params:
         return target
     # Re-encoded, but with a URL's punctuation left readable.
     return f"{path}?" + urlencode(redacted, safe=":/@*")
+
+
+def redact_url(url: str) -> str:
+    """A URL without the user and password a client may have written into it."""
+    return _USERINFO.sub("***@", url)
 
 
 @dataclass

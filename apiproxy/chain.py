@@ -5,6 +5,7 @@ target, then the upstream's profile; its answer meets them in reverse.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode
 
@@ -119,6 +120,17 @@ class ChainExchange(Exchange):
     def applied(self) -> list[str]:
         """One-line descriptions of the changes this exchange crosses, for logs and `explain`."""
         return [change.description for change in self.crossed]
+
+    def partial(self, count: int, downward: bool = False) -> ChainExchange:
+        """This exchange as if only its first `count` changes lay on the way up (or down), with a
+        context of its own: `explain` shows each step's result as the proxy's own code makes it."""
+        crossed = self.crossed[len(self.crossed) - count:] if downward else self.crossed[:count]
+        context = replace(self.context, notes=dict(self.context.notes), warnings=[], extra_headers=[],
+                          default_headers=[])
+        assert self.route is not None and self.client_version is not None and self.target is not None
+        partial = ChainExchange(self.route, self.client_version, self.target, context, crossed)
+        partial.query = dict(self.query)
+        return partial
 
     def changes_crossed(self) -> list[str]:
         """Where the changes crossed are declared ("1.4", …, "docker"), in order, each once: the access log's list."""

@@ -11,7 +11,9 @@ USAGE = """apiproxy [--config FILE] [--listen ENDPOINT]... [--allow-plain-tcp] [
                 [--target-version auto|V]
        apiproxy check-config FILE
        apiproxy versions [--target V] [--markdown]
-       apiproxy config-reference"""
+       apiproxy config-reference
+       apiproxy explain [--client-version V] [--target-version V] [--upstream-kind docker|podman]
+                        [-H 'NAME: VALUE']... [--response [--status N]] METHOD PATH [< BODY]"""
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -99,6 +101,46 @@ def versions(argv: list[str]) -> int:
     return 0
 
 
+def explain(argv: list[str]) -> int:
+    from . import explain as explaining
+    from .versions import BadVersion, parse_version
+
+    parser = argparse.ArgumentParser(
+        prog="apiproxy explain",
+        description="How apiproxy translates one request (or, with --response, its answer), step by step; "
+                    "no daemon is asked. The body is read from stdin.")
+    parser.add_argument("method", metavar="METHOD")
+    parser.add_argument("path", metavar="PATH", help="path and query, as the client sends it (/vX.Y prefix optional)")
+    parser.add_argument("--client-version", metavar="V", help="the client's API version (or a /vX.Y prefix in PATH)")
+    parser.add_argument("--target-version", metavar="V", default=str(explaining.highest_target()),
+                        help="the version apiproxy speaks upstream (default %(default)s)")
+    parser.add_argument("--upstream-kind", choices=("docker", "podman"), default="docker")
+    parser.add_argument("-H", dest="headers", metavar="'NAME: VALUE'", action="append", default=[],
+                        help="a request header; repeatable")
+    parser.add_argument("--response", action="store_true",
+                        help="stdin is the daemon's answer: show what the client gets")
+    parser.add_argument("--status", metavar="N", type=int, default=200, help="the daemon's answer status (default 200)")
+    options = parser.parse_args(argv)
+    try:
+        client = parse_version(options.client_version) if options.client_version else None
+        question = explaining.Question(
+            options.method, explaining.with_version(options.path, client), parse_version(options.target_version),
+            options.upstream_kind, [explaining.parse_header(text) for text in options.headers], _stdin_body(),
+            options.response, options.status)
+    except (BadVersion, ValueError) as error:
+        parser.error(str(error))
+    answer = explaining.explain(question)
+    sys.stdout.write("\n".join(answer.lines) + "\n")
+    return answer.exit_code
+
+
+def _stdin_body() -> bytes:
+    """The body piped in, if any: a terminal is no body."""
+    if sys.stdin is None or sys.stdin.isatty():
+        return b""
+    return sys.stdin.buffer.read()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["versions"]:
@@ -109,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(reference(load_json("config.schema.json")))
         return 0
+    if argv[:1] == ["explain"]:
+        return explain(argv[1:])
     if argv[:1] == ["check-config"]:
         if len(argv) != 2:
             print("usage: apiproxy check-config FILE", file=sys.stderr)

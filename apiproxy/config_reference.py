@@ -14,7 +14,9 @@ END = "<!-- end of config-reference -->"
 
 
 def _toml(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return json.dumps(value) if isinstance(value, str) else str(value)
 
 
 def _kind(spec: dict[str, Any]) -> str:

@@ -18,7 +18,8 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import http1
-from .access import ACCESS_FORMAT, ACCESS_NAMESPACE, OTHER, AccessRecord, endpoint_template, redact_target, version_label
+from .access import (ACCESS_FORMAT, ACCESS_NAMESPACE, OTHER, AccessRecord, endpoint_template, redact_target,
+                     version_label)
 from .config import Limits
 from .daemon import Daemon, describe_failure
 from .errors import error_reply
