@@ -156,6 +156,7 @@ class Daemon:
         if isinstance(data, str):  # a file on disk (a tar), streamed
             data = open(data, "rb")
             headers = {"Content-Type": ["application/x-tar"]}
+        headers.update({name: [value] for name, value in call.headers.items()})  # X-Registry-Auth of a push
         d = self._http.request(call.method, f"http://docker/v{target}{call.path}", data=data,
                                headers=headers)
         d.addCallback(lambda response: response.content().addCallback(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from .access import redact_url
 from .changes import Context
 from .emulation import Call, Emulation, EmulationFailed, Fetch, Pass, Park, Reply, Unpark, WebSocket, expect
 from .functions import docker_image_name, encode_registry_header, lxc_conf_to_settings, remembered_credentials
@@ -238,8 +239,9 @@ def insert_file(request: LegacyRequest) -> Emulation:
     if fetched.status != 200:
         return Reply(200, items=[{"status": f"Downloading from {url}"},
                                  {"error": f"{fetched.body}", "errorDetail": {"message": f"{fetched.body}"}}])
+    # The helper's command never runs; it only says what the container is for, without a URL's password.
     created = expect((yield Call("POST", "/containers/create",
-                                 {"Image": name, "Cmd": ["echo", "insert", url, path]})), 201).body["Id"]
+                                 {"Image": name, "Cmd": ["echo", "insert", redact_url(url), path]})), 201).body["Id"]
     expect((yield Call("PUT", f"/containers/{created}/archive?path=/", raw_body=fetched.body)), 200)
     config = image.get("Config") or {}
     query = urlencode({"container": created, "comment": image.get("Comment", ""), "author": image.get("Author", "")})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import uuid
@@ -77,3 +78,28 @@ def test_push_with_the_login_a_1_1_client_gave_before(proxy_sock: str, pushed_re
     reply = request(proxy_sock, "POST", f"/v1.1/images/{pushed_ref}/push?tag=v1",
                     headers={"Content-Type": "plain/text"})
     assert reply.status == 200 and b'"error"' not in reply.body, reply
+
+
+def _registry_tags(repo: str) -> list[str]:
+    path = repo.split("/", 1)[1]
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    connection = http.client.HTTPConnection(REGISTRY, timeout=30)
+    try:
+        connection.request("GET", f"/v2/{path}/tags/list", headers={"Authorization": f"Basic {token}"})
+        answer = connection.getresponse()
+        body = answer.read()
+    finally:
+        connection.close()
+    return sorted(json.loads(body).get("tags") or []) if answer.status == 200 else []
+
+
+def test_a_push_without_a_tag_pushes_every_tag_with_the_clients_credentials(proxy_sock: str, docker_sock: str,
+                                                                              pushed_ref: str) -> None:
+    assert request(docker_sock, "POST", f"/v1.41/images/{pushed_ref}:v1/tag?repo={pushed_ref}&tag=v2").status == 201
+    try:
+        auth = base64.urlsafe_b64encode(json.dumps(_login("1.9")).encode()).decode()
+        reply = request(proxy_sock, "POST", f"/v1.9/images/{pushed_ref}/push", headers={"X-Registry-Auth": auth})
+        assert reply.status == 200 and b'"error"' not in reply.body, reply
+        assert _registry_tags(pushed_ref) == ["v1", "v2"]
+    finally:
+        request(docker_sock, "DELETE", f"/v1.41/images/{pushed_ref}:v2")

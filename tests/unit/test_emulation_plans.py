@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 
 from apiproxy.changes import Context
-from apiproxy.emulation import Answer, Call, EmulationFailed, Pass, Reply, Unpark
-from apiproxy.emulations import LegacyRequest, containers_between, start_with_host_config
+from apiproxy.emulation import Answer, Call, EmulationFailed, Fetch, Pass, Reply, Unpark
+from apiproxy.emulations import LegacyRequest, containers_between, insert_file, start_with_host_config
 from apiproxy.versions import Version
 
 
@@ -81,3 +81,14 @@ def test_since_with_filters_that_are_not_a_json_object_gets_400(filters: str) ->
     request = LegacyRequest("GET", {}, {"since": "abc", "filters": filters}, None, context)
     steps, result = _run(containers_between(request), {})
     assert steps == [] and isinstance(result, Reply) and result.status == 400
+
+
+def test_insert_names_its_url_in_the_helper_container_without_a_password() -> None:
+    context = Context("POST", "/images/{name}/insert", {"name": "base"}, Version(1, 5), Version(1, 41))
+    url = "http://joe:s3cret@files.example/greeting.txt"
+    emulation = insert_file(LegacyRequest("POST", {"name": "base"}, {"url": url, "path": "/opt/g.txt"}, None, context))
+    assert next(emulation) == Call("GET", "/images/base/json")
+    assert emulation.send(Answer(200, {"Config": {"Cmd": ["sh"]}, "Author": "me"})) == Fetch(url, "opt/g.txt")
+    create = emulation.send(Answer(200, "/tmp/fetched.tar"))
+    assert create.body == {"Image": "base", "Cmd": ["echo", "insert", "http://***@files.example/greeting.txt",
+                                                    "/opt/g.txt"]}
