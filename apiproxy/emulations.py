@@ -264,6 +264,19 @@ def attach_websocket(request: LegacyRequest) -> Emulation:
     yield
 
 
+def _progress_error(body: Any) -> str | None:
+    """The error a finished progress stream (a pull's, a push's) ended with, if any."""
+    lines = body.splitlines() if isinstance(body, bytes) else [json.dumps(body).encode()] if body else []
+    for line in lines:
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict) and item.get("error"):
+            return str(item["error"])
+    return None
+
+
 def push_every_tag(request: LegacyRequest) -> Emulation:
     """A push naming a repository without a tag pushes each of its tags, as Docker did.
 
@@ -284,6 +297,10 @@ def push_every_tag(request: LegacyRequest) -> Emulation:
         auth = request.headers.get("x-registry-auth") or (encode_registry_header(credentials) if credentials else "")
         for tag in tags[:-1]:
             headers = {"X-Registry-Auth": auth} if auth else {}
-            expect((yield Call("POST", f"{path}?{urlencode({**query, 'tag': tag})}", headers=headers)), 200)
+            pushed = expect((yield Call("POST", f"{path}?{urlencode({**query, 'tag': tag})}", headers=headers)), 200)
+            failure = _progress_error(pushed.body)
+            if failure is not None:  # the client learns of it, as it would have from one push of every tag
+                return Reply(200, items=[{"status": f"Pushing tag {tag}"},
+                                         {"error": failure, "errorDetail": {"message": failure}}])
         query["tag"] = tags[-1] if tags else "latest"
     return Pass("POST", f"{path}?{urlencode(query)}", client_body=True)

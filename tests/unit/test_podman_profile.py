@@ -8,7 +8,7 @@ from typing import Any
 from apiproxy import functions
 from apiproxy.chain import ChainExchange
 from apiproxy.changes import Context
-from apiproxy.emulation import Answer, Call, Pass
+from apiproxy.emulation import Answer, Call, Pass, Reply
 from apiproxy.emulations import LegacyRequest, attach_from_logs, push_every_tag
 from apiproxy.routes import match_legacy
 from apiproxy.versions import Version
@@ -118,3 +118,19 @@ def test_a_push_without_a_tag_pushes_every_tag_of_the_repository() -> None:
         emulation.send(Answer(200, b'{"status":"pushed"}'))
     except StopIteration as stop:
         assert stop.value == Pass("POST", "/images/127.0.0.1:5000/me/app/push?tag=v2", client_body=True)
+
+
+def test_a_failed_push_of_another_tag_reaches_the_client() -> None:
+    emulation = push_every_tag(_request("POST", {"name": "127.0.0.1:5000/me/app"}, {}, None))
+    next(emulation)
+    emulation.send(Answer(200, [{"RepoTags": ["127.0.0.1:5000/me/app:v1", "127.0.0.1:5000/me/app:v2"]}]))
+    denied = b'{"status":"The push refers to repository"}\r\n{"error":"unauthorized: authentication required"}\r\n'
+    try:
+        emulation.send(Answer(200, denied))
+    except StopIteration as stop:
+        assert stop.value == Reply(200, items=[
+            {"status": "Pushing tag v1"},
+            {"error": "unauthorized: authentication required",
+             "errorDetail": {"message": "unauthorized: authentication required"}}])
+    else:
+        raise AssertionError("the emulation went on after a failed push")
