@@ -48,12 +48,14 @@ def _check_with_twisted(config: configuration.Config) -> None:
     from twisted.internet import reactor
     from twisted.internet.endpoints import clientFromString, serverFromString
 
-    from .endpoints import parse_unix_listen
+    from .endpoints import parse_systemd_listen, parse_unix_listen
     from .tls import TLSError, client_endpoint, server_factory
 
     problems = []
     for index, listener in enumerate(config.listeners):
-        if parse_unix_listen(listener.endpoint) is None:
+        # apiproxy makes unix sockets and adopts systemd's itself; whether systemd passed one is
+        # known only when it starts.
+        if parse_unix_listen(listener.endpoint) is None and parse_systemd_listen(listener.endpoint) is None:
             try:
                 serverFromString(reactor, listener.endpoint)
             except Exception as error:  # Twisted raises ValueError, TypeError, KeyError...
