@@ -163,16 +163,20 @@ def proc_status(pid: int, field: str) -> int:
     raise KeyError(field)
 
 
-class Apiproxy:
-    """apiproxy running as a real process."""
+APIPROXY_COMMAND = [sys.executable, "-m", "apiproxy"]
 
-    def __init__(self, args: list[str], sock: str | None, workdir: str) -> None:
+
+class Apiproxy:
+    """apiproxy running as a real process (`command`: how it is started, with `args` after it)."""
+
+    def __init__(self, args: list[str], sock: str | None, workdir: str,
+                 command: list[str] = APIPROXY_COMMAND, **popen: Any) -> None:
         self.sock = sock
         self.workdir = workdir
         self.log_path = os.path.join(workdir, "apiproxy.log")
         self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "apiproxy", *args], cwd=REPO,
-                                        stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([*command, *args], cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+                                        **popen)
 
     @property
     def pid(self) -> int:
