@@ -243,6 +243,22 @@ def start_apiproxy(upstream_sock: str, *extra: str, listen: str | None = None,
     return proxy.wait_listening() if listen is None else proxy
 
 
+SOCKET_ACTIVATE = shutil.which("systemd-socket-activate") or shutil.which(
+    "systemd-socket-activate", path="/lib/systemd:/usr/lib/systemd")
+
+
+def start_socket_activated(upstream_sock: str, sock: str, workdir: str,
+                           listen: str = "systemd:domain=UNIX:index=0") -> Apiproxy:
+    """apiproxy on a socket made as systemd makes it: systemd-socket-activate binds `sock`, and
+    on the first client starts apiproxy with it as descriptor 3 (LISTEN_FDS, LISTEN_PID, and the
+    LISTEN_FDNAMES systemd gives from the unit's name). Not waited for: connecting starts it."""
+    assert SOCKET_ACTIVATE, "systemd-socket-activate not found"
+    activate = [SOCKET_ACTIVATE, f"--listen={sock}", "--fdname=apiproxy.socket", *APIPROXY_COMMAND]
+    proxy = Apiproxy(["--listen", listen, "--upstream", f"unix:{upstream_sock}"], sock, workdir, command=activate)
+    deadline_poll(lambda: os.path.exists(sock) or proxy.process.poll() is not None)
+    return proxy
+
+
 def docker(sock: str, *args: str, cli: str = MODERN_CLI, input: bytes | None = None,
            timeout: float = 300.0, env: dict[str, str] | None = None,
            check: bool = True) -> subprocess.CompletedProcess[bytes]:
