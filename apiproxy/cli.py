@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from . import config as configuration
 from .config import ConfigError
 
+DESCRIPTION = "A socket for Docker API v1.0-v1.9 clients in front of today's daemon."
 USAGE = """apiproxy [--config FILE] [--listen ENDPOINT]... [--allow-plain-tcp] [--upstream ENDPOINT]
                 [--target-version auto|V]
        apiproxy check-config FILE
@@ -16,10 +18,8 @@ USAGE = """apiproxy [--config FILE] [--listen ENDPOINT]... [--allow-plain-tcp] [
                         [-H 'NAME: VALUE']... [--response [--status N]] METHOD PATH [< BODY]"""
 
 
-def _run_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="apiproxy", usage=USAGE,
-        description="A socket for Docker API v1.0-v1.9 clients in front of today's daemon.")
+def with_run_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """`parser` with the options of a run: the `apiproxy` command's, and `twist apiproxy`'s."""
     parser.add_argument("--config", metavar="FILE", help="TOML configuration (default: none, built-in defaults)")
     parser.add_argument("--listen", metavar="ENDPOINT", action="append",
                         help="Twisted endpoint to listen on; repeatable; replaces the file's listeners")
@@ -30,7 +30,21 @@ def _run_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_problems(error: ConfigError) -> None:
+def configure(options: argparse.Namespace) -> tuple[configuration.Config, Callable[[], configuration.Config] | None]:
+    """The configuration a run starts with (ConfigError if it has problems), and how SIGHUP reads
+    it again (None without --config: nothing to read again)."""
+
+    def load() -> configuration.Config:
+        """The file with the command line on top: at start, and again on SIGHUP."""
+        config = configuration.load(options.config, listen=options.listen, upstream=options.upstream,
+                                    target_version=options.target_version, allow_plain_tcp=options.allow_plain_tcp)
+        _check_with_twisted(config)
+        return config
+
+    return load(), load if options.config else None
+
+
+def print_problems(error: ConfigError) -> None:
     for key, message in error.problems:
         print(f"{key}: {message}" if key else message, file=sys.stderr)
 
@@ -40,7 +54,7 @@ def check_config(path: str) -> int:
         config = configuration.load(path)
         _check_with_twisted(config)
     except ConfigError as error:
-        _print_problems(error)
+        print_problems(error)
         return 1
     print("OK")
     return 0
@@ -51,12 +65,14 @@ def _check_with_twisted(config: configuration.Config) -> None:
     from twisted.internet import reactor
     from twisted.internet.endpoints import clientFromString, serverFromString
 
-    from .endpoints import parse_unix_listen
+    from .endpoints import parse_systemd_listen, parse_unix_listen
     from .tls import TLSError, client_endpoint, server_factory
 
     problems = []
     for index, listener in enumerate(config.listeners):
-        if parse_unix_listen(listener.endpoint) is None:
+        # apiproxy makes unix sockets and adopts systemd's itself; whether systemd passed one is
+        # known only when it starts.
+        if parse_unix_listen(listener.endpoint) is None and parse_systemd_listen(listener.endpoint) is None:
             try:
                 serverFromString(reactor, listener.endpoint)
             except Exception as error:  # Twisted raises ValueError, TypeError, KeyError...
@@ -158,23 +174,15 @@ def main(argv: list[str] | None = None) -> int:
             print("usage: apiproxy check-config FILE", file=sys.stderr)
             return 2
         return check_config(argv[1])
-    options = _run_parser().parse_args(argv)
-
-    def load() -> configuration.Config:
-        """The file with the command line on top: at start, and again on SIGHUP."""
-        config = configuration.load(options.config, listen=options.listen, upstream=options.upstream,
-                                    target_version=options.target_version, allow_plain_tcp=options.allow_plain_tcp)
-        _check_with_twisted(config)
-        return config
-
+    parser = with_run_options(argparse.ArgumentParser(prog="apiproxy", usage=USAGE, description=DESCRIPTION))
     try:
-        config = load()
+        config, reload = configure(parser.parse_args(argv))
     except ConfigError as error:
-        _print_problems(error)
+        print_problems(error)
         return 1
     from .service import run
 
-    return run(config, load if options.config else None)
+    return run(config, reload)
 
 
 if __name__ == "__main__":

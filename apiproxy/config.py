@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 import jsonschema
 
-from .endpoints import EndpointError, parse_mode, parse_unix_listen
+from .endpoints import EndpointError, UnixListen, parse_mode, parse_systemd_listen, parse_unix_listen
 from .datafiles import load_json
 from .policy import Policy, PolicyError
 from .versions import BadVersion, Version, parse_version
@@ -38,7 +38,7 @@ class TLSFiles:
 @dataclass(frozen=True)
 class Listener:
     endpoint: str
-    mode: int  # for unix sockets
+    mode: int  # for unix sockets apiproxy makes (not those systemd passes)
     group: str | None  # None: leave the socket's group as created
     tls: TLSFiles | None = None  # a TLS listener; with tls.ca, client certificates are required
     policy: Policy = field(default_factory=Policy)
@@ -138,20 +138,15 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
         key = f"listeners.{index}"
         try:
             unix = parse_unix_listen(entry["endpoint"])
+            inherited = parse_systemd_listen(entry["endpoint"])
         except EndpointError as error:
             problems.append((f"{key}.endpoint", str(error)))
             continue
-        mode = unix.mode if unix and unix.mode is not None else 0o660
-        if "mode" in entry:
-            try:
-                mode = parse_mode(entry["mode"])
-            except EndpointError as error:
-                problems.append((f"{key}.mode", str(error)))
-        group = entry.get("group")
-        if group is not None and not _group_exists(group):
-            problems.append((f"{key}.group", f"no such group {group!r}"))
-        if group is None and _group_exists(DEFAULT_GROUP):
-            group = DEFAULT_GROUP
+        if inherited is None:
+            mode, group = _permissions(entry, key, unix, problems)
+        else:
+            mode, group = 0o660, None  # neither is applied: systemd's socket unit set them
+            problems.extend(_owned_by_systemd(entry, key))
         tls = _tls_files(entry, key, problems)
         kind = entry["endpoint"].split(":", 1)[0].lower()
         plain_tcp = kind in ("tcp", "tcp6") and tls is None
@@ -161,7 +156,7 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
         elif plain_tcp and not entry.get("allow_plain_tcp", False):
             problems.append((f"{key}.endpoint", "a plain TCP listener gives anyone who reaches it root on this host: "
                                                 "set tls_cert and tls_key (and tls_ca), or allow_plain_tcp = true"))
-        if tls is not None and unix is not None:
+        if tls is not None and (unix is not None or inherited is not None):
             problems.append((f"{key}.tls_cert", "TLS is for tcp: listeners; a unix socket is guarded by its mode"))
         policy = Policy()
         try:
@@ -190,6 +185,30 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
         metrics_listen=data.get("metrics", {}).get("listen"),
     )
     return config, problems
+
+
+def _permissions(entry: dict[str, Any], key: str, unix: UnixListen | None,
+                 problems: list[tuple[str, str]]) -> tuple[int, str | None]:
+    """A socket's mode (the endpoint's mode=, which the mode key overrides) and group."""
+    mode = unix.mode if unix and unix.mode is not None else 0o660
+    if "mode" in entry:
+        try:
+            mode = parse_mode(entry["mode"])
+        except EndpointError as error:
+            problems.append((f"{key}.mode", str(error)))
+    group = entry.get("group")
+    if group is not None and not _group_exists(group):
+        problems.append((f"{key}.group", f"no such group {group!r}"))
+    if group is None and _group_exists(DEFAULT_GROUP):
+        group = DEFAULT_GROUP
+    return mode, group
+
+
+def _owned_by_systemd(entry: dict[str, Any], key: str) -> list[tuple[str, str]]:
+    """A socket systemd passes keeps the owner and mode its socket unit gave it: apiproxy sets neither."""
+    unit_setting = {"mode": "SocketMode=", "group": "SocketGroup="}
+    return [(f"{key}.{name}", f"systemd made this socket: set {setting} in its socket unit instead")
+            for name, setting in unit_setting.items() if name in entry]
 
 
 def _appendable(path: str) -> bool:

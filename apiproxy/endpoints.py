@@ -1,8 +1,9 @@
 """Twisted endpoint strings: the few facts apiproxy needs from them. Pure.
 
 apiproxy creates unix listeners itself (to control their permissions from
-the first instant), so it reads `unix:` descriptions here; every other kind
-goes to Twisted's own parser.
+the first instant), and adopts the unix sockets systemd passes itself (to
+leave their permissions alone), so it reads `unix:` and `systemd:`
+descriptions here; every other kind goes to Twisted's own parser.
 """
 from __future__ import annotations
 
@@ -81,6 +82,35 @@ def parse_unix_listen(description: str) -> UnixListen | None:
     if not backlog.isdigit():
         raise EndpointError(f"backlog {backlog!r} is not a number")
     return UnixListen(path, mode, int(backlog))
+
+
+@dataclass(frozen=True)
+class SystemdListen:
+    """A socket systemd passes: by its place among them or by its FileDescriptorName=."""
+    index: int | None
+    name: str | None
+
+
+def parse_systemd_listen(description: str) -> SystemdListen | None:
+    """The inherited socket a `systemd:` description names (as Twisted reads it), or None for other kinds."""
+    args, options = split_description(description)
+    if args[0] != "systemd":
+        return None
+    domain = options.pop("domain", None) or (args[1] if len(args) > 1 else "")
+    if domain != "UNIX":
+        # A TCP socket from systemd would be a listener without the TLS that tcp: listeners need.
+        raise EndpointError(f"apiproxy takes only unix sockets from systemd (domain=UNIX), not "
+                            f"{domain or 'no domain'} in {description!r}")
+    index, name = options.pop("index", None), options.pop("name", None)
+    if (index is None) == (name is None):
+        raise EndpointError(f"give either index=N or name=NAME (the socket unit's FileDescriptorName=) "
+                            f"in {description!r}")
+    if index is not None and not index.isdigit():
+        raise EndpointError(f"index {index!r} is not a number")
+    if options or len(args) > 2:
+        # mode= and the like: systemd made the socket, its unit says who may use it.
+        raise EndpointError(f"unsupported options in {description!r}")
+    return SystemdListen(int(index) if index is not None else None, name)
 
 
 def endpoint_kind(description: str) -> str:

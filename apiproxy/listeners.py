@@ -4,6 +4,9 @@ Twisted's `unix:` endpoint binds with the process umask and chmods after, a
 window in which the socket may be world-writable; a socket in front of the
 daemon is root access, so apiproxy binds under a umask that admits nobody but
 its owner, then sets its group, and only then its mode.
+
+A unix socket systemd passes (`systemd:domain=UNIX:index=0`) is systemd's:
+apiproxy never changes its owner or mode, nor removes it.
 """
 from __future__ import annotations
 
@@ -13,14 +16,16 @@ import socket
 import stat
 from typing import Any
 
+from twisted.internet import tcp, unix as twisted_unix
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from .config import Listener
-from .endpoints import parse_unix_listen
+from .endpoints import parse_systemd_listen, parse_unix_listen
 from .tls import TLSError, server_factory
 
 log = Logger()
@@ -92,8 +97,72 @@ def set_permissions(listener: Listener, old: Listener) -> None:
         log.error("{error}; it keeps mode {mode:04o}", error=str(error), mode=old.mode)
 
 
+class InheritedUnixPort(twisted_unix.Port):
+    """A listening unix socket that systemd made: its path, owner and mode stay as systemd set them.
+
+    Twisted's own adopted unix port (the `systemd:` endpoint's) chmods the path
+    to 0666 when it starts (twisted#10261), and when it stops shuts the socket
+    down and unlinks the path: the first opens the daemon to every local user,
+    the others leave the socket unit a socket that refuses every client, or
+    none, for its next activation.
+    """
+
+    def startListening(self) -> None:
+        # unix.Port.startListening for an adopted socket, less its chmod; no listen() either:
+        # systemd listens already, with the unit's Backlog=.
+        tcp._reservedFD.reserve()  # what Twisted keeps to refuse connections cleanly at the fd limit
+        self.factory.doStart()
+        self.socket, self._preexistingSocket = self._preexistingSocket, None
+        self.socket.setblocking(False)  # systemd passes it blocking; an accept must never wait
+        # Closing this copy at the end is enough; shutdown() would stop systemd's socket from
+        # listening too (Twisted's TCP ports skip it for adopted sockets, its unix ports do not).
+        self._shouldShutdown = False
+        self.fileno = self.socket.fileno
+        self.connected = True
+        self.numberAccepts = 100
+        self.startReading()
+
+    def connectionLost(self, reason: Failure) -> None:
+        tcp.Port.connectionLost(self, reason)  # not unix.Port's, which unlinks the path
+
+
+def _inherited_descriptor(reactor: Any, description: str) -> int:
+    """The descriptor systemd passed for `description`, as Twisted's `systemd:` parser finds it."""
+    try:
+        # Twisted read LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES (and removed them from the
+        # environment) when twisted.internet.endpoints was imported: only its parser knows them now.
+        descriptor: int = serverFromString(reactor, description).fileno
+    except (IndexError, KeyError):
+        raise ListenError(f"cannot listen on {description}: systemd passed no such socket (run from a socket "
+                          "unit; Twisted needs LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES)") from None
+    try:
+        # A probe on a copy: the family and type the socket really has, whatever the description says.
+        with socket.socket(fileno=os.dup(descriptor)) as probe:
+            is_unix_stream = (probe.family, probe.type) == (socket.AF_UNIX, socket.SOCK_STREAM)
+    except OSError as error:
+        raise ListenError(f"cannot listen on {description}: descriptor {descriptor}: {error.strerror}") from None
+    if not is_unix_stream:
+        raise ListenError(f"cannot listen on {description}: descriptor {descriptor} is not a unix stream socket "
+                          "(the socket unit needs ListenStream=/a/path)")
+    return descriptor
+
+
+def listen_inherited(reactor: Any, description: str, factory: Factory) -> IListeningPort:
+    """Serve the unix socket systemd passed, leaving its file as systemd made it."""
+    descriptor = _inherited_descriptor(reactor, description)
+    # The descriptor stays open (the port serves a copy): should a reload drop this listener and a
+    # later one take it back, it is still systemd's socket, never another file that reused the number.
+    port = InheritedUnixPort._fromListeningDescriptor(reactor, descriptor, factory)
+    port.startListening()
+    log.info("listening on {path}, the socket systemd passed (owner and mode are its socket unit's)",
+             path=os.fsdecode(port.getHost().name))
+    return port
+
+
 def listen(reactor: Any, listener: Listener, factory: Factory) -> IListeningPort:
     """Start one listener."""
+    if parse_systemd_listen(listener.endpoint) is not None:
+        return listen_inherited(reactor, listener.endpoint, factory)
     unix = parse_unix_listen(listener.endpoint)
     if unix is None:
         if listener.tls is not None:

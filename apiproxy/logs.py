@@ -2,10 +2,13 @@
 
 One observer is installed for the process's life; SIGHUP gives it new
 settings (level, format, the access log's file, reopened for log rotation).
+Under `twist`, which installs an observer of its own, apiproxy's events still
+go through this router, and only Twisted's through twist's observer.
 """
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import IO, Any
 
 from twisted.logger import (FilteringLogObserver, ILogObserver, LogLevel, LogLevelFilterPredicate,
@@ -59,5 +62,29 @@ ROUTER = LogRouter()
 
 
 def start_logging(settings: LogSettings) -> None:
+    """The `apiproxy` command's logging: every event goes through ROUTER."""
     ROUTER.configure(settings)
     globalLogBeginner.beginLoggingTo([ROUTER], redirectStandardIO=False)
+
+
+ObserverFactory = Callable[[IO[str]], ILogObserver]
+
+
+@implementer(ILogObserver)
+class BesideTwist:
+    """apiproxy's events to ROUTER, any other to the observer twist made (its --log-file)."""
+
+    def __init__(self, twist_observer: ILogObserver) -> None:
+        self.twist_observer = twist_observer
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        namespace = event.get("log_namespace") or ""
+        (ROUTER if namespace.partition(".")[0] == "apiproxy" else self.twist_observer)(event)
+
+
+def start_logging_beside_twist(settings: LogSettings, twist_observer: ObserverFactory) -> ObserverFactory:
+    """Under `twist`, which begins logging itself: what twist should make its observer with, so
+    that apiproxy's messages and access log go where `[log]` says, each line once, and Twisted's
+    where twist's options say (twist's --log-level filters both first)."""
+    ROUTER.configure(settings)
+    return lambda stream: BesideTwist(twist_observer(stream))

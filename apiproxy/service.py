@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from twisted.application import service as application
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
@@ -76,7 +77,6 @@ class Service:
         self.daemon.current_info().addErrback(
             lambda failure: log.warn("upstream {upstream} not reachable yet: {why}",
                                      upstream=self.config.upstream, why=failure.getErrorMessage()))
-        self.reactor.addSystemEventTrigger("before", "shutdown", self.stop)
 
     def _metrics_listening(self, port: Any) -> None:
         self.metrics_port = port
@@ -179,6 +179,42 @@ class Service:
             done.callback(None)
 
 
+class ApiproxyService(application.Service):
+    """`Service` as a Twisted service: what `apiproxy` runs, and `twist apiproxy` through its plugin.
+
+    Its runner stops it before the reactor shuts down (`twist` itself, `run` below).
+    """
+
+    name = "apiproxy"
+
+    def __init__(self, reactor: Any, config: Config, reload: Callable[[], Config] | None = None) -> None:
+        self.proxy = Service(reactor, config, reload)
+
+    def startService(self) -> None:
+        """Listen (ListenError if a listener cannot start), and read the configuration again on SIGHUP."""
+        reactor = self.proxy.reactor
+        # A signal only sets a flag for the reactor's own thread: reloading in the handler itself
+        # could interrupt a write halfway.
+        signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(self.proxy.reload))
+        self.proxy.start()
+        super().startService()
+
+    def stopService(self) -> Deferred[Any]:
+        super().stopService()
+        return self.proxy.stop()
+
+
+class StartOrExit(ApiproxyService):
+    """For runners that start their services before the reactor runs (twist, twistd): a listener
+    that cannot start ends the process with the reason and status 1, as `apiproxy` does."""
+
+    def startService(self) -> None:
+        try:
+            super().startService()
+        except ListenError as error:
+            raise SystemExit(str(error)) from None
+
+
 def run(config: Config, reload: Callable[[], Config] | None = None) -> int:
     from twisted.internet import reactor
 
@@ -188,19 +224,18 @@ def run(config: Config, reload: Callable[[], Config] | None = None) -> int:
         print(f"cannot open the access log: {error}", file=sys.stderr)
         return 1
     status = [0]
-    service = Service(reactor, config, reload)
+    service = ApiproxyService(reactor, config, reload)
 
     def start_or_stop() -> None:
         try:
-            service.start()
+            service.startService()
         except ListenError as error:  # a TLS file that no longer loads is one too
             log.critical("{error}", error=str(error))
             status[0] = 1
             reactor.stop()
+        else:
+            reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
 
-    # A signal only sets a flag for the reactor's own thread: reloading in the handler itself
-    # could interrupt a write halfway.
-    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(service.reload))
     # Listen only once the reactor runs: its SIGTERM handler is in place
     # before the socket appears, so a stop right after start still ends cleanly.
     reactor.callWhenRunning(start_or_stop)

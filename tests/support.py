@@ -179,16 +179,20 @@ def proc_status(pid: int, field: str) -> int:
     raise KeyError(field)
 
 
-class Apiproxy:
-    """apiproxy running as a real process."""
+APIPROXY_COMMAND = [sys.executable, "-m", "apiproxy"]
 
-    def __init__(self, args: list[str], sock: str | None, workdir: str) -> None:
+
+class Apiproxy:
+    """apiproxy running as a real process (`command`: how it is started, with `args` after it)."""
+
+    def __init__(self, args: list[str], sock: str | None, workdir: str,
+                 command: list[str] = APIPROXY_COMMAND, **popen: Any) -> None:
         self.sock = sock
         self.workdir = workdir
         self.log_path = os.path.join(workdir, "apiproxy.log")
         self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "apiproxy", *args], cwd=REPO,
-                                        stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([*command, *args], cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+                                        **popen)
 
     @property
     def pid(self) -> int:
@@ -253,6 +257,22 @@ def start_apiproxy(upstream_sock: str, *extra: str, listen: str | None = None,
     args = ["--listen", listen or f"unix:{sock}", "--upstream", f"unix:{upstream_sock}", *extra]
     proxy = Apiproxy(args, sock if listen is None else None, workdir)
     return proxy.wait_listening() if listen is None else proxy
+
+
+SOCKET_ACTIVATE = shutil.which("systemd-socket-activate") or shutil.which(
+    "systemd-socket-activate", path="/lib/systemd:/usr/lib/systemd")
+
+
+def start_socket_activated(upstream_sock: str, sock: str, workdir: str,
+                           listen: str = "systemd:domain=UNIX:index=0") -> Apiproxy:
+    """apiproxy on a socket made as systemd makes it: systemd-socket-activate binds `sock`, and
+    on the first client starts apiproxy with it as descriptor 3 (LISTEN_FDS, LISTEN_PID, and the
+    LISTEN_FDNAMES systemd gives from the unit's name). Not waited for: connecting starts it."""
+    assert SOCKET_ACTIVATE, "systemd-socket-activate not found"
+    activate = [SOCKET_ACTIVATE, f"--listen={sock}", "--fdname=apiproxy.socket", *APIPROXY_COMMAND]
+    proxy = Apiproxy(["--listen", listen, "--upstream", f"unix:{upstream_sock}"], sock, workdir, command=activate)
+    deadline_poll(lambda: os.path.exists(sock) or proxy.process.poll() is not None)
+    return proxy
 
 
 def docker(sock: str, *args: str, cli: str = MODERN_CLI, input: bytes | None = None,

@@ -10,7 +10,8 @@ from twisted.internet.endpoints import _parse as twisted_parse
 
 from apiproxy import config
 from apiproxy.config import Config, ConfigError, Listener, load, read_toml, validate, with_overrides
-from apiproxy.endpoints import EndpointError, UnixListen, endpoint_kind, parse_unix_listen, split_description
+from apiproxy.endpoints import (EndpointError, SystemdListen, UnixListen, endpoint_kind, parse_systemd_listen,
+                                parse_unix_listen, split_description)
 from apiproxy.versions import Version
 
 REFERENCE_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "apiproxy.toml"
@@ -228,7 +229,50 @@ def test_parse_unix_listen_refuses(description: str) -> None:
 
 def test_other_endpoint_kinds_are_left_to_twisted() -> None:
     assert parse_unix_listen("tcp:2375:interface=127.0.0.1") is None
+    assert parse_systemd_listen("tcp:2375:interface=127.0.0.1") is None
     assert endpoint_kind("tcp:2375") == "tcp" and endpoint_kind("unix:/x") == "unix"
+
+
+# Sockets systemd passes ----------------------------------------------------------
+
+@pytest.mark.parametrize(("description", "listen"), [
+    ("systemd:domain=UNIX:index=0", SystemdListen(0, None)),
+    ("systemd:UNIX:index=2", SystemdListen(2, None)),
+    ("systemd:domain=UNIX:name=apiproxy.socket", SystemdListen(None, "apiproxy.socket")),
+])
+def test_parse_systemd_listen(description: str, listen: SystemdListen) -> None:
+    assert parse_systemd_listen(description) == listen
+
+
+@pytest.mark.parametrize(("description", "why"), [
+    ("systemd:domain=INET:index=0", "only unix sockets"),
+    ("systemd:domain=INET6:index=0", "only unix sockets"),
+    ("systemd:index=0", "only unix sockets"),
+    ("systemd:domain=UNIX", "either index=N or name=NAME"),
+    ("systemd:domain=UNIX:index=0:name=apiproxy.socket", "either index=N or name=NAME"),
+    ("systemd:domain=UNIX:index=first", "not a number"),
+    ("systemd:domain=UNIX:index=0:mode=0660", "unsupported options"),
+])
+def test_parse_systemd_listen_refuses(description: str, why: str) -> None:
+    with pytest.raises(EndpointError, match=why):
+        parse_systemd_listen(description)
+
+
+def test_a_systemd_listener_takes_neither_mode_nor_group() -> None:
+    listener = validate({"listeners": [{"endpoint": "systemd:domain=UNIX:index=0"}]}).listeners[0]
+    assert listener.group is None  # not the docker default: the socket unit's SocketGroup= stays
+    problems = problems_of({"listeners": [{"endpoint": "systemd:domain=UNIX:index=0", "mode": "0600",
+                                           "group": "docker"}]})
+    assert problems == [("listeners.0.mode", "systemd made this socket: set SocketMode= in its socket unit instead"),
+                        ("listeners.0.group", "systemd made this socket: set SocketGroup= in its socket unit instead")]
+
+
+def test_a_systemd_listener_takes_no_tls(tmp_path: Path) -> None:
+    pem = tmp_path / "x.pem"
+    pem.write_text("")
+    problems = problems_of({"listeners": [{"endpoint": "systemd:domain=UNIX:index=0", "tls_cert": str(pem),
+                                           "tls_key": str(pem)}]})
+    assert [where for where, _ in problems] == ["listeners.0.tls_cert"]
 
 
 # Access: TCP, TLS, policy ------------------------------------------------------

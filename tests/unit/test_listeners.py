@@ -1,4 +1,4 @@
-"""Unix listeners: the path apiproxy takes over, and the permissions it gives it."""
+"""Unix listeners: the path apiproxy takes over, the permissions it gives it, and systemd's sockets it leaves alone."""
 from __future__ import annotations
 
 import os
@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.testing import MemoryReactorClock
 
-from apiproxy.listeners import ListenError, listen_unix
+from apiproxy.config import Listener
+from apiproxy.listeners import InheritedUnixPort, ListenError, listen, listen_unix
 
 
 class FakeReactor:
@@ -79,3 +81,39 @@ def test_a_stale_socket_is_replaced(tmp_path: Path) -> None:
             probe.connect(str(path))
     finally:
         server.close()
+
+
+def systemds_socket(path: Path, mode: int) -> socket.socket:
+    """A listening socket as systemd passes it: bound, listening, blocking, its mode set."""
+    made = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    made.bind(str(path))
+    made.listen(5)
+    os.chmod(path, mode)
+    return made
+
+
+def test_an_inherited_socket_keeps_its_file_from_start_to_stop(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.sock"
+    made = systemds_socket(path, 0o640)
+    before = os.stat(path)
+    reactor = MemoryReactorClock()
+    port = InheritedUnixPort._fromListeningDescriptor(reactor, made.fileno(), Factory.forProtocol(Protocol))
+    port.startListening()
+    try:
+        assert port in reactor.readers
+        assert not port.socket.getblocking(), "an accept in the reactor must never wait"
+        assert os.stat(path) == before  # no chmod: Twisted's own adoption makes it 0666
+    finally:
+        port.stopListening()
+        reactor.advance(0)
+    assert os.stat(path) == before, "the file is systemd's: it removes it when its socket unit stops"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.connect(str(path))  # systemd's own descriptor still listens
+    made.close()
+
+
+def test_a_socket_systemd_did_not_pass_is_a_listen_error() -> None:
+    """No LISTEN_FDS here: the message says where the socket should come from."""
+    listener = Listener("systemd:domain=UNIX:index=0", 0o660, None)
+    with pytest.raises(ListenError, match="systemd passed no such socket"):
+        listen(MemoryReactorClock(), listener, Factory.forProtocol(Protocol))
