@@ -63,7 +63,7 @@ def check_config(path: str) -> int:
 def _check_with_twisted(config: configuration.Config) -> None:
     """Endpoint strings that only Twisted's parsers can judge."""
     from twisted.internet import reactor
-    from twisted.internet.endpoints import clientFromString, serverFromString
+    from twisted.internet.endpoints import clientFromString
 
     from .endpoints import parse_systemd_listen, parse_unix_listen
     from .tls import TLSError, client_endpoint, server_factory
@@ -73,20 +73,14 @@ def _check_with_twisted(config: configuration.Config) -> None:
         # apiproxy makes unix sockets and adopts systemd's itself; whether systemd passed one is
         # known only when it starts.
         if parse_unix_listen(listener.endpoint) is None and parse_systemd_listen(listener.endpoint) is None:
-            try:
-                serverFromString(reactor, listener.endpoint)
-            except Exception as error:  # Twisted raises ValueError, TypeError, KeyError...
-                problems.append((f"listeners.{index}.endpoint", f"invalid endpoint: {error}"))
+            problems += _invalid_server_endpoint(f"listeners.{index}.endpoint", listener.endpoint)
         if listener.tls is not None:
             try:
                 server_factory(listener.tls, None)
             except TLSError as error:
                 problems.append((f"listeners.{index}.tls_cert", str(error)))
     if config.metrics_listen:
-        try:
-            serverFromString(reactor, config.metrics_listen)
-        except Exception as error:
-            problems.append(("metrics.listen", f"invalid endpoint: {error}"))
+        problems += _invalid_server_endpoint("metrics.listen", config.metrics_listen)
     try:
         endpoint = clientFromString(reactor, config.upstream)
     except Exception as error:
@@ -99,6 +93,18 @@ def _check_with_twisted(config: configuration.Config) -> None:
                 problems.append(("upstream.tls_ca", str(error)))
     if problems:
         raise ConfigError(problems)
+
+
+def _invalid_server_endpoint(key: str, description: str) -> list[tuple[str, str]]:
+    """A problem if Twisted's parser cannot read `description` as a server endpoint."""
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import serverFromString
+
+    try:
+        serverFromString(reactor, description)
+    except Exception as error:  # Twisted raises ValueError, TypeError, KeyError...
+        return [(key, f"invalid endpoint: {error}")]
+    return []
 
 
 def versions(argv: list[str]) -> int:

@@ -16,6 +16,7 @@ from .emulation import Call, Emulation, EmulationFailed, Fetch, Pass, Park, Repl
 from .functions import docker_image_name, encode_registry_header, lxc_conf_to_settings, remembered_credentials
 from .ids import LABEL
 from .links import link_environment, link_host
+from .translate import json_values
 
 NEVER_STARTED = "0001-01-01T00:00:00Z"
 _TRUE = {"1", "true", "True"}
@@ -266,15 +267,8 @@ def attach_websocket(request: LegacyRequest) -> Emulation:
 
 def _progress_error(body: Any) -> str | None:
     """The error a finished progress stream (a pull's, a push's) ended with, if any."""
-    lines = body.splitlines() if isinstance(body, bytes) else [json.dumps(body).encode()] if body else []
-    for line in lines:
-        try:
-            item = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(item, dict) and item.get("error"):
-            return str(item["error"])
-    return None
+    items = (json_values(body) or []) if isinstance(body, bytes) else [body]  # one item comes decoded
+    return next((str(item["error"]) for item in items if isinstance(item, dict) and item.get("error")), None)
 
 
 def push_every_tag(request: LegacyRequest) -> Emulation:

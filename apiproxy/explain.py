@@ -17,11 +17,11 @@ from .chain import ChainExchange
 from .emulation import Answer, Call, EmulationFailed, Fetch, Pass, Park, Reply, Unpark, WebSocket
 from .emulations import NEVER_STARTED, LegacyRequest
 from .errors import error_reply
-from .http1 import Headers, ProtocolError, end_to_end, text_headers, without
+from .http1 import Headers, ProtocolError, passed_on, text_headers
 from .paths import normalize_target
 from .routes import match_legacy
 from .routing import Refuse, Settings, plan
-from .translate import Exchange, JsonStream, TranslationError, exchange_for
+from .translate import Exchange, TranslationError, exchange_for, json_values
 from .upstream import TargetChoice, UpstreamInfo, is_legacy, known_versions
 from .versions import Version, split_version_prefix
 
@@ -167,7 +167,7 @@ def _named(headers: Headers) -> dict[str, tuple[str, str]]:
 
 def _pretty(body: bytes) -> list[str]:
     """JSON indented (a stream, one item a line), credentials hidden; else text; else a byte count."""
-    items = _json_stream(body)
+    items = json_values(body)
     if items is not None and len(items) == 1:
         return json.dumps(_hidden(items[0]), indent=2, ensure_ascii=False).splitlines()
     if items is not None:
@@ -176,28 +176,11 @@ def _pretty(body: bytes) -> list[str]:
     return [f"({len(body)} bytes, not text)"] if "\ufffd" in text or "\x00" in text else text.splitlines()
 
 
-def _json_stream(body: bytes) -> list[Any] | None:
-    """The JSON values of a body holding one or more, read as the proxy reads a daemon's stream."""
-    items: list[Any] = []
-    stream = JsonStream(items.append)
-    try:
-        stream.feed(body)
-        stream.close()
-    except TranslationError:
-        return None
-    return items or None
-
-
 def _hidden(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: "<redacted>" if str(key).lower() in SECRET_FIELDS and item else _hidden(item)
                 for key, item in value.items()}
     return [_hidden(item) for item in value] if isinstance(value, list) else value
-
-
-def _passed_on(headers: Headers) -> Headers:
-    """The client's headers the proxy hands its exchange: no hop-by-hop ones, no framing, no Host."""
-    return without(end_to_end(headers), {b"content-length", b"host"})
 
 
 def _through(transform: Any, body: bytes) -> bytes:
@@ -208,7 +191,7 @@ def _through(transform: Any, body: bytes) -> bytes:
 
 def _explain_request(question: Question, exchange: ChainExchange, target: str, lines: list[str]) -> None:
     path, query = split_version_prefix(target.partition("?")[0]).path, target.partition("?")[2]
-    given = _passed_on(question.headers)
+    given = passed_on(question.headers)
 
     def view(count: int, prefix: str = "") -> list[str]:
         step = exchange.partial(count)
@@ -227,7 +210,7 @@ def _explain_request(question: Question, exchange: ChainExchange, target: str, l
 
 
 def _explain_answer(question: Question, exchange: ChainExchange, emulated: bool, lines: list[str]) -> int:
-    kind = b"application/json" if _json_stream(question.body) is not None else b"text/plain; charset=utf-8"
+    kind = b"application/json" if json_values(question.body) is not None else b"text/plain; charset=utf-8"
     given: Headers = [(b"Content-Type", kind)] if question.body else []
     if emulated:
         lines.append("note: an emulation serves this request; this is the answer to the request it forwards")
@@ -354,7 +337,7 @@ def _forwarded(result: Pass, question: Question, exchange: ChainExchange) -> lis
         method, template = result.as_endpoint.split(" ", 1)
         forwarding = exchange_for(match_legacy(method, template), exchange.client_version, exchange.target,
                                   upstream_kind=question.upstream_kind, upstream_api=exchange.target)
-    given = _passed_on(question.headers)
+    given = passed_on(question.headers)
     body = _through(forwarding.request_body(given), question.body) if result.client_body else \
         json.dumps(result.body).encode() if result.body is not None else b""
     lines = ["then apiproxy forwards the request:",

@@ -174,6 +174,12 @@ def end_to_end(headers: Headers) -> Headers:
     return without(headers, HOP_BY_HOP | tokens(headers, b"connection"))
 
 
+def passed_on(headers: Headers) -> Headers:
+    """A request's headers as its exchange gets them: end to end, and without the framing and Host
+    the proxy writes itself."""
+    return without(end_to_end(headers), {b"content-length", b"host"})
+
+
 # Body framing -------------------------------------------------------------
 
 CHUNKED = "chunked"

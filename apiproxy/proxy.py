@@ -349,8 +349,7 @@ class ClientConnection(Emulating, Protocol):
     def _send_head(self, framing: Headers) -> None:
         head = self.request
         assert head is not None and self.exchange is not None and self.upstream is not None
-        headers = http1.without(http1.end_to_end(head.headers), {b"content-length", b"host"})
-        headers = self.exchange.request_headers(headers)
+        headers = self.exchange.request_headers(http1.passed_on(head.headers))
         headers.insert(0, (b"Host", valid_host(http1.header(head.headers, b"host"))))
         if self.upgrade:
             headers += [(b"Connection", b"Upgrade"), (b"Upgrade", self.upgrade)]
@@ -523,11 +522,10 @@ class ClientConnection(Emulating, Protocol):
         self.to_client, self.to_upstream = self.websocket or self.exchange.hijacked_streams()
         self.spliced = True
         HIJACKED_STREAMS.inc()
-        if not self.head_sent and self.parked_ready is None:
-            self._answered(head.status)
         if self.head_sent:
             pass  # the client was answered already (a websocket)
         elif self.parked_ready is None:
+            self._answered(head.status)
             self._send(http1.format_response_head(head.status, head.reason, head.headers))
         else:
             ready, self.parked_ready = self.parked_ready, None

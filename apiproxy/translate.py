@@ -235,6 +235,19 @@ class JsonStream:
         return tail
 
 
+def json_values(body: bytes) -> list[Any] | None:
+    """The JSON values of a whole body holding one or more (a progress stream), read as JsonStream
+    reads a daemon's stream; None if it holds anything else."""
+    values: list[Any] = []
+    stream = JsonStream(values.append)
+    try:
+        stream.feed(body)
+        stream.close()
+    except TranslationError:
+        return None
+    return values or None
+
+
 FRAME_HEADER = struct.Struct(">BxxxL")
 
 

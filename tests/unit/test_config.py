@@ -348,6 +348,18 @@ def test_check_config_loads_the_tls_files(tmp_path: Path, capsys: pytest.Capture
     assert "listeners.0.tls_cert: cannot load the certificate" in capsys.readouterr().err
 
 
+def test_check_config_reads_the_listener_and_metrics_endpoints(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from apiproxy.cli import check_config
+
+    path = tmp_path / "c.toml"
+    path.write_text('[[listeners]]\nendpoint = "bogus:2376"\nallow_plain_tcp = true\n'
+                    '[metrics]\nlisten = "nonsense:9323"\n')
+    assert check_config(str(path)) == 1
+    err = capsys.readouterr().err
+    assert "listeners.0.endpoint: invalid endpoint" in err and "metrics.listen: invalid endpoint" in err
+
+
 def test_allow_plain_tcp_from_the_command_line_applies_to_its_listeners() -> None:
     data = with_overrides({}, listen=["tcp:2375:interface=127.0.0.1"], allow_plain_tcp=True)
     assert validate(data).listeners[0].plain_tcp
