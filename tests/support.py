@@ -152,6 +152,12 @@ def scrape_metrics(sock: str) -> dict[tuple[str, frozenset[tuple[str, str]]], fl
             for family in text_string_to_metric_families(reply.body.decode()) for sample in family.samples}
 
 
+def access_lines(log: str) -> list[str]:
+    """The access log's lines in apiproxy's text log, without their time and namespace."""
+    marker = "[apiproxy.access#info] "
+    return [line.split(marker, 1)[1] for line in log.splitlines() if marker in line]
+
+
 def metric(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
     """One sample's value, 0 when the series does not exist (yet)."""
     return samples.get((name, frozenset(labels.items())), 0.0)

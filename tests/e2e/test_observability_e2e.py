@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from test_streams import _frames_payload
+from test_streams import _frames_payload, _open_attach
 
-from support import Apiproxy, deadline_poll, docker, metric, request, scrape_metrics, start_apiproxy
+from support import Apiproxy, access_lines, deadline_poll, docker, metric, request, scrape_metrics, start_apiproxy
 
 REGISTRY = os.environ.get("APIPROXY_TEST_REGISTRY", "")
 USER = os.environ.get("APIPROXY_TEST_REGISTRY_USER", "")
@@ -43,28 +43,6 @@ def _target(proxy: Apiproxy) -> str:
     return found.group(1)
 
 
-def _access_lines(proxy: Apiproxy) -> list[str]:
-    return [line.split("[apiproxy.access#info] ", 1)[1] for line in proxy.log.splitlines()
-            if "[apiproxy.access#info] " in line]
-
-
-def _attach_and_talk(sock: str, cid: str, payload: bytes) -> tuple[socket.socket, bytes]:
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    conn.settimeout(60)
-    conn.connect(sock)
-    conn.sendall(f"POST /v1.9/containers/{cid}/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\n"
-                 "Host: docker\r\nContent-Type: plain/text\r\n\r\n".encode())
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        assert chunk, data
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200"), head
-    conn.sendall(payload)
-    return conn, rest
-
-
 def test_a_legacy_session_in_the_log_and_the_metrics(observed: tuple[Apiproxy, str], image: str) -> None:
     proxy, metrics = observed
     sock = proxy.sock
@@ -77,7 +55,9 @@ def test_a_legacy_session_in_the_log_and_the_metrics(observed: tuple[Apiproxy, s
     try:
         assert request(sock, "POST", f"/v1.9/containers/{cid}/start").status == 204
         payload = b"hello through the splice\n" * 100
-        conn, rest = _attach_and_talk(sock, cid, payload)
+        conn, head, rest = _open_attach(sock, f"/v1.9/containers/{cid}/attach?stream=1&stdin=1&stdout=1", False)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        conn.sendall(payload)
         with conn:
             # While the stream runs, it is one hijacked stream.
             deadline_poll(lambda: metric(scrape_metrics(metrics), "apiproxy_hijacked_streams") == 1)
@@ -96,7 +76,7 @@ def test_a_legacy_session_in_the_log_and_the_metrics(observed: tuple[Apiproxy, s
         request(proxy.sock, "DELETE", f"/v1.41/containers/{cid}?force=1", validate=False)  # type: ignore[arg-type]
     target = _target(proxy)
     number, ms = r"\d+", r"[0-9.]+ ms"
-    lines = _access_lines(proxy)
+    lines = access_lines(proxy.log)
     expected = [
         rf"1\.3 -> {target} POST /containers/create 201 in={number} out={number} {ms} changes=1\.10,[0-9.,]+",
         rf"1\.9 -> {target} POST /containers/\{{id\}}/start 204 in={number} out=\d+ {ms} changes=\S+",
@@ -161,7 +141,7 @@ def test_modern_clients_in_the_log_as_themselves(observed: tuple[Apiproxy, str])
     assert proxy.sock is not None
     docker(proxy.sock, "version")
     docker(proxy.sock, "ps", "-a")
-    lines = _access_lines(proxy)
+    lines = access_lines(proxy.log)
     modern = [line for line in lines if re.match(r"1\.(2[4-9]|[3-9]\d) -> ", line)]
     assert any(re.fullmatch(r"(\S+) -> \1 GET /containers/json 200 .* changes=-", line) for line in modern), lines
     samples = scrape_metrics(metrics)

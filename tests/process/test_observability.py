@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from echo_upstream import EchoUpstream
-from support import Apiproxy, deadline_poll, metric, request, scrape_metrics, start_apiproxy
+from support import Apiproxy, access_lines, deadline_poll, metric, request, scrape_metrics, start_apiproxy
 
 SECRETS = ("topsecret", "s3cret", "c2VjcmV0YXV0aA==", "cmVnaXN0cnljb25maWc=", "pw-secret")
 
@@ -47,14 +47,10 @@ def _send_a_mix(sock: str) -> None:
             validate=False)
 
 
-def _access_lines(log: str) -> list[str]:
-    return [line.split("[apiproxy.access#info] ", 1)[1] for line in log.splitlines() if "[apiproxy.access#" in line]
-
-
 def test_one_access_line_per_request(observed: Apiproxy) -> None:
     _send_a_mix(observed.sock)  # type: ignore[arg-type]
     observed.stop()
-    lines = _access_lines(observed.log)
+    lines = access_lines(observed.log)
     number, ms = r"\d+", r"[0-9.]+ ms"
     expected = [
         rf"1\.9 -> 1\.41 GET /version 200 in={number} out={number} {ms} changes=[0-9.,]+",
