@@ -115,6 +115,7 @@ def test_access_off(echo: EchoUpstream, workdir: str) -> None:
     finally:
         assert proxy.stop() == 0, proxy.log
     assert "apiproxy.access" not in proxy.log and "listening on" in proxy.log
+    assert "metrics at" not in proxy.log  # no [metrics] listen: no metrics served
 
 
 def test_sighup_reopens_the_access_file_for_rotation(echo: EchoUpstream, workdir: str) -> None:
