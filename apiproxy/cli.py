@@ -5,8 +5,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from . import config as configuration
-from .config import ConfigError
+from apiproxy.ops import config as configuration
+from apiproxy.ops.config import ConfigError
 
 DESCRIPTION = "A socket for Docker API v1.0-v1.9 clients in front of today's daemon."
 USAGE = """apiproxy [--config FILE] [--listen ENDPOINT]... [--allow-plain-tcp] [--upstream ENDPOINT]
@@ -65,8 +65,8 @@ def _check_with_twisted(config: configuration.Config) -> None:
     from twisted.internet import reactor
     from twisted.internet.endpoints import clientFromString
 
-    from .endpoints import parse_systemd_listen, parse_unix_listen
-    from .tls import TLSError, client_endpoint, server_factory
+    from apiproxy.ops.listen_specs import parse_systemd_listen, parse_unix_listen
+    from apiproxy.shell.tls import TLSError, client_endpoint, server_factory
 
     problems = []
     for index, listener in enumerate(config.listeners):
@@ -108,8 +108,8 @@ def _invalid_server_endpoint(key: str, description: str) -> list[tuple[str, str]
 
 
 def versions(argv: list[str]) -> int:
-    from . import matrix
-    from .versions import parse_version
+    from apiproxy.ops import matrix
+    from apiproxy.api.versions import parse_version
 
     parser = argparse.ArgumentParser(prog="apiproxy versions",
                                      description="The compatibility matrix: legacy endpoint x version.")
@@ -124,8 +124,8 @@ def versions(argv: list[str]) -> int:
 
 
 def explain(argv: list[str]) -> int:
-    from . import explain as explaining
-    from .versions import BadVersion, parse_version
+    from apiproxy.ops import explain as explaining
+    from apiproxy.api.versions import BadVersion, parse_version
 
     parser = argparse.ArgumentParser(
         prog="apiproxy explain",
@@ -168,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["versions"]:
         return versions(argv[1:])
     if argv == ["config-reference"]:
-        from .config_reference import reference
-        from .datafiles import load_json
+        from apiproxy.ops.config_reference import reference
+        from apiproxy.api.datafiles import load_json
 
         sys.stdout.write(reference(load_json("config.schema.json")))
         return 0
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print_problems(error)
         return 1
-    from .service import run
+    from apiproxy.shell.service import run
 
     return run(config, reload)
 

@@ -24,7 +24,7 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "unit")]
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from apiproxy.versions import Version, parse_version  # noqa: E402
+from apiproxy.api.versions import Version, parse_version  # noqa: E402
 from test_schema_properties import (CASES, NOT_JSON, TARGETS, Case, check_refused, check_valid,  # noqa: E402
                                     invalid_bodies, ungenerable, valid_bodies)
 

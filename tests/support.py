@@ -83,10 +83,10 @@ def legacy_problem(method: str, path: str, status: int, body: bytes) -> str | No
 
     Every legacy answer the suite receives goes through this (see `request`).
     """
-    from apiproxy.routes import match_legacy
-    from apiproxy.upstream import is_legacy
-    from apiproxy.validation import legacy_pointer, problem
-    from apiproxy.versions import split_version_prefix
+    from apiproxy.api.routes import match_legacy
+    from apiproxy.api.upstream_info import is_legacy
+    from apiproxy.api.validation import legacy_pointer, problem
+    from apiproxy.api.versions import split_version_prefix
 
     prefixed = split_version_prefix(path.partition("?")[0])
     if prefixed.version is None or not is_legacy(prefixed.version) or not 200 <= status < 300:

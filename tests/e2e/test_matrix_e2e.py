@@ -12,8 +12,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from apiproxy.routes import legacy_routes
-from apiproxy.upstream import known_versions
+from apiproxy.api.routes import legacy_routes
+from apiproxy.api.upstream_info import known_versions
 from support import Apiproxy, Reply, one_file_tar, request
 from test_streams import _open_attach, _read_to_end
 

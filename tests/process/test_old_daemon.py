@@ -18,9 +18,9 @@ from typing import Any, Iterator
 import jsonschema
 import pytest
 
-from apiproxy import validation
-from apiproxy.routes import match_legacy
-from apiproxy.versions import parse_version
+from apiproxy.api import validation
+from apiproxy.api.routes import match_legacy
+from apiproxy.api.versions import parse_version
 from fake2013 import DocExample, FakeDaemon, Received, load
 from support import Apiproxy, Reply, deadline_poll, legacy_problem, request, start_apiproxy
 

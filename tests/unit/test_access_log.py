@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from twisted.logger import Logger
 
-from apiproxy.access import ACCESS_FORMAT, ACCESS_NAMESPACE, AccessRecord, endpoint_template, redact_target, \
-    version_label
-from apiproxy.config import LogSettings
-from apiproxy.logs import LogRouter
-from apiproxy.metrics import REGISTRY, exposition, upstream_known
-from apiproxy.upstream import UpstreamInfo
-from apiproxy.versions import Version
+from apiproxy.ops.access import ACCESS_FORMAT, ACCESS_NAMESPACE, AccessRecord, endpoint_template, version_label
+from apiproxy.api.redaction import redact_target
+from apiproxy.ops.config import LogSettings
+from apiproxy.shell.logs import LogRouter
+from apiproxy.ops.metrics import REGISTRY, exposition, upstream_known
+from apiproxy.api.upstream_info import UpstreamInfo
+from apiproxy.api.versions import Version
 
 
 @pytest.mark.parametrize("method, path, template", [

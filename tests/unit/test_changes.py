@@ -7,11 +7,14 @@ from typing import Any
 
 import pytest
 
-from apiproxy import changes, functions
-from apiproxy.chain import ChainExchange
-from apiproxy.changes import ChangeError, Context, compile_step, run_steps
-from apiproxy.routes import match_legacy
-from apiproxy.versions import Version
+from apiproxy.translation import changes
+from apiproxy.translation.steps.containers import ports_to_display_string
+from apiproxy.translation.steps.registry_auth import encode_registry_header
+from apiproxy.translation.chain import ChainExchange
+from apiproxy.translation.document import ChangeError, Context
+from apiproxy.translation.changes import compile_step, run_steps
+from apiproxy.api.routes import match_legacy
+from apiproxy.api.versions import Version
 
 CONTEXT = Context("GET", "/x", {}, Version(1, 3), Version(1, 41))
 
@@ -141,8 +144,8 @@ def test_attach_is_demultiplexed_below_1_6_unless_the_stream_is_raw() -> None:
 
 
 def test_ports_display_string_matches_0_6_daemons() -> None:
-    assert functions.ports_to_display_string([], CONTEXT) == ""
-    assert functions.ports_to_display_string([{"PrivatePort": 53, "Type": "udp"}], CONTEXT) == "53/udp"
+    assert ports_to_display_string([], CONTEXT) == ""
+    assert ports_to_display_string([{"PrivatePort": 53, "Type": "udp"}], CONTEXT) == "53/udp"
 
 
 def test_search_below_1_7_keeps_only_name_and_description() -> None:
@@ -180,4 +183,4 @@ def test_a_push_body_of_a_1_7_client_goes_into_x_registry_auth_unless_it_gave_th
         transform = exchange.request_body([])
         assert transform is not None and _through(transform, json.dumps(credentials).encode()) == b""
         sent = [value for name, value in exchange.request_headers(given) if name.lower() == b"x-registry-auth"]
-        assert sent == ([functions.encode_registry_header(expected).encode()] if expected else [b"e30"])
+        assert sent == ([encode_registry_header(expected).encode()] if expected else [b"e30"])

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from twisted.internet.endpoints import _parse as twisted_parse
 
-from apiproxy import config
-from apiproxy.config import Config, ConfigError, Listener, load, read_toml, validate, with_overrides
-from apiproxy.endpoints import (EndpointError, SystemdListen, UnixListen, endpoint_kind, parse_systemd_listen,
-                                parse_unix_listen, split_description)
-from apiproxy.versions import Version
+from apiproxy.ops import config
+from apiproxy.ops.config import Config, ConfigError, Listener, load, read_toml, validate, with_overrides
+from apiproxy.ops.listen_specs import (EndpointError, SystemdListen, UnixListen, endpoint_kind,
+                                       parse_systemd_listen, parse_unix_listen, split_description)
+from apiproxy.api.versions import Version
 
 REFERENCE_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "apiproxy.toml"
 NO_SUCH_GROUP = "apiproxy-test-no-such-group"

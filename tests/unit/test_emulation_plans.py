@@ -5,10 +5,12 @@ from typing import Any
 
 import pytest
 
-from apiproxy.changes import Context
-from apiproxy.emulation import Answer, Call, EmulationFailed, Fetch, Pass, Reply, Unpark
-from apiproxy.emulations import LegacyRequest, containers_between, insert_file, start_with_host_config
-from apiproxy.versions import Version
+from apiproxy.translation.document import Context
+from apiproxy.translation.emulations.commands import Answer, Call, EmulationFailed, Fetch, Pass, Reply, Unpark
+from apiproxy.translation.emulations.commands import LegacyRequest
+from apiproxy.translation.emulations.containers import containers_between, start_with_host_config
+from apiproxy.translation.emulations.images import insert_file
+from apiproxy.api.versions import Version
 
 
 def _run(emulation: Any, answers: dict[str, Answer]) -> tuple[list[Any], Any]:

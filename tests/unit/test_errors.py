@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from apiproxy.errors import error_reply
-from apiproxy.http1 import header
-from apiproxy.versions import Version
+from apiproxy.api.errors import error_reply
+from apiproxy.wire.http1 import header
+from apiproxy.api.versions import Version
 
 
 @pytest.mark.parametrize("version", [Version(1, 0), Version(1, 9), Version(1, 12), Version(1, 23)])

@@ -5,15 +5,15 @@ import json
 
 import pytest
 
-from apiproxy.changes import between
-from apiproxy.datafiles import load_json
-from apiproxy.errors import error_reply
-from apiproxy.explain import NEW_CONTAINER, Explanation, Question, explain, highest_target, parse_header, \
-    with_version
-from apiproxy.routes import legacy_routes
-from apiproxy.routing import Forward, Settings, plan
-from apiproxy.upstream import TargetChoice, UpstreamInfo, known_versions
-from apiproxy.versions import Version, parse_version
+from apiproxy.translation.changes import between
+from apiproxy.api.datafiles import load_json
+from apiproxy.api.errors import error_reply
+from apiproxy.ops.explain import (NEW_CONTAINER, Explanation, Question, explain, highest_target, parse_header,
+                                  with_version)
+from apiproxy.api.routes import legacy_routes
+from apiproxy.translation.routing import Forward, Settings, plan
+from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, known_versions
+from apiproxy.api.versions import Version, parse_version
 
 V1_24 = Version(1, 24)
 

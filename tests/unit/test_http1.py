@@ -4,13 +4,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from apiproxy import http1
-from apiproxy.http1 import (
-    CHUNKED, LAST_CHUNK, UNTIL_CLOSE, ChunkedDecoder, Headers, ProtocolError, RequestHead,
-    ResponseHead, encode_chunk, end_to_end, find_head_end, format_request_head,
-    format_response_head, parse_request_head, parse_response_head, request_body_length,
-    response_body_length,
-)
+from apiproxy.wire import http1
+from apiproxy.wire.http1 import (CHUNKED, LAST_CHUNK, UNTIL_CLOSE, ChunkedDecoder, Headers, ProtocolError,
+                                 RequestHead, ResponseHead, encode_chunk, end_to_end, find_head_end,
+                                 format_request_head, format_response_head, parse_request_head,
+                                 parse_response_head, request_body_length, response_body_length)
 
 
 def request(*header_lines: bytes, line: bytes = b"GET /v1.9/info HTTP/1.1") -> bytes:

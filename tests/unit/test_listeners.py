@@ -10,8 +10,8 @@ import pytest
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock
 
-from apiproxy.config import Listener
-from apiproxy.listeners import InheritedUnixPort, ListenError, listen, listen_unix
+from apiproxy.ops.config import Listener
+from apiproxy.shell.listeners import InheritedUnixPort, ListenError, listen, listen_unix
 
 
 class FakeReactor:

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from apiproxy import changes, matrix
-from apiproxy.versions import Version
+from apiproxy.translation import changes
+from apiproxy.ops import matrix
+from apiproxy.api.versions import Version
 
 REPO = Path(__file__).resolve().parents[2]
 

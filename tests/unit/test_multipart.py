@@ -10,8 +10,9 @@ from typing import Iterable, Union
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from apiproxy.multipart import MultipartToTar, boundary_of
-from apiproxy.translate import TranslationError
+from apiproxy.translation.build.context import MultipartToTar
+from apiproxy.translation.build.multipart import boundary_of
+from apiproxy.translation.transforms import TranslationError
 
 BOUNDARY = b"5d0e5c2b3e3a4f8e9c1d2b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a"  # as Go's multipart.Writer
 DOCKERFILE = b"FROM busybox\nADD . /src\nCMD [\"cat\", \"/src/hello\"]\n"

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from apiproxy.http1 import ProtocolError
-from apiproxy.paths import normalize_target
+from apiproxy.wire.http1 import ProtocolError
+from apiproxy.wire.paths import normalize_target
 
 
 @pytest.mark.parametrize(("target", "canonical"), [

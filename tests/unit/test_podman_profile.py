@@ -5,13 +5,15 @@ import base64
 import json
 from typing import Any
 
-from apiproxy import functions
-from apiproxy.chain import ChainExchange
-from apiproxy.changes import Context
-from apiproxy.emulation import Answer, Call, Pass, Reply
-from apiproxy.emulations import LegacyRequest, attach_from_logs, push_every_tag
-from apiproxy.routes import match_legacy
-from apiproxy.versions import Version
+from apiproxy.translation.steps.podman import registry_host, top_columns
+from apiproxy.translation.chain import ChainExchange
+from apiproxy.translation.document import Context
+from apiproxy.translation.emulations.commands import Answer, Call, Pass, Reply
+from apiproxy.translation.emulations.commands import LegacyRequest
+from apiproxy.translation.emulations.attach import attach_from_logs
+from apiproxy.translation.emulations.images import push_every_tag
+from apiproxy.api.routes import match_legacy
+from apiproxy.api.versions import Version
 
 CONTEXT = Context("GET", "/x", {}, Version(1, 9), Version(1, 41), upstream_kind="podman")
 
@@ -68,16 +70,16 @@ def test_import_result_names_the_image_once() -> None:
 
 def test_top_columns_split_busybox_ps_lines() -> None:
     top = {"Titles": ["PID   USER     COMMAND"], "Processes": [["1 root     sleep 300 -x"]]}
-    assert functions.top_columns(top, CONTEXT) == {"Titles": ["PID", "USER", "COMMAND"],
+    assert top_columns(top, CONTEXT) == {"Titles": ["PID", "USER", "COMMAND"],
                                                    "Processes": [["1", "root", "sleep 300 -x"]]}
     columns = {"Titles": ["PID", "CMD"], "Processes": [["1", "sh"]]}
-    assert functions.top_columns(dict(columns), CONTEXT) == columns
+    assert top_columns(dict(columns), CONTEXT) == columns
 
 
 def test_login_addresses_as_podman_checks_them() -> None:
-    assert functions.registry_host("http://127.0.0.1:5000/v1/", CONTEXT) == "localhost:5000"
-    assert functions.registry_host("https://index.docker.io/v1/", CONTEXT) == "https://index.docker.io"
-    assert functions.registry_host("registry.example:5000", CONTEXT) == "registry.example:5000"
+    assert registry_host("http://127.0.0.1:5000/v1/", CONTEXT) == "localhost:5000"
+    assert registry_host("https://index.docker.io/v1/", CONTEXT) == "https://index.docker.io"
+    assert registry_host("registry.example:5000", CONTEXT) == "registry.example:5000"
 
 
 def test_commit_without_a_body_sends_an_empty_object() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from apiproxy.policy import Policy, PolicyError, group_of, parse_rule, policy_path
+from apiproxy.api.policy import Policy, PolicyError, group_of, parse_rule, policy_path
 
 
 def policy(**table: object) -> Policy:

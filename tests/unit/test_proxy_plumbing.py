@@ -14,17 +14,18 @@ import pytest
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.testing import StringTransport
 
-from apiproxy.memory import Memory
-from apiproxy.http1 import LAST_CHUNK, Headers, encode_chunk
+from apiproxy.translation.memory import Memory
+from apiproxy.wire.http1 import LAST_CHUNK, Headers, encode_chunk
 from twisted.internet.task import Clock
 
-from apiproxy.config import Limits
-from apiproxy.policy import Policy
-from apiproxy.proxy import ClientConnection, ProxyFactory, UpstreamConnection
-from apiproxy.routing import Settings
-from apiproxy.translate import Exchange, FrameStream, JsonStream, Transform, WholeJson
-from apiproxy.upstream import choose_target, parse_upstream_info
-from apiproxy.versions import Version
+from apiproxy.ops.config import Limits
+from apiproxy.api.policy import Policy
+from apiproxy.shell.client_side import ClientConnection, ProxyFactory, UpstreamConnection
+from apiproxy.translation.routing import Settings
+from apiproxy.translation.exchange import Exchange
+from apiproxy.translation.transforms import FrameStream, JsonStream, Transform, WholeJson
+from apiproxy.api.upstream_info import choose_target, parse_upstream_info
+from apiproxy.api.versions import Version
 
 INFO = parse_upstream_info({"Version": "20.10", "ApiVersion": "1.41", "MinAPIVersion": "1.12"})
 
@@ -77,7 +78,7 @@ class Translating(Exchange):
 
 @pytest.fixture
 def connected(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ClientConnection, HalfCloseableTransport, FakeDaemon]]:
-    monkeypatch.setattr("apiproxy.routing.exchange_for", lambda route, client, target, **_: Translating(route, client, target))
+    monkeypatch.setattr("apiproxy.translation.routing.exchange_for", lambda route, client, target, **_: Translating(route, client, target))
     daemon = FakeDaemon()
     factory = ProxyFactory(daemon, Settings(unversioned_version=Version(1, 9)))  # type: ignore[arg-type]
     client = factory.buildProtocol(None)
@@ -132,7 +133,7 @@ def test_hijacked_stream_is_demultiplexed_and_stdin_eof_passed_on(connected: Any
 
 
 def test_response_before_the_request_body_ends_closes_after_the_answer(connected: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("apiproxy.routing.exchange_for", lambda route, client, target, **_: Exchange(route, client, target))
+    monkeypatch.setattr("apiproxy.translation.routing.exchange_for", lambda route, client, target, **_: Exchange(route, client, target))
     client, transport, daemon = connected
     client.dataReceived(b"POST /v1.41/build HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")
     upstream = daemon.upstreams[0]
@@ -152,7 +153,7 @@ class MessageDependent(Exchange):
 
 
 def test_an_error_is_held_whole_when_its_message_decides_the_status(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("apiproxy.routing.exchange_for",
+    monkeypatch.setattr("apiproxy.translation.routing.exchange_for",
                         lambda route, client, target, **_: MessageDependent(route, client, target))
     daemon = FakeDaemon()
     client = ProxyFactory(daemon, Settings(unversioned_version=Version(1, 9))).buildProtocol(None)  # type: ignore[arg-type]
@@ -190,7 +191,7 @@ def test_an_attach_served_from_the_logs_endpoint_is_a_raw_stream_until_close(con
 
 @pytest.fixture
 def timed(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ClientConnection, HalfCloseableTransport, FakeDaemon, Clock]]:
-    monkeypatch.setattr("apiproxy.routing.exchange_for", lambda route, client, target, **_: Exchange(route, client, target))
+    monkeypatch.setattr("apiproxy.translation.routing.exchange_for", lambda route, client, target, **_: Exchange(route, client, target))
     daemon, clock = FakeDaemon(), Clock()
     limits = Limits(head_timeout=5, body_timeout=7, idle_timeout=30)
     factory = ProxyFactory(daemon, Settings(unversioned_version=Version(1, 9)), limits=limits,  # type: ignore[arg-type]

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from apiproxy import cli, matrix
-from apiproxy.config_reference import BEGIN, END, reference, section_in
-from apiproxy.datafiles import load_json
-from apiproxy.versions import Version
+from apiproxy import cli
+from apiproxy.ops import matrix
+from apiproxy.ops.config_reference import BEGIN, END, reference, section_in
+from apiproxy.api.datafiles import load_json
+from apiproxy.api.versions import Version
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from apiproxy import routes
-from apiproxy.datafiles import load_json
-from apiproxy.routing import Forward, Refuse, Settings, address, plan
-from apiproxy.upstream import TargetChoice, UpstreamInfo, choose_target, parse_upstream_info
-from apiproxy.versions import Version, parse_version
+from apiproxy.api import routes
+from apiproxy.api.datafiles import load_json
+from apiproxy.translation.routing import Forward, Refuse, Settings, address, plan
+from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, choose_target, parse_upstream_info
+from apiproxy.api.versions import Version, parse_version
 
 ENDPOINTS: list[dict[str, Any]] = load_json("endpoints.json")["endpoints"]
 LEGACY_DEFAULT = Settings(unversioned_version=Version(1, 9))

@@ -19,16 +19,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apiproxy import validation
-from apiproxy.chain import ChainExchange
-from apiproxy.emulation import Answer, Call, Pass
-from apiproxy.emulations import LegacyRequest
-from apiproxy.memory import Memory
-from apiproxy.routes import legacy_routes, match_legacy
-from apiproxy.routing import Forward, Settings, plan
-from apiproxy.translate import TranslationError, decode_json
-from apiproxy.upstream import UpstreamInfo, choose_target, is_legacy, known_versions
-from apiproxy.versions import Version
+from apiproxy.api import validation
+from apiproxy.translation.chain import ChainExchange
+from apiproxy.translation.emulations.commands import Answer, Call, Pass
+from apiproxy.translation.emulations.commands import LegacyRequest
+from apiproxy.translation.memory import Memory
+from apiproxy.api.routes import legacy_routes, match_legacy
+from apiproxy.translation.routing import Forward, Settings, plan
+from apiproxy.translation.transforms import TranslationError
+from apiproxy.wire.json import decode_json
+from apiproxy.api.upstream_info import UpstreamInfo, choose_target, is_legacy, known_versions
+from apiproxy.api.versions import Version
 
 EXAMPLES = int(os.environ.get("APIPROXY_PROPERTY_EXAMPLES", "25"))
 LEGACY, _ALL = known_versions()

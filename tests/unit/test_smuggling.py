@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from apiproxy.http1 import (
-    CHUNKED, ChunkedDecoder, ProtocolError, RequestHead, check_partial_head, find_head_end,
-    parse_request_head, request_body_length,
-)
+from apiproxy.wire.http1 import (CHUNKED, ChunkedDecoder, ProtocolError, RequestHead, check_partial_head,
+                                 find_head_end, parse_request_head, request_body_length)
 
 SMUGGLED = b"POST /v1.41/containers/create?name=smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
 

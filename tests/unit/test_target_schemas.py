@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from apiproxy import validation
-from apiproxy.chain import ChainExchange
-from apiproxy.memory import Memory
-from apiproxy.routes import match_legacy
-from apiproxy.upstream import known_versions
-from apiproxy.versions import Version, parse_version
+from apiproxy.api import validation
+from apiproxy.translation.chain import ChainExchange
+from apiproxy.translation.memory import Memory
+from apiproxy.api.routes import match_legacy
+from apiproxy.api.upstream_info import known_versions
+from apiproxy.api.versions import Version, parse_version
 
 TARGETS = [Version(1, 12), Version(1, 24), Version(1, 41), Version(1, 45)]
 LEGACY = known_versions()[0]

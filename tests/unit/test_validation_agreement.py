@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apiproxy import validation
-from apiproxy.datafiles import schemas_dir
+from apiproxy.api import validation
+from apiproxy.api.datafiles import schemas_dir
 
 
 def _names(node: Any, found: set[str]) -> set[str]:

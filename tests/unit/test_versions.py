@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from apiproxy.versions import BadVersion, PathVersion, Version, parse_version, split_version_prefix
+from apiproxy.api.versions import BadVersion, PathVersion, Version, parse_version, split_version_prefix
 
 
 @pytest.mark.parametrize(("text", "expected"), [

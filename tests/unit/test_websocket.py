@@ -11,9 +11,9 @@ from wsproto.events import (
 )
 from wsproto.extensions import PerMessageDeflate
 
-from apiproxy.http1 import Headers, format_request_head
-from apiproxy.translate import FRAME_HEADER, FrameStream, Transform
-from apiproxy.websocket import ToClientFrames, WebSocketBridge, WebSocketError, handshake
+from apiproxy.wire.http1 import Headers, format_request_head
+from apiproxy.translation.transforms import FRAME_HEADER, FrameStream, Transform
+from apiproxy.wire.websocket import ToClientFrames, WebSocketBridge, WebSocketError, handshake
 
 TARGET = "/v1.9/containers/abc/attach/ws?stream=1&stdin=1&stdout=1&stderr=1&logs=0"
 RFC_KEY = b"dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 1.3's example, accepted as below

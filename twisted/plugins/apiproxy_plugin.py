@@ -31,7 +31,7 @@ class Options(usage.Options):
 
     def parseOptions(self, options: list[str] | None = None) -> None:
         from apiproxy import cli
-        from apiproxy.config import ConfigError
+        from apiproxy.ops.config import ConfigError
 
         try:
             self.config, self.reload = cli.configure(_parser().parse_args(options or []))
@@ -41,7 +41,7 @@ class Options(usage.Options):
         self._log_beside_twist()
 
     def _log_beside_twist(self) -> None:
-        from apiproxy.logs import start_logging_beside_twist
+        from apiproxy.shell.logs import start_logging_beside_twist
 
         runner: Any = self.parent
         # twist's options hold the factory of its log observer; under another runner (twistd)
@@ -67,7 +67,7 @@ class ApiproxyServiceMaker:
     def makeService(self, options: Options) -> IService:
         from twisted.internet import reactor
 
-        from apiproxy.service import StartOrExit
+        from apiproxy.shell.service import StartOrExit
 
         return StartOrExit(reactor, options.config, options.reload)
 

@@ -1,0 +1,80 @@
+"""The legacy endpoint table (schemas/endpoints.json) and matching paths to it. Pure."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from apiproxy.api.datafiles import load_json
+from apiproxy.api.versions import Version, parse_version
+
+# An image name may contain slashes ("127.0.0.1:5000/team/app"), an id not.
+_PLACEHOLDERS = {"id": "(?P<id>[^/]+)", "name": "(?P<name>.+)"}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str
+    since: Version
+    until: Version
+    group: str
+    websocket: bool
+    pattern: re.Pattern[str]
+
+    @property
+    def key(self) -> str:
+        """How version changes and schemas name the endpoint: "GET /containers/{id}/json"."""
+        return f"{self.method} {self.template}"
+
+    def exists_in(self, version: Version) -> bool:
+        return self.since <= version <= self.until
+
+    def params(self, path: str) -> dict[str, str]:
+        match = self.pattern.match(path.rstrip("/") if len(path) > 1 else path)
+        return match.groupdict() if match else {}
+
+
+def compile_template(template: str) -> re.Pattern[str]:
+    """A route template as a pattern: {name} may span slashes, any other placeholder is one segment."""
+    parts = re.split(r"\{(\w+)\}", template)
+    regex = "".join(
+        _PLACEHOLDERS.get(part, f"(?P<{part}>[^/]+)") if index % 2 else re.escape(part)
+        for index, part in enumerate(parts)
+    )
+    return re.compile(regex + r"\Z")
+
+
+@lru_cache(maxsize=1)
+def legacy_routes() -> tuple[Route, ...]:
+    return tuple(
+        Route(
+            method=entry["method"],
+            template=entry["path"],
+            since=parse_version(entry["since"]),
+            until=parse_version(entry["until"]),
+            group=entry["group"],
+            websocket=entry.get("websocket", False),
+            pattern=compile_template(entry["path"]),
+        )
+        for entry in load_json("endpoints.json")["endpoints"]
+    )
+
+
+def match_legacy(method: str, path: str) -> Route | None:
+    """The legacy endpoint a request addresses, if any; a trailing slash is ignored."""
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/")
+    for route in legacy_routes():
+        if route.method == method and route.pattern.match(path):
+            return route
+    return None
+
+
+# Endpoints whose 200 answer is a raw stream even without an Upgrade handshake.
+# The path may still carry its version prefix.
+_HIJACK_PATHS = re.compile(r"/(containers/[^/]+/attach|exec/[^/]+/start)/?\Z")
+
+
+def is_hijack_endpoint(method: str, path: str) -> bool:
+    return method == "POST" and bool(_HIJACK_PATHS.search(path))

@@ -1,0 +1,97 @@
+"""What apiproxy knows of its upstream daemon, and the version it talks to it. Pure."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from apiproxy.api.datafiles import load_json
+from apiproxy.api.versions import BadVersion, Version, parse_version
+
+OLDEST = Version(1, 0)
+
+
+@dataclass(frozen=True)
+class UpstreamInfo:
+    """Read from the upstream's `GET /version`."""
+
+    kind: str  # "docker" or "podman"
+    version: str  # the product's own version, for the log
+    api_version: Version | None  # None: a daemon too old to say (Docker 0.3-0.5)
+    min_api_version: Version | None
+
+    @property
+    def lowest(self) -> Version:
+        return self.min_api_version or self.api_version or OLDEST
+
+    @property
+    def highest(self) -> Version | None:
+        return self.api_version
+
+    def describe(self) -> str:
+        low, high = self.lowest, self.highest
+        api = f"API {low}–{high}" if high and low != high else f"API {high or 'unknown'}"
+        return f"{self.kind} {self.version} ({api})"
+
+
+def _version_or_none(value: Any) -> Version | None:
+    try:
+        return parse_version(str(value)) if value is not None else None
+    except BadVersion:
+        return None
+
+
+def parse_upstream_info(body: dict[str, Any]) -> UpstreamInfo:
+    """Interpret a `/version` answer; Podman names itself in `Components`."""
+    components = body.get("Components") or []
+    names = " ".join(str(c.get("Name", "")) for c in components if isinstance(c, dict))
+    kind = "podman" if "podman" in names.lower() else "docker"
+    return UpstreamInfo(
+        kind=kind,
+        version=str(body.get("Version", "unknown")),
+        api_version=_version_or_none(body.get("ApiVersion")),
+        min_api_version=_version_or_none(body.get("MinAPIVersion")),
+    )
+
+
+@lru_cache(maxsize=1)
+def known_versions() -> tuple[tuple[Version, ...], tuple[Version, ...]]:
+    """(legacy client versions, versions apiproxy can translate to) from schemas/versions.json."""
+    data = load_json("versions.json")
+    legacy = tuple(parse_version(v) for v in data["legacy"])
+    targets = tuple(parse_version(v) for v in data["targets"])
+    return legacy, tuple(sorted(set(legacy + targets)))
+
+
+def is_legacy(version: Version) -> bool:
+    return version in known_versions()[0]
+
+
+@dataclass(frozen=True)
+class TargetChoice:
+    version: Version | None
+    problem: str | None = None  # why legacy requests cannot be served
+
+
+def choose_target(info: UpstreamInfo, configured: Version | None) -> TargetChoice:
+    """The version legacy requests are sent at.
+
+    `configured` None means "auto": the highest version apiproxy can translate
+    to that the upstream accepts.  Podman ignores the path version and always
+    speaks its own, so it is taken as exactly its ApiVersion.
+    """
+    low, high = info.lowest, info.highest
+    if configured is not None:
+        if high is not None and not low <= configured <= high:
+            return TargetChoice(None, f"the configured target version {configured} is outside "
+                                      f"the range the upstream accepts ({low}–{high})")
+        return TargetChoice(configured)
+    if high is None:
+        return TargetChoice(None, "the upstream did not say which API version it speaks")
+    if info.kind == "podman":
+        return TargetChoice(high)
+    candidates = [v for v in known_versions()[1] if low <= v <= high]
+    if not candidates:
+        return TargetChoice(None, f"apiproxy can translate to no version in the range the "
+                                  f"upstream accepts ({low}–{high})")
+    return TargetChoice(candidates[-1])

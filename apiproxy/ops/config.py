@@ -1,0 +1,269 @@
+"""The configuration: TOML, checked against schemas/config.schema.json. Pure but for reading files."""
+from __future__ import annotations
+
+import grp
+import os
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Iterable
+
+import jsonschema
+
+from apiproxy.ops.listen_specs import (EndpointError, UnixListen, parse_mode, parse_systemd_listen,
+                                       parse_unix_listen)
+from apiproxy.api.datafiles import load_json
+from apiproxy.api.policy import Policy, PolicyError
+from apiproxy.api.versions import BadVersion, Version, parse_version
+
+DEFAULT_UPSTREAM = "unix:/var/run/docker.sock"
+DEFAULT_GROUP = "docker"
+
+
+class ConfigError(Exception):
+    """One or more problems, each as (dotted key path, message)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{key}: {message}" if key else message for key, message in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """PEM files: a certificate and its key (both or neither), and the CA that signs the peer's."""
+    cert: str | None = None
+    key: str | None = None
+    ca: str | None = None
+
+
+@dataclass(frozen=True)
+class Listener:
+    endpoint: str
+    mode: int  # for unix sockets apiproxy makes (not those systemd passes)
+    group: str | None  # None: leave the socket's group as created
+    tls: TLSFiles | None = None  # a TLS listener; with tls.ca, client certificates are required
+    policy: Policy = field(default_factory=Policy)
+    plain_tcp: bool = False  # a tcp listener without TLS, allowed by allow_plain_tcp: warned about
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_head_bytes: int = 64 * 1024
+    max_headers: int = 200
+    max_json_body: int = 16 << 20
+    head_timeout: float = 60.0
+    body_timeout: float = 60.0
+    idle_timeout: float = 300.0  # 0: never
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "info"
+    format: str = "text"  # or json
+    access: str = "stderr"  # or off, or a file's path
+
+
+@dataclass(frozen=True)
+class Config:
+    listeners: tuple[Listener, ...]
+    upstream: str
+    target_version: Version | None  # None: auto
+    unversioned_version: Version
+    log: LogSettings = field(default_factory=LogSettings)
+    insert_fetch_urls: bool = True
+    upstream_tls: TLSFiles | None = None
+    limits: Limits = field(default_factory=Limits)
+    grace_period: float = 10.0  # after SIGTERM, for running requests and streams
+    metrics_listen: str | None = None  # where /metrics is served; None: nowhere
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.protocols.Validator:
+    schema = load_json("config.schema.json")
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as file:
+            return tomllib.load(file)
+    except OSError as error:
+        raise ConfigError([("", f"cannot read {path}: {error.strerror}")]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([("", f"{path}: TOML syntax error: {error}")]) from None
+
+
+def _dotted(parts: Iterable[Any]) -> str:
+    return ".".join(str(part) for part in parts)
+
+
+def _schema_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
+    problems = []
+    for error in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path))):
+        where = list(error.absolute_path)
+        if error.validator == "additionalProperties":
+            allowed = set(error.schema.get("properties", {}))
+            for extra in sorted(set(error.instance) - allowed):
+                problems.append((_dotted(where + [extra]), "unknown key"))
+        else:
+            problems.append((_dotted(where), error.message))
+    return problems
+
+
+def _group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
+    problems: list[tuple[str, str]] = []
+
+    def version(key: str, text: str) -> Version | None:
+        try:
+            return parse_version(text)
+        except BadVersion as error:
+            problems.append((key, str(error)))
+            return None
+
+    upstream = data.get("upstream", {})
+    target_text = upstream.get("target_version", "auto")
+    target = None if target_text == "auto" else version("upstream.target_version", target_text)
+    unversioned = version("unversioned_version", data.get("unversioned_version", "1.9"))
+    listeners = []
+    for index, entry in enumerate(data.get("listeners", [])):
+        key = f"listeners.{index}"
+        try:
+            unix = parse_unix_listen(entry["endpoint"])
+            inherited = parse_systemd_listen(entry["endpoint"])
+        except EndpointError as error:
+            problems.append((f"{key}.endpoint", str(error)))
+            continue
+        if inherited is None:
+            mode, group = _permissions(entry, key, unix, problems)
+        else:
+            mode, group = 0o660, None  # neither is applied: systemd's socket unit set them
+            problems.extend(_owned_by_systemd(entry, key))
+        tls = _tls_files(entry, key, problems)
+        kind = entry["endpoint"].split(":", 1)[0].lower()
+        plain_tcp = kind in ("tcp", "tcp6") and tls is None
+        if kind == "ssl":
+            problems.append((f"{key}.endpoint", "use a tcp: endpoint with tls_cert and tls_key (and tls_ca to "
+                                                "require client certificates) rather than ssl:"))
+        elif plain_tcp and not entry.get("allow_plain_tcp", False):
+            problems.append((f"{key}.endpoint", "a plain TCP listener gives anyone who reaches it root on this host: "
+                                                "set tls_cert and tls_key (and tls_ca), or allow_plain_tcp = true"))
+        if tls is not None and (unix is not None or inherited is not None):
+            problems.append((f"{key}.tls_cert", "TLS is for tcp: listeners; a unix socket is guarded by its mode"))
+        policy = Policy()
+        try:
+            policy = Policy.parse(entry.get("policy", {}))
+        except PolicyError as error:
+            problems.append((f"{key}.policy", str(error)))
+        listeners.append(Listener(entry["endpoint"], mode, group, tls, policy, plain_tcp))
+    if not listeners and not problems:
+        problems.append(("listeners", "no listener: give --listen or [[listeners]] in the config file"))
+    upstream_tls = _tls_files(upstream, "upstream", problems, ca_needed=False)
+    log = LogSettings(**data.get("log", {}))
+    if log.access not in ("stderr", "off") and not _appendable(log.access):
+        problems.append(("log.access", f"cannot append to {log.access}"))
+    if problems or unversioned is None:
+        return None, problems
+    config = Config(
+        listeners=tuple(listeners),
+        upstream=upstream.get("endpoint", DEFAULT_UPSTREAM),
+        target_version=target,
+        unversioned_version=unversioned,
+        log=log,
+        insert_fetch_urls=data.get("insert_fetch_urls", True),
+        upstream_tls=upstream_tls,
+        limits=Limits(**data.get("limits", {})),
+        grace_period=data.get("grace_period", 10.0),
+        metrics_listen=data.get("metrics", {}).get("listen"),
+    )
+    return config, problems
+
+
+def _permissions(entry: dict[str, Any], key: str, unix: UnixListen | None,
+                 problems: list[tuple[str, str]]) -> tuple[int, str | None]:
+    """A socket's mode (the endpoint's mode=, which the mode key overrides) and group."""
+    mode = unix.mode if unix and unix.mode is not None else 0o660
+    if "mode" in entry:
+        try:
+            mode = parse_mode(entry["mode"])
+        except EndpointError as error:
+            problems.append((f"{key}.mode", str(error)))
+    group = entry.get("group")
+    if group is not None and not _group_exists(group):
+        problems.append((f"{key}.group", f"no such group {group!r}"))
+    if group is None and _group_exists(DEFAULT_GROUP):
+        group = DEFAULT_GROUP
+    return mode, group
+
+
+def _owned_by_systemd(entry: dict[str, Any], key: str) -> list[tuple[str, str]]:
+    """A socket systemd passes keeps the owner and mode its socket unit gave it: apiproxy sets neither."""
+    unit_setting = {"mode": "SocketMode=", "group": "SocketGroup="}
+    return [(f"{key}.{name}", f"systemd made this socket: set {setting} in its socket unit instead")
+            for name, setting in unit_setting.items() if name in entry]
+
+
+def _appendable(path: str) -> bool:
+    if os.path.exists(path):
+        return os.path.isfile(path) and os.access(path, os.W_OK)
+    return os.access(os.path.dirname(os.path.abspath(path)), os.W_OK)
+
+
+def _tls_files(table: dict[str, Any], key: str, problems: list[tuple[str, str]],
+               ca_needed: bool = True) -> TLSFiles | None:
+    """The table's tls_* files, each readable; a listener needs a certificate and key, an upstream
+    at least a CA (its own certificate and key are optional, both or neither)."""
+    files = {name: table.get(f"tls_{name}") for name in ("cert", "key", "ca")}
+    if not any(files.values()):
+        return None
+    for name, path in files.items():
+        if path is not None and not os.access(path, os.R_OK):
+            problems.append((f"{key}.tls_{name}", f"cannot read {path}"))
+    if bool(files["cert"]) != bool(files["key"]):
+        problems.append((f"{key}.tls_cert", "tls_cert and tls_key go together"))
+    elif ca_needed and not files["cert"]:
+        problems.append((f"{key}.tls_cert", "a TLS listener needs tls_cert and tls_key"))
+    elif not ca_needed and not files["ca"]:
+        problems.append((f"{key}.tls_ca", "a TLS upstream needs tls_ca, the CA that signed the daemon's certificate"))
+    return TLSFiles(**files)
+
+
+def validate(data: dict[str, Any]) -> Config:
+    problems = _schema_problems(data)
+    if problems:
+        raise ConfigError(problems)
+    config, problems = _build(data)
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config
+
+
+def with_overrides(data: dict[str, Any], listen: list[str] | None = None, upstream: str | None = None,
+                   target_version: str | None = None, allow_plain_tcp: bool = False) -> dict[str, Any]:
+    """The file's data with command-line options on top: any --listen replaces all listeners."""
+    data = dict(data)
+    if listen:
+        data["listeners"] = [{"endpoint": endpoint, **({"allow_plain_tcp": True} if allow_plain_tcp else {})}
+                             for endpoint in listen]
+    if upstream is not None or target_version is not None:
+        table = dict(data.get("upstream", {}))
+        if upstream is not None:
+            table["endpoint"] = upstream
+        if target_version is not None:
+            table["target_version"] = target_version
+        data["upstream"] = table
+    return data
+
+
+def load(path: str | None, **overrides: Any) -> Config:
+    data = read_toml(path) if path else {}
+    return validate(with_overrides(data, **overrides))

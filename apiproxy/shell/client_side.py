@@ -1,0 +1,761 @@
+"""The proxy's connections: a client's HTTP/1.1 connection and its upstream one.
+
+Each client connection gets its own upstream connection, reused while both
+sides keep it alive, so keep-alive, back-pressure and hijacks map one to one.
+Bodies flow through as they arrive; each side's socket is paused while the
+other cannot take more (Twisted producer/consumer), so memory stays flat.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IReactorTime
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from apiproxy.wire import http1
+from apiproxy.ops.access import (ACCESS_FORMAT, ACCESS_NAMESPACE, OTHER, AccessRecord, endpoint_template,
+                                 version_label)
+from apiproxy.api.redaction import redact_target
+from apiproxy.ops.config import Limits
+from apiproxy.shell.daemon import Daemon, describe_failure
+from apiproxy.api.errors import error_reply
+from apiproxy.wire.http1 import CHUNKED, UNTIL_CLOSE, Headers, ProtocolError, RequestHead, ResponseHead
+from apiproxy.ops.metrics import (HIJACKED_STREAMS, REQUESTS, SPLICED_TO_CLIENT, SPLICED_TO_DAEMON,
+                                  TRANSLATION_ERRORS)
+from apiproxy.shell.emulating_connection import Emulating
+from apiproxy.wire.paths import normalize_target
+from apiproxy.shell.sending import (SPLICE, ReadingSwitch, close_when_written, one_send_per_turn, tune_transport,
+                                    write)
+from apiproxy.wire.http1 import BodyReader, valid_host
+from apiproxy.api.policy import Policy
+from apiproxy.shell.upstream_side import UpstreamConnection
+from apiproxy.api.routes import is_hijack_endpoint
+from apiproxy.translation.routing import Forward, Refuse, Settings, address, plan
+from apiproxy.translation.exchange import Exchange
+from apiproxy.translation.transforms import Transform, TranslationError, WholeJson
+from apiproxy.wire.json import encode_json
+from apiproxy.api.upstream_info import UpstreamInfo
+from apiproxy.api.versions import Version, split_version_prefix
+
+log = Logger(namespace="apiproxy.proxy")  # the name its log lines have always carried
+access_log = Logger(namespace=ACCESS_NAMESPACE)  # logs.py routes it: stderr, a file, or nowhere
+
+# Bytes a client may send ahead while its request waits (for the daemon or a hijack).
+READ_AHEAD_LIMIT = 1 << 20
+RAW_STREAM_TYPES = (b"application/vnd.docker.raw-stream", b"application/vnd.docker.multiplexed-stream")
+HELD_ERROR_LIMIT = 64 * 1024
+SKIPPED_BODY_LIMIT = 1 << 20  # the body of a request refused before it was read, read and dropped
+NO_BODY = "no-body"  # an answer that must not carry a body, whatever the upstream sent
+
+
+@implementer(IHalfCloseableProtocol)
+class ClientConnection(Emulating, Protocol):
+    """One client: reads its requests, forwards them, relays the answers."""
+
+    def __init__(self, factory: ProxyFactory) -> None:
+        self.factory = factory
+        self.daemon = factory.daemon
+        self.buffer = bytearray()
+        self.scanned = 0
+        # head -> (routing | connecting) -> body -> waiting -> head, or -> splice
+        self.state = "head"
+        self.upstream: UpstreamConnection | None = None
+        self._upstream_switch: ReadingSwitch | None = None
+        self._client_switch: ReadingSwitch | None = None
+        self.held = False
+        self.request: RequestHead | None = None
+        self.exchange: Exchange | None = None
+        self.client_version: Version | None = None
+        self.body: BodyReader | None = None
+        self.body_transform: Transform | None = None
+        self.hijack_candidate = False
+        self.close_after = False
+        self.response_started = False
+        self.response_framing: int | str = 0
+        self.response_content_type = b""
+        self.response_transform: Transform | None = None
+        # An error answer whose translated status depends on its message: held until whole.
+        self.held_error: tuple[ResponseHead, str, int | str, bytearray] | None = None
+        self.answer_as_attach = False  # an emulation serves an attach from another endpoint
+        self.to_client: Transform | None = None
+        self.to_upstream: Transform | None = None
+        self.request_done = False
+        self.response_done = False
+        self.client_half_closed = False
+        self.upstream_ended = False  # a spliced stream's upstream sent its end
+        self.upgrade: bytes | None = None
+        self.upstream_target = ""
+        self.advancing = False
+        self.fixed_body: bytes | None = None  # a body an emulation decided, sent as is
+        self.collected = bytearray()
+        self.emulate: Any = None
+        self.parked_for: str | None = None  # the legacy id whose start this attach awaits
+        self.parked_ready: Deferred[None] | None = None
+        self.downloads: list[str] = []  # files an emulation fetched, removed when it ends
+        self.raw_head = b""
+        self.head_sent = False  # the client's answer head went out before the upstream's came
+        self.websocket: tuple[Transform, Transform] | None = None
+        self.timer: IDelayedCall | None = None
+        self.timer_kind: str | None = None  # head | body | idle
+        self.finishing = False  # apiproxy is stopping: close once the running request is answered
+        self._on_close: list[Callable[[ClientConnection], None]] = []
+        self.record: AccessRecord | None = None  # the access log's record of the running request
+        self.spliced = False  # counted in apiproxy_hijacked_streams
+
+    # Client bytes ---------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        tune_transport(self.transport)
+        self.factory.connections.add(self)
+        self._watch()
+
+    def when_closed(self, callback: Callable[[ClientConnection], None]) -> None:
+        self._on_close.append(callback)
+
+    def finish_then_close(self) -> None:
+        """apiproxy stops: an idle connection closes now, a busy one once its answer is out."""
+        self.finishing = True
+        if self.state == "head" and not self.buffer:
+            self.state = "closing"
+            close_when_written(self.transport)
+        else:
+            self.close_after = True
+
+    def dataReceived(self, data: bytes) -> None:
+        with one_send_per_turn():
+            if self.state == SPLICE:
+                self._to_upstream(data)
+                return
+            self.buffer += data
+            self._advance()
+
+    def _advance(self) -> None:
+        """Read as far as the buffered bytes go; a loop, not recursion, for pipelined requests."""
+        if self.advancing:
+            return  # called back from inside the loop below: the loop goes on
+        self.advancing = True
+        try:
+            while self.state in ("head", "body", "collecting", "skipping"):
+                state, buffered = self.state, len(self.buffer)
+                if state == "head":
+                    self._read_head()
+                elif state == "body":
+                    self._read_body()
+                elif state == "skipping":
+                    self._skip_body()
+                else:
+                    self._collect_body()
+                if self.state == state and len(self.buffer) == buffered:
+                    break  # waiting for more bytes
+        except ProtocolError as error:
+            self._refuse_and_close(error.status, str(error))
+        except TranslationError as error:
+            self.count_translation_error()
+            self._refuse_and_close(error.status, str(error))
+        except Exception:
+            log.failure("apiproxy failed on a request")
+            self._refuse_and_close(500, "apiproxy internal error (see its log)")
+        finally:
+            self.advancing = False
+        if len(self.buffer) > READ_AHEAD_LIMIT and not self.held and self.state != SPLICE:
+            self.held = True
+            self.transport.pauseProducing()
+        self._watch()
+
+    # Timeouts: only while apiproxy waits for the client --------------------
+
+    def _watch(self) -> None:
+        """Time what the client owes: the rest of a head it began, the next piece of a body, or
+        (kept alive) its next request. Never the daemon's answer, nor a stream once spliced."""
+        kind = None
+        if self.state == "head":
+            kind = "head" if self.buffer else "idle"
+        elif self.state in ("body", "collecting", "skipping"):
+            kind = "body"
+        if kind == self.timer_kind and self.timer is not None and self.timer.active():
+            if kind == "body":  # a body's silence is timed from its last piece: the same call, later
+                self.timer.reset(self.factory.limits.body_timeout)
+            return  # a head is timed from its first byte on, an idle wait from its start
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer, self.timer_kind = None, kind
+        seconds = getattr(self.factory.limits, f"{kind}_timeout") if kind else 0
+        if seconds > 0:
+            self.timer = self.factory.clock.callLater(seconds, self._timed_out, kind, seconds)
+
+    def _timed_out(self, kind: str, seconds: float) -> None:
+        self.timer = None
+        with one_send_per_turn():
+            if kind == "body" and (self.held or (self._client_switch is not None and self._client_switch.paused)):
+                self.timer_kind = None
+                self._watch()  # the client is not being read: it waits for the daemon, not we for it
+            elif kind == "idle":
+                self.state = "closing"
+                close_when_written(self.transport)
+            else:
+                what = "request head" if kind == "head" else "request body"
+                self._refuse_and_close(408, f"the client sent no more of its {what} for {seconds:g} s")
+
+    def _release(self) -> None:
+        if self.held:
+            self.held = False
+            self.transport.resumeProducing()
+
+    def _read_head(self) -> None:
+        end = http1.find_head_end(self.buffer, self.scanned)
+        limit = self.factory.limits.max_head_bytes
+        if (end < 0 and len(self.buffer) > limit) or end > limit:
+            raise ProtocolError(f"request head larger than {limit} bytes", 431)
+        if end < 0:
+            http1.check_partial_head(self.buffer, self.scanned)
+            self.scanned = len(self.buffer)
+            return
+        self.scanned = 0
+        self.raw_head = bytes(self.buffer[:end])
+        head = http1.parse_request_head(self.raw_head, self.factory.limits.max_headers)
+        try:
+            # Everything after this (routing, versions, the upstream request line) reads the canonical target.
+            head.target = normalize_target(head.target)
+        except ProtocolError:
+            # Refused in the error style of the version the client's path names, if any.
+            self.client_version = split_version_prefix(head.target.partition("?")[0]).version
+            raise
+        del self.buffer[:end]
+        length = http1.request_body_length(head)
+        self.request = head
+        self.body = BodyReader(length)
+        self.request_done = self.response_done = self.response_started = False
+        self.held_error = None
+        self.answer_as_attach = False
+        path = head.target.partition("?")[0]
+        # Known before routing, so that even "daemon unreachable" speaks the client's style.
+        self.client_version = address(head.method, path, self.factory.settings).version
+        self.record = AccessRecord(head.method, endpoint_template(head.method, path), self.client_version,
+                                   self.factory.clock.seconds(), bytes_in=len(self.raw_head))
+        connection = http1.tokens(head.headers, b"connection")
+        self.close_after = self.finishing or b"close" in connection or \
+            (head.minor == 0 and b"keep-alive" not in connection)
+        self.upgrade = http1.header(head.headers, b"upgrade") if b"upgrade" in connection else None
+        self.hijack_candidate = self.upgrade is not None or is_hijack_endpoint(head.method, path)
+        self.state = "routing"
+        refusal = self.factory.policy.refusal(head.method, path, upgrade=self.upgrade is not None)
+        if refusal is not None:
+            self._refuse(403, refusal)
+            return
+        if self.daemon.info is not None:
+            self._route(self.daemon.info)
+        else:
+            d = self.daemon.current_info()
+            d.addCallbacks(self._route, self._daemon_unreachable)
+            d.addErrback(self._internal_error)
+
+    def _route(self, info: UpstreamInfo) -> None:
+        if self.state != "routing":
+            return
+        assert self.request is not None
+        try:
+            decision = plan(self.request.method, self.request.target, info, self.daemon.choice,
+                            self.factory.settings, self.daemon.memory)
+            if isinstance(decision, Refuse):
+                self.client_version = decision.client_version
+                self._refuse(decision.status, decision.message)
+                return
+            self._forward(decision)
+        except TranslationError as error:
+            self.count_translation_error()
+            self._refuse(error.status, str(error))
+
+    def _forward(self, decision: Forward) -> None:
+        head = self.request
+        assert head is not None and self.body is not None
+        self.exchange = decision.exchange
+        self.client_version = decision.exchange.client_version
+        self.upstream_target = decision.target
+        if self.record is not None:
+            self.record.target_version = decision.exchange.target
+            self.record.changes = decision.exchange.changes_crossed()
+        emulate = self.exchange.emulation()
+        if emulate is not None:
+            self.emulate = emulate
+            self.collected = bytearray()
+            self.state = "collecting"
+            self._advance()
+            return
+        self.body_transform = self.exchange.request_body(self.request.headers if self.request else [])
+        if isinstance(self.body_transform, WholeJson):
+            self.body_transform.limit = self.factory.limits.max_json_body
+        self._connect()
+
+    def _connect(self) -> None:
+        self.state = "connecting"
+        if self.upstream is not None and self.upstream.state == "idle":
+            self._upstream_ready(self.upstream)  # the connection of the previous request
+            return
+        d = self.daemon.connect(UpstreamConnection(self))
+        d.addCallbacks(self._upstream_ready, self._connect_failed)
+        d.addErrback(self._internal_error)
+
+    def _upstream_ready(self, upstream: UpstreamConnection) -> None:
+        with one_send_per_turn():  # called back from a new connection, outside dataReceived
+            self._start_request(upstream)
+
+    def _start_request(self, upstream: UpstreamConnection) -> None:
+        if self.state != "connecting":
+            close_when_written(upstream.transport)
+            return
+        if upstream is not self.upstream:
+            self._attach_upstream(upstream)
+        upstream.expect_response(self.request.method if self.request else "GET")
+        self.state = "body"
+        if self.fixed_body is not None:
+            body, self.fixed_body = self.fixed_body, None
+            self._send_head([(b"Content-Length", str(len(body)).encode())] if body else [])
+            write(upstream.transport, body)
+            self.request_done = True
+            self.state = "waiting"
+        elif self.body_transform is None:
+            self._send_head(self._request_framing())
+        elif getattr(self.body_transform, "streaming", False):
+            self._send_head([(b"Transfer-Encoding", b"chunked")])
+        self._release()
+        self._advance()
+
+    def _attach_upstream(self, upstream: UpstreamConnection) -> None:
+        self._detach_upstream()
+        self.upstream = upstream
+        # Each side's reading pauses while the other's write buffer is full.
+        self._client_switch = ReadingSwitch(self.transport)
+        upstream.transport.registerProducer(self._client_switch, True)
+        self._upstream_switch = ReadingSwitch(upstream.transport)
+        self.transport.registerProducer(self._upstream_switch, True)
+
+    def _detach_upstream(self) -> None:
+        if self._upstream_switch is not None:
+            self.transport.unregisterProducer()
+            self._upstream_switch = None
+        if self._client_switch is not None:
+            self._client_switch.stopProducing()
+            self._client_switch = None
+        self.upstream = None
+
+    def _request_framing(self) -> Headers:
+        assert self.body is not None
+        if self.body.decoder is not None:
+            return [(b"Transfer-Encoding", b"chunked")]
+        if self.body.remaining or self.request and http1.header(self.request.headers, b"content-length"):
+            return [(b"Content-Length", str(self.body.remaining).encode())]
+        return []
+
+    def _send_head(self, framing: Headers) -> None:
+        head = self.request
+        assert head is not None and self.exchange is not None and self.upstream is not None
+        headers = self.exchange.request_headers(http1.passed_on(head.headers))
+        headers.insert(0, (b"Host", valid_host(http1.header(head.headers, b"host"))))
+        if self.upgrade:
+            headers += [(b"Connection", b"Upgrade"), (b"Upgrade", self.upgrade)]
+        write(self.upstream.transport, http1.format_request_head(head.method, self.upstream_target,
+                                                                headers + framing))
+
+    def _read_body(self) -> None:
+        assert self.body is not None and self.upstream is not None
+        chunked = self.body.decoder is not None
+        streaming = getattr(self.body_transform, "streaming", False)
+        for data in self._take_body():
+            if self.body_transform is not None:
+                data = self.body_transform.feed(data)
+                if streaming:
+                    write(self.upstream.transport, http1.encode_chunk(data))
+            else:
+                write(self.upstream.transport, http1.encode_chunk(data) if chunked else data)
+        if not self.body.done:
+            return
+        if streaming:
+            assert self.body_transform is not None
+            write(self.upstream.transport, http1.encode_chunk(self.body_transform.close()) + http1.LAST_CHUNK)
+        elif self.body_transform is not None:
+            data = self.body_transform.close()
+            for warning in self.exchange.warnings() if self.exchange else ():
+                log.warn("{target}: {warning}", target=redact_target(self.upstream_target), warning=warning)
+            self._send_head([(b"Content-Length", str(len(data)).encode())])
+            write(self.upstream.transport, data)
+        elif chunked:
+            write(self.upstream.transport, http1.LAST_CHUNK)
+        self.request_done = True
+        self.state = "waiting"
+        if self.response_done:
+            self._next_request()
+
+    # Upstream answers -----------------------------------------------------
+
+    def interim_response(self, head: ResponseHead) -> None:
+        self._send(http1.format_response_head(head.status, head.reason, head.headers))
+
+    def response_head(self, head: ResponseHead, method: str) -> int | str:
+        """Send the answer's head to the client; say how its body is framed."""
+        assert self.exchange is not None
+        if self.answer_as_attach and head.status == 200:
+            self._answer_as_attach()
+            return http1.response_body_length(head, method)
+        content_type = (http1.header(head.headers, b"content-type") or b"").split(b";")[0].strip().lower()
+        if head.status == 101 or (self.hijack_candidate and head.status == 200
+                                  and content_type in RAW_STREAM_TYPES):
+            self._start_splice(head)
+            return SPLICE
+        if self.state != "waiting":
+            # The daemon answered before the whole request arrived: the
+            # connection cannot be resynchronised after this answer.
+            self.close_after = True
+        if self.hijack_candidate and self.buffer:
+            self.close_after = True  # what the client sent ahead was meant for a stream
+        upstream_framing = http1.response_body_length(head, method)
+        if method != "HEAD" and self.exchange.status_depends_on_message(head.status):
+            self.held_error = (head, method, upstream_framing, bytearray())
+            return upstream_framing
+        self._send_response_head(head, method, upstream_framing)
+        return upstream_framing
+
+    def _send_response_head(self, head: ResponseHead, method: str, upstream_framing: int | str,
+                            message: bytes | None = None) -> None:
+        assert self.exchange is not None
+        status, headers = self.exchange.response_head(head.status, http1.end_to_end(head.headers), message)
+        self.response_transform = self.exchange.response_body(status, headers)
+        framing: Headers = []
+        if method == "HEAD" or status < 200 or status in (204, 304):
+            self.response_framing = NO_BODY
+            self.response_transform = None
+            if status != head.status:  # a translated "nothing to say": drop the body's headers
+                headers = http1.without(headers, {b"content-length", b"content-type"})
+        elif isinstance(upstream_framing, int) and self.response_transform is None:
+            self.response_framing = upstream_framing
+            headers = http1.without(headers, {b"content-length"})
+            framing = [(b"Content-Length", str(upstream_framing).encode())]
+        else:
+            headers = http1.without(headers, {b"content-length"})
+            if self.request is not None and self.request.minor == 0:
+                self.response_framing = UNTIL_CLOSE
+                self.close_after = True
+            else:
+                self.response_framing = CHUNKED
+                framing = [(b"Transfer-Encoding", b"chunked")]
+        if self.close_after:
+            framing.append((b"Connection", b"close"))
+        self.response_started = True
+        self._answered(status)
+        self.response_content_type = (http1.header(headers, b"content-type") or b"").split(b";")[0].strip().lower()
+        reason = head.reason if status == head.status else b""  # b"": the new status's own phrase
+        self._send(http1.format_response_head(status, reason, headers + framing))
+
+    def _answer_as_attach(self) -> None:
+        """The body as a 2013 attach answered: a raw stream, demultiplexed for old clients, ended by closing."""
+        assert self.exchange is not None
+        self.response_transform = self.exchange.hijacked_streams()[0]
+        self.response_framing = UNTIL_CLOSE
+        self.close_after = True
+        self.response_started = True
+        self._answered(200)
+        self._send(http1.format_response_head(200, b"", [
+            (b"Content-Type", RAW_STREAM_TYPES[0]), (b"Connection", b"close")]))
+
+    def response_data(self, data: bytes) -> None:
+        if self.held_error is not None:
+            held = self.held_error[3]
+            held += data
+            if len(held) > HELD_ERROR_LIMIT:  # no daemon's error is this long: decide without it
+                self._release_held_error(None)
+            return
+        if self.response_framing == NO_BODY:
+            return
+        if self.response_transform is not None:
+            data = self.response_transform.feed(data)
+        if data:
+            self._send(http1.encode_chunk(data) if self.response_framing == CHUNKED else data)
+
+    def _release_held_error(self, message: bytes | None) -> None:
+        assert self.held_error is not None
+        head, method, upstream_framing, held = self.held_error
+        self.held_error = None
+        self._send_response_head(head, method, upstream_framing, message)
+        self.response_data(bytes(held))
+
+    def response_end(self, reusable: bool) -> None:
+        if self.held_error is not None:
+            self._release_held_error(bytes(self.held_error[3]))
+        if self.response_transform is not None:
+            self.response_data_tail(self.response_transform.close())
+        if self.response_framing == CHUNKED:
+            self._send(http1.LAST_CHUNK)
+        if not reusable:
+            self._detach_upstream()
+        self.response_done = True
+        self.response_started = False
+        if self.close_after:
+            self.state = "closing"
+            close_when_written(self.transport)
+        elif self.request_done:
+            self._next_request()
+
+    def response_data_tail(self, data: bytes) -> None:
+        if data:
+            self._send(http1.encode_chunk(data) if self.response_framing == CHUNKED else data)
+
+    def _next_request(self) -> None:
+        self._finish_record()
+        self.state = "head"
+        self.request = None
+        self.exchange = None
+        if self.buffer:
+            self._advance()
+        else:
+            self._watch()
+
+    # Hijacked streams -----------------------------------------------------
+
+    def _send(self, data: bytes) -> None:
+        """Everything the client is sent goes through here, to be counted for the access log."""
+        if self.record is not None:
+            self.record.bytes_out += len(data)
+        write(self.transport, data)
+
+    def _start_splice(self, head: ResponseHead) -> None:
+        assert self.exchange is not None and self.upstream is not None
+        self.state = SPLICE
+        self.to_client, self.to_upstream = self.websocket or self.exchange.hijacked_streams()
+        self.spliced = True
+        HIJACKED_STREAMS.inc()
+        if self.head_sent:
+            pass  # the client was answered already (a websocket)
+        elif self.parked_ready is None:
+            self._answered(head.status)
+            self._send(http1.format_response_head(head.status, head.reason, head.headers))
+        else:
+            ready, self.parked_ready = self.parked_ready, None
+            ready.callback(None)
+        self._release()
+        early, self.buffer = bytes(self.buffer), bytearray()
+        if early:
+            self._to_upstream(early)
+        if self.client_half_closed:
+            close_when_written(self.upstream.transport, write_side_only=True)
+
+    def _to_upstream(self, data: bytes) -> None:
+        if self.to_upstream is not None:
+            data = self.to_upstream.feed(data)
+        if data and self.upstream is not None:
+            SPLICED_TO_DAEMON.inc(len(data))
+            if self.record is not None:
+                self.record.bytes_in += len(data)
+            write(self.upstream.transport, data)
+
+    def spliced_from_upstream(self, data: bytes) -> None:
+        if self.to_client is not None:
+            data = self.to_client.feed(data)
+        if data:
+            SPLICED_TO_CLIENT.inc(len(data))
+            self._send(data)
+
+    def upstream_half_closed(self) -> None:
+        """The container's output ended: so does the client's stream, whose stdin may go on."""
+        self.upstream_ended = True
+        if self.to_client is not None:
+            self._send(self.to_client.close())
+            self.to_client = None
+        if self.client_half_closed:
+            self._end_splice()
+        else:
+            close_when_written(self.transport, write_side_only=True)
+
+    def _end_splice(self) -> None:
+        """Both directions ended: half-closed sockets stay open until closed, so close both."""
+        close_when_written(self.transport)
+        if self.upstream is not None:
+            close_when_written(self.upstream.transport)
+
+    def readConnectionLost(self) -> None:
+        self.client_half_closed = True
+        if self.state == SPLICE and self.upstream_ended:
+            self._end_splice()
+        elif self.state == SPLICE and self.upstream is not None:
+            # stdin EOF: the container's process sees it too.
+            if self.to_upstream is not None:
+                write(self.upstream.transport, self.to_upstream.close())
+            close_when_written(self.upstream.transport, write_side_only=True)
+        elif self.hijack_candidate and self.state in ("routing", "connecting", "body", "waiting"):
+            pass  # stdin ended before the daemon answered: passed on once spliced
+        else:
+            close_when_written(self.transport)
+
+    def writeConnectionLost(self) -> None:
+        pass
+
+    # Failures -------------------------------------------------------------
+
+    def upstream_lost(self, upstream: UpstreamConnection, state: str) -> None:
+        if upstream is not self.upstream:
+            return
+        self._detach_upstream()
+        if self.state == SPLICE:
+            if self.to_client is not None:
+                self._send(self.to_client.close())
+                self.to_client = None
+            close_when_written(self.transport)
+        elif state in ("head", "body") or (self.state in ("body", "waiting") and not self.response_done):
+            self.daemon.connection_failed()  # it may come back another version: read it again
+            self.upstream_failed("the upstream closed the connection in the middle of its answer"
+                                 if self.response_started else "the upstream closed the connection before it answered")
+
+    def upstream_failed(self, message: str) -> None:
+        self.held_error = None
+        if self.upstream is not None:
+            close_when_written(self.upstream.transport)
+            self._detach_upstream()
+        if self.response_started or self.state in ("closing", "closed"):
+            log.warn("{target}: {message}", target=redact_target(self.upstream_target), message=message)
+            if self.response_started and self.state not in ("closing", "closed"):
+                self._end_cut_answer(message)
+            close_when_written(self.transport)
+            self.state = "closing"
+        else:
+            log.warn("{message}", message=message)
+            self._refuse_and_close(502, message)
+
+    def _end_cut_answer(self, message: str) -> None:
+        """A JSON progress stream ends with an error item, as the daemon ends a failed pull, and
+        a proper end of body: the client reads why. Any other answer is cut by the close alone."""
+        if self.response_framing not in (CHUNKED, UNTIL_CLOSE) or self.response_content_type != b"application/json" \
+                or self.request is None or self.request.target.partition("?")[0].endswith("/events"):
+            return
+        item = encode_json({"errorDetail": {"message": message}, "error": message}) + b"\r\n"
+        try:
+            data = self.response_transform.feed(item) if self.response_transform is not None else item
+        except TranslationError:
+            data = b""
+        self.response_data_tail(data)
+        if self.response_framing == CHUNKED:
+            self._send(http1.LAST_CHUNK)
+
+    def _daemon_unreachable(self, failure: Failure) -> None:
+        if self.state == "routing":
+            self._refuse(502, self.daemon.unreachable_message(describe_failure(failure)))
+
+    def _connect_failed(self, failure: Failure) -> None:
+        self.daemon.connection_failed()
+        if self.state == "connecting":
+            self._refuse(502, self.daemon.unreachable_message(describe_failure(failure)))
+
+    def _internal_error(self, failure: Failure) -> None:
+        log.failure("apiproxy failed on a request", failure)
+        self._refuse_and_close(500, "apiproxy internal error (see its log)")
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer an error before the request's body was read. A body of reasonable size is then
+        read and dropped, and the connection goes on: closed at once, a client still sending
+        it would get a broken pipe instead of the answer (Go's server does the same)."""
+        body = self.body
+        unread = body is not None and not (body.decoder is None and body.remaining == 0)
+        if unread and body is not None and body.decoder is None and body.remaining > SKIPPED_BODY_LIMIT:
+            self.close_after = True
+        self._reply(status, message)
+        if self.close_after:
+            self.state = "closing"
+            close_when_written(self.transport)
+        elif unread:
+            self.state = "skipping"
+            self._advance()
+        else:
+            self._next_request()
+
+    def _skip_body(self) -> None:
+        assert self.body is not None
+        self._take_body()  # dropped: the request was answered
+        if self.body.done:
+            self._next_request()
+
+    def _refuse_and_close(self, status: int, message: str) -> None:
+        self.close_after = True
+        if not self.response_started and self.state not in ("closing", "closed", SPLICE, "skipping"):
+            self._reply(status, message)
+        self.state = "closing"
+        close_when_written(self.transport)
+
+    def _reply(self, status: int, message: str) -> None:
+        if self.record is None:  # a request refused before its head could be read
+            self.record = AccessRecord(self.request.method if self.request else "-", OTHER, self.client_version,
+                                       self.factory.clock.seconds(), bytes_in=len(self.raw_head))
+        self._answered(status)
+        status, headers, body = error_reply(self.client_version, status, message)
+        if self.close_after:
+            headers.append((b"Connection", b"close"))
+        self._send(http1.format_response_head(status, b"", headers) + body)
+
+    # Access log and metrics ------------------------------------------------
+
+    def _answered(self, status: int) -> None:
+        if self.record is not None:
+            self.record.status = status
+
+    def _take_body(self) -> list[bytes]:
+        """The request body's pieces from the buffer, counted for the access log."""
+        assert self.body is not None
+        pieces = self.body.take(self.buffer)
+        if self.record is not None:
+            self.record.bytes_in += sum(map(len, pieces))
+        return pieces
+
+    def count_translation_error(self) -> None:
+        TRANSLATION_ERRORS.labels(self.record.endpoint if self.record else OTHER).inc()
+
+    def _finish_record(self) -> None:
+        """The request's access line and count: once its answer is out, or its connection gone."""
+        record, self.record = self.record, None
+        if record is None:
+            return
+        record.client_version = self.client_version or record.client_version
+        REQUESTS.labels(version_label(record.client_version), record.endpoint, str(record.status)).inc()
+        access_log.info(ACCESS_FORMAT, **record.fields(self.factory.clock.seconds()))
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
+        self.state = "closed"
+        self._finish_record()
+        if self.spliced:
+            self.spliced = False
+            HIJACKED_STREAMS.dec()
+        self.buffer.clear()
+        self._watch()
+        self.factory.connections.discard(self)
+        for callback in self._on_close:
+            callback(self)
+        if self.upstream is not None:
+            upstream = self.upstream
+            self._detach_upstream()
+            close_when_written(upstream.transport)
+
+
+class ProxyFactory(Factory):
+    """One listener's: its policy is its own; the daemon and the attaches awaiting a start are shared."""
+
+    def __init__(self, daemon: Daemon, settings: Settings, policy: Policy | None = None,
+                 parked: dict[str, list[ClientConnection]] | None = None, limits: Limits | None = None,
+                 clock: IReactorTime | None = None) -> None:
+        self.daemon = daemon
+        self.settings = settings
+        self.policy = policy or Policy()
+        self.limits = limits or Limits()
+        self.connections: set[ClientConnection] = set()  # open, for an orderly stop
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.clock = clock
+        # Attaches awaiting their container's start, which may come through another listener.
+        self.parked: dict[str, list[ClientConnection]] = {} if parked is None else parked
+
+    def unpark(self, legacy_id: str, real_id: str) -> Deferred[Any]:
+        """Connect every attach held for `legacy_id` to `real_id`; fires once all are spliced."""
+        waiting = [client for client in self.parked.pop(legacy_id, []) if client.state == "parked"]
+        return DeferredList([client.unpark(real_id) for client in waiting], consumeErrors=True)
+
+    def buildProtocol(self, addr: Any) -> ClientConnection:
+        return ClientConnection(self)

@@ -1,0 +1,90 @@
+"""Where log events go: apiproxy's messages to stderr, the access log as configured.
+
+One observer is installed for the process's life; SIGHUP gives it new
+settings (level, format, the access log's file, reopened for log rotation).
+Under `twist`, which installs an observer of its own, apiproxy's events still
+go through this router, and only Twisted's through twist's observer.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import IO, Any
+
+from twisted.logger import (FilteringLogObserver, ILogObserver, LogLevel, LogLevelFilterPredicate,
+                            globalLogBeginner, jsonFileLogObserver, textFileLogObserver)
+from zope.interface import implementer
+
+from apiproxy.ops.access import ACCESS_NAMESPACE
+from apiproxy.ops.config import LogSettings
+
+_LEVELS = {"debug": LogLevel.debug, "info": LogLevel.info, "warn": LogLevel.warn, "error": LogLevel.error}
+
+
+def _observer(stream: IO[str], form: str) -> ILogObserver:
+    # JSON lines (no record separator): what log shippers and jq read.
+    return jsonFileLogObserver(stream, recordSeparator="") if form == "json" else textFileLogObserver(stream)
+
+
+@implementer(ILogObserver)
+class LogRouter:
+    def __init__(self, stderr: IO[str] | None = None) -> None:
+        self.stderr = stderr or sys.stderr
+        self.messages: ILogObserver = _observer(self.stderr, "text")
+        self.access: ILogObserver | None = self.messages
+        self.access_file: IO[str] | None = None
+
+    def configure(self, settings: LogSettings) -> None:
+        """Apply `settings`; a file that cannot be opened raises OSError and nothing changes."""
+        new_file = open(settings.access, "a", buffering=1) if settings.access not in ("stderr", "off") else None
+        level = _LEVELS[settings.level]
+        predicate = LogLevelFilterPredicate(defaultLogLevel=level)
+        # Twisted's own info lines (ports opening and closing) are noise here, however they are logged.
+        for namespace in ("twisted", "log_legacy"):
+            predicate.setLogLevelForNamespace(namespace, max(level, LogLevel.warn))
+        stderr = _observer(self.stderr, settings.format)
+        self.messages = FilteringLogObserver(stderr, [predicate])
+        old_file, self.access_file = self.access_file, new_file
+        self.access = None if settings.access == "off" else \
+            _observer(new_file, settings.format) if new_file is not None else stderr
+        if old_file is not None:
+            old_file.close()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event.get("log_namespace") == ACCESS_NAMESPACE:
+            if self.access is not None:
+                self.access(event)
+        else:
+            self.messages(event)
+
+
+ROUTER = LogRouter()
+
+
+def start_logging(settings: LogSettings) -> None:
+    """The `apiproxy` command's logging: every event goes through ROUTER."""
+    ROUTER.configure(settings)
+    globalLogBeginner.beginLoggingTo([ROUTER], redirectStandardIO=False)
+
+
+ObserverFactory = Callable[[IO[str]], ILogObserver]
+
+
+@implementer(ILogObserver)
+class BesideTwist:
+    """apiproxy's events to ROUTER, any other to the observer twist made (its --log-file)."""
+
+    def __init__(self, twist_observer: ILogObserver) -> None:
+        self.twist_observer = twist_observer
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        namespace = event.get("log_namespace") or ""
+        (ROUTER if namespace.partition(".")[0] == "apiproxy" else self.twist_observer)(event)
+
+
+def start_logging_beside_twist(settings: LogSettings, twist_observer: ObserverFactory) -> ObserverFactory:
+    """Under `twist`, which begins logging itself: what twist should make its observer with, so
+    that apiproxy's messages and access log go where `[log]` says, each line once, and Twisted's
+    where twist's options say (twist's --log-level filters both first)."""
+    ROUTER.configure(settings)
+    return lambda stream: BesideTwist(twist_observer(stream))

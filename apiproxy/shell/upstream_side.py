@@ -1,0 +1,132 @@
+"""The upstream side of a proxied exchange: reads the daemon's answers for the client connection."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from apiproxy.wire import http1
+from apiproxy.wire.http1 import CHUNKED, UNTIL_CLOSE, ProtocolError
+from apiproxy.shell.sending import SPLICE, close_when_written, one_send_per_turn, tune_transport
+from apiproxy.translation.transforms import TranslationError
+
+if TYPE_CHECKING:
+    from apiproxy.shell.client_side import ClientConnection
+
+log = Logger(namespace="apiproxy.upstream_connection")  # the name its log lines have always carried
+
+
+@implementer(IHalfCloseableProtocol)
+class UpstreamConnection(Protocol):
+    """Reads the daemon's answers and hands them to the client connection."""
+
+    def __init__(self, client: ClientConnection) -> None:
+        self.client = client
+        self.buffer = bytearray()
+        self.method = "GET"
+        self.framing: int | str = 0
+        self.decoder: http1.ChunkedDecoder | None = None
+        self.state = "idle"  # idle | head | body | splice
+        self.keep_alive = True
+
+    def connectionMade(self) -> None:
+        tune_transport(self.transport)
+
+    def expect_response(self, method: str) -> None:
+        self.method = method
+        self.state = "head"
+
+    def dataReceived(self, data: bytes) -> None:
+        with one_send_per_turn():
+            if self.state == SPLICE:
+                self.client.spliced_from_upstream(data)
+                return
+            self.buffer += data
+            try:
+                self._process()
+            except ProtocolError as error:
+                self.client.upstream_failed(f"the upstream sent a malformed answer: {error}")
+            except TranslationError as error:
+                self.client.count_translation_error()
+                self.client.upstream_failed(f"apiproxy cannot translate the upstream's answer: {error}")
+            except Exception:
+                log.failure("apiproxy failed on an answer")
+                self.client.upstream_failed("apiproxy internal error (see its log)")
+
+    def _process(self) -> None:
+        while self.buffer:
+            if self.state == "head":
+                end = http1.find_head_end(self.buffer)
+                if end < 0:
+                    if len(self.buffer) > http1.MAX_HEAD_BYTES:
+                        raise ProtocolError("response head too large", 502)
+                    return
+                head = http1.parse_response_head(bytes(self.buffer[:end]))
+                del self.buffer[:end]
+                if 100 <= head.status < 200 and head.status != 101:
+                    self.client.interim_response(head)
+                    continue
+                self.keep_alive = head.minor == 1 and b"close" not in http1.tokens(head.headers, b"connection")
+                framing = self.client.response_head(head, self.method)
+                if framing == SPLICE:
+                    self.state = SPLICE
+                    data, self.buffer = bytes(self.buffer), bytearray()
+                    if data:
+                        self.client.spliced_from_upstream(data)
+                    return
+                self.framing = framing
+                self.decoder = http1.ChunkedDecoder(502) if framing == CHUNKED else None
+                self.state = "body"
+                if framing == 0:
+                    self._finish()
+            elif self.state == "body":
+                self._read_body()
+            else:
+                # Bytes nobody asked for: the daemon does not pipeline; drop the connection.
+                close_when_written(self.transport)
+                self.buffer.clear()
+
+    def _read_body(self) -> None:
+        if self.framing == UNTIL_CLOSE:
+            data, self.buffer = bytes(self.buffer), bytearray()
+            self.client.response_data(data)
+        elif self.decoder is not None:
+            data, self.buffer = bytes(self.buffer), bytearray()
+            for chunk in self.decoder.feed(data):
+                self.client.response_data(chunk)
+            if self.decoder.done:
+                self.buffer += self.decoder.leftover
+                self._finish()
+        else:
+            assert isinstance(self.framing, int)
+            take = min(self.framing, len(self.buffer))
+            self.client.response_data(bytes(self.buffer[:take]))
+            del self.buffer[:take]
+            self.framing -= take
+            if not self.framing:
+                self._finish()
+
+    def _finish(self) -> None:
+        self.state = "idle"
+        if not self.keep_alive:
+            close_when_written(self.transport)
+        self.client.response_end(reusable=self.keep_alive)
+
+    def readConnectionLost(self) -> None:
+        if self.state == SPLICE:
+            self.client.upstream_half_closed()
+        else:
+            close_when_written(self.transport)
+
+    def writeConnectionLost(self) -> None:
+        pass
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
+        state, self.state = self.state, "closed"
+        if state == "body" and self.framing == UNTIL_CLOSE:
+            self.client.response_end(reusable=False)
+        self.client.upstream_lost(self, state)

@@ -1,0 +1,126 @@
+"""Emulations of container endpoints today's daemons changed: start with host settings, lists, copy. Pure."""
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from apiproxy.api.ids import LABEL
+from apiproxy.api.links import link_environment, link_host
+from apiproxy.translation.emulations.commands import (Call, Emulation, EmulationFailed, LegacyRequest, Pass, Reply,
+                                                      Unpark, expect)
+from apiproxy.translation.registry import emulation
+from apiproxy.translation.steps.containers import lxc_conf_to_settings
+
+
+# Keys of a start HostConfig that today's create takes as they are.
+_START_HOST_KEYS = ("Binds", "PortBindings", "Links", "Privileged", "PublishAllPorts", "Dns",
+                    "VolumesFrom", "DnsSearch", "NetworkMode", "CapAdd", "CapDrop", "RestartPolicy")
+
+
+# Daemons that refuse HostConfig.Links at create: links are set up as the variables they gave.
+_NO_LINKS = {"podman"}
+
+
+def _has_host_settings(body: Any) -> bool:
+    return isinstance(body, dict) and any(body.get(key) for key in (*_START_HOST_KEYS, "LxcConf"))
+
+
+@emulation
+def start_with_host_config(request: LegacyRequest) -> Emulation:
+    """start with host settings, where the daemon takes them only at create: recreate, then start.
+
+    The new container keeps the name and configuration and carries the id the
+    client knows in a label; attaches the client opened before are connected
+    to it before it starts.
+    """
+    real = request.params["id"]
+    if not _has_host_settings(request.body):
+        yield Unpark(request.legacy_id, real)
+        return Pass("POST", f"/containers/{real}/start")
+    inspect = expect((yield Call("GET", f"/containers/{real}/json")), 200).body
+    if inspect.get("State", {}).get("Running"):
+        return Pass("POST", f"/containers/{real}/start")  # the daemon says 304, the client 204
+    body = dict(inspect.get("Config") or {})
+    host = dict(inspect.get("HostConfig") or {})
+    settings = {key: value for key, value in request.body.items() if key in _START_HOST_KEYS}
+    if isinstance(settings.get("VolumesFrom"), str):
+        settings["VolumesFrom"] = [v.strip() for v in settings["VolumesFrom"].split(",") if v.strip()]
+    host.update(settings)
+    # Podman's inspect names ulimits as the kernel does (RLIMIT_NOFILE); its create wants "nofile".
+    host["Ulimits"] = [{**limit, "Name": str(limit.get("Name", "")).lower().removeprefix("rlimit_")}
+                       for limit in host.get("Ulimits") or [] if isinstance(limit, dict)] or None
+    body["HostConfig"] = host
+    if request.body.get("LxcConf"):
+        body["HostConfig"]["LxcConf"] = request.body["LxcConf"]
+        lxc_conf_to_settings(body, request.context)
+    name = inspect.get("Name", "").lstrip("/")
+    if host.get("Links") and request.context.upstream_kind in _NO_LINKS:
+        # What a link gave the container, set directly: variables and a hosts entry.
+        for link in host.pop("Links"):
+            target, _, alias = str(link).partition(":")
+            target = target.strip("/")
+            linked = expect((yield Call("GET", f"/containers/{quote(target, safe='')}/json")), 200).body
+            body["Env"] = [*(body.get("Env") or []), *link_environment(alias or target, name, linked)]
+            hosts_entry = link_host(alias or target, linked)
+            if hosts_entry:
+                host["ExtraHosts"] = [*(host.get("ExtraHosts") or []), hosts_entry]
+    body["Labels"] = {**(body.get("Labels") or {}), LABEL: request.legacy_id or real}
+    # The old container steps aside under another name until its successor
+    # exists: a create the daemon refuses leaves the client's container as it was.
+    aside = f"{name}-apiproxy-{real[:12]}"
+    expect((yield Call("POST", f"/containers/{real}/rename?{urlencode({'name': aside})}")), 204)
+    created = yield Call("POST", f"/containers/create?{urlencode({'name': name})}", body)
+    if created.status != 201:
+        yield Call("POST", f"/containers/{real}/rename?{urlencode({'name': name})}")
+        raise EmulationFailed(created)
+    expect((yield Call("DELETE", f"/containers/{real}?force=1")), 204)
+    yield Unpark(request.legacy_id or real, created.body["Id"])
+    return Pass("POST", f"/containers/{created.body['Id']}/start")
+
+
+@emulation
+def containers_between(request: LegacyRequest, as_endpoint: str | None = None) -> Emulation:
+    """since/before as filters, each id (12-character prefixes too) made whole first.
+
+    Daemons since Docker 1.12 ignore the parameters; the filters take only
+    whole ids or names.  Like the parameters, they include stopped containers.
+    """
+    query = dict(request.query)
+    try:
+        filters: dict[str, list[str]] = json.loads(query.get("filters") or "{}")
+    except (ValueError, RecursionError):
+        return Reply(400, "invalid filter: the filters parameter is not JSON")
+    if not isinstance(filters, dict):
+        return Reply(400, "invalid filter: the filters parameter is not a JSON object")
+    for key in ("since", "before"):
+        value = query.pop(key, None)
+        if not value:
+            continue
+        real = request.context.memory.ids.to_real(value)
+        found = expect((yield Call("GET", f"/containers/{quote(real, safe='')}/json")), 200).body
+        filters[key] = [found["Id"]]
+        query["all"] = "1"
+    if filters:
+        query["filters"] = json.dumps(filters)
+    encoded = f"?{urlencode(query)}" if query else ""
+    return Pass("GET", f"/containers/json{encoded}", as_endpoint=as_endpoint)
+
+
+@emulation
+def containers_ps(request: LegacyRequest) -> Emulation:
+    """0.3 clients list containers at /containers/ps, an alias of /containers/json."""
+    return (yield from containers_between(request, as_endpoint="GET /containers/json"))
+
+
+@emulation
+def copy_via_archive(request: LegacyRequest) -> Emulation:
+    """copy is gone; the archive endpoint answers the same tar of the resource."""
+    resource = (request.body or {}).get("Resource", "") if isinstance(request.body, dict) else ""
+    if not resource:
+        return Reply(500, "Path cannot be empty")
+    path = "/" + resource.lstrip("/")
+    # The archive endpoint compresses for a client that accepts gzip; copy never did.
+    request.context.extra_headers.append((b"Accept-Encoding", b"identity"))
+    return Pass("GET", f"/containers/{request.params['id']}/archive?path={quote(path)}")
+    yield

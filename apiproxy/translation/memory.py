@@ -1,0 +1,20 @@
+"""What apiproxy remembers across requests, where 2013 daemons kept state it has to stand in for. Pure."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from apiproxy.api.ids import LegacyIds
+
+DEFAULT_REGISTRY = "https://index.docker.io/v1/"
+
+
+@dataclass
+class Memory:
+    ids: LegacyIds = field(default_factory=LegacyIds)
+    # Credentials 1.0/1.1 clients gave POST /auth, by registry: those daemons kept them for push.
+    credentials: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Host settings a create carried, by container id, for its start (targets 1.10-1.14).
+    host_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Configuration (insert_fetch_urls): whether insert may download the URL it names.
+    insert_fetch_urls: bool = True

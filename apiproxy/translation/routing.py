@@ -1,0 +1,83 @@
+"""Deciding, from a request head, where it goes and at which version. Pure."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from apiproxy.translation.memory import Memory
+from apiproxy.api.routes import Route, match_legacy
+from apiproxy.translation.exchange import Exchange
+from apiproxy.translation.chain import exchange_for
+from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, is_legacy
+from apiproxy.api.versions import Version, split_version_prefix
+
+
+@dataclass
+class Forward:
+    """Send the request upstream as `target` (path and query)."""
+
+    target: str
+    exchange: Exchange
+
+
+@dataclass
+class Refuse:
+    """Answer the client directly, in the error style of `client_version`."""
+
+    status: int
+    message: str
+    client_version: Version | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    unversioned_version: Version
+
+
+@dataclass(frozen=True)
+class Addressed:
+    """What a request path says: the version the client speaks and the endpoint."""
+
+    version: Version | None  # None: not a path apiproxy interprets
+    path: str  # without the version prefix
+    prefixed: bool
+    route: Route | None
+
+
+def address(method: str, path: str, settings: Settings) -> Addressed:
+    prefixed = split_version_prefix(path)
+    if prefixed.version is not None:
+        return Addressed(prefixed.version, prefixed.path, True, match_legacy(method, prefixed.path))
+    route = match_legacy(method, path) if path != "/_ping" else None
+    # A bare 2013 endpoint speaks the configured default; any other bare path
+    # is not a 2013 endpoint and the upstream answers it at its own version.
+    return Addressed(settings.unversioned_version if route else None, path, False, route)
+
+
+def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetChoice,
+         settings: Settings, memory: Memory | None = None) -> Forward | Refuse:
+    path, question, query = request_target.partition("?")
+    suffix = question + query
+    addressed = address(method, path, settings)
+    version, rest, route = addressed.version, addressed.path, addressed.route
+    if version is None:
+        return Forward(request_target, exchange_for(None, None, None))
+    if not is_legacy(version):
+        if info.highest is not None and version > info.highest:
+            return Refuse(400, f"client version {version} is too new. Maximum supported API "
+                               f"version is {info.highest}", version)
+        if not addressed.prefixed:
+            # unversioned_version configured to a modern version: say it explicitly.
+            return Forward(f"/v{version}{rest}{suffix}", exchange_for(route, version, version))
+        return Forward(request_target, exchange_for(None, version, version))
+    if choice.version is None:
+        return Refuse(502, f"apiproxy cannot serve API {version} requests: {choice.problem}", version)
+    target = choice.version
+    if version > target:
+        if not addressed.prefixed:
+            version = target  # a bare path is at the daemon's own version, as 2013 daemons had it
+        else:  # a 2013 daemon older than the client: like any version above the upstream's
+            return Refuse(400, f"client version {version} is too new. Maximum supported API "
+                               f"version is {target}", version)
+    exchange = exchange_for(route, version, target, path=rest, upstream_kind=info.kind, memory=memory,
+                            upstream_version=info.version, upstream_api=info.api_version)
+    return Forward(f"/v{target}{exchange.request_target(rest, query)}", exchange)

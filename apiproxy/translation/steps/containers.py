@@ -1,0 +1,153 @@
+"""Value steps of container bodies: ports, volumes, LXC settings, ids, processes. Pure."""
+from __future__ import annotations
+
+from typing import Any
+
+from apiproxy.translation.document import MISSING, Context, pop, put
+from apiproxy.translation.registry import value_step
+
+
+@value_step
+def ports_to_display_string(ports: Any, context: Context) -> Any:
+    """[{IP, PrivatePort, PublicPort, Type}] → "0.0.0.0:49153->22/tcp, 80/tcp" (0.6 daemons' form)."""
+    if not isinstance(ports, list):
+        return ports
+    shown = []
+    for port in ports:
+        if not isinstance(port, dict):
+            continue
+        private = f"{port.get('PrivatePort')}/{port.get('Type', 'tcp')}"
+        if port.get("PublicPort"):
+            ip = port.get("IP")
+            shown.append(f"{ip + ':' if ip else ''}{port['PublicPort']}->{private}")
+        else:
+            shown.append(private)
+    return ", ".join(dict.fromkeys(shown))  # IPv4 and IPv6 bindings of one port show once
+
+
+@value_step
+def port_specs_to_bindings(body: Any, context: Context) -> Any:
+    """PortSpecs ("[[ip:]hostPort:]containerPort[/proto]") → ExposedPorts + PortBindings.
+
+    A bare "80" exposed 80/tcp and published it on a random host port, as 0.6.5
+    daemons did in migratePortMappings.
+    """
+    if not isinstance(body, dict) or not body.get("PortSpecs"):
+        if isinstance(body, dict):
+            body.pop("PortSpecs", None)
+        return body
+    exposed = body.setdefault("ExposedPorts", {}) or {}
+    body["ExposedPorts"] = exposed
+    bindings = body.setdefault("PortBindings", {}) or {}
+    body["PortBindings"] = bindings
+    for spec in body.pop("PortSpecs"):
+        parts = str(spec).split(":")
+        container, _, proto = parts[-1].partition("/")
+        key = f"{container}/{proto or 'tcp'}"
+        host_ip, host_port = ("", "") if len(parts) == 1 else \
+            ("", parts[0]) if len(parts) == 2 else (":".join(parts[:-2]), parts[-2])
+        exposed[key] = {}
+        bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": host_port})
+    return body
+
+
+@value_step
+def mounts_to_volumes(inspect: Any, context: Context) -> Any:
+    """Volumes {destination: source} and VolumesRW {destination: bool} from Mounts (API < 1.20)."""
+    if not isinstance(inspect, dict):
+        return inspect
+    mounts = [m for m in inspect.get("Mounts") or [] if isinstance(m, dict)]
+    inspect["Volumes"] = {m.get("Destination"): m.get("Source") for m in mounts}
+    inspect["VolumesRW"] = {m.get("Destination"): bool(m.get("RW")) for m in mounts}
+    return inspect
+
+
+@value_step
+def ports_to_port_mapping(settings: Any, context: Context) -> Any:
+    """NetworkSettings.PortMapping {"Tcp": {private: public}, "Udp": {...}} (API 1.3-1.5) from Ports."""
+    if not isinstance(settings, dict):
+        return settings
+    mapping: dict[str, dict[str, str]] = {"Tcp": {}, "Udp": {}}
+    for port, bindings in (settings.get("Ports") or {}).items():
+        private, _, proto = port.partition("/")
+        for binding in bindings or []:
+            mapping["Udp" if proto == "udp" else "Tcp"].setdefault(private, binding.get("HostPort", ""))
+    settings["PortMapping"] = mapping
+    return settings
+
+
+@value_step
+def flatten_port_mapping(settings: Any, context: Context) -> Any:
+    """PortMapping as one {private: public} map (API 1.2, TCP only)."""
+    if isinstance(settings, dict) and isinstance(settings.get("PortMapping"), dict):
+        settings["PortMapping"] = dict(settings["PortMapping"].get("Tcp", {}))
+    return settings
+
+
+_LXC_SETTINGS = {
+    "lxc.utsname": ("/Hostname", str),
+    "lxc.cgroup.cpuset.cpus": ("/HostConfig/CpusetCpus", str),
+    "lxc.cgroup.cpu.shares": ("/HostConfig/CpuShares", int),
+    "lxc.cgroup.memory.limit_in_bytes": ("/HostConfig/Memory", int),
+}
+
+
+@value_step
+def lxc_conf_to_settings(body: Any, context: Context, where: str = "/HostConfig/LxcConf") -> Any:
+    """LxcConf (gone with the LXC driver) → the settings that replaced the keys that matter."""
+
+    if not isinstance(body, dict):
+        return body
+    entries = pop(body, where)
+    if entries is MISSING or not entries:
+        return body
+    pairs = entries.items() if isinstance(entries, dict) else \
+        ((e.get("Key"), e.get("Value")) for e in entries if isinstance(e, dict))
+    for key, value in pairs:
+        setting = _LXC_SETTINGS.get(str(key))
+        if setting is None:
+            context.warnings.append(f"LxcConf {key} is ignored: today's daemons have no LXC driver")
+            continue
+        path, kind = setting
+        try:
+            put(body, path, kind(value))
+        except (TypeError, ValueError):
+            context.warnings.append(f"LxcConf {key} is ignored: its value is not valid")
+    return body
+
+
+@value_step
+def lxc_conf_as_list(body: Any, context: Context) -> Any:
+    """LxcConf as a map {key: value}, the form the 1.6-1.9 documentation showed, → the list of
+    {Key, Value} that every daemon with an LXC driver reads."""
+    if isinstance(body, dict) and isinstance(body.get("LxcConf"), dict):
+        body["LxcConf"] = [{"Key": key, "Value": value} for key, value in body["LxcConf"].items()]
+    return body
+
+
+@value_step
+def real_container_id(value: Any, context: Context) -> Any:
+    """The daemon's id for a legacy id (or a prefix of one) a client names in a parameter."""
+    return context.memory.ids.to_real(value) if isinstance(value, str) else value
+
+
+@value_step
+def legacy_container_id(value: Any, context: Context) -> Any:
+    """The id a legacy client knows for a container apiproxy recreated."""
+    return context.memory.ids.to_legacy(value)
+
+
+@value_step
+def processes_to_rows(top: Any, context: Context) -> Any:
+    """{Titles, Processes} → [{PID, Tty, Time, Cmd}], the answer of top at API 1.3."""
+    if not isinstance(top, dict):
+        return top
+    titles = [str(title).upper() for title in top.get("Titles") or []]
+
+    def column(row: list[Any], *names: str) -> str:
+        for name in names:
+            if name in titles and titles.index(name) < len(row):
+                return str(row[titles.index(name)])
+        return ""
+    return [{"PID": column(row, "PID"), "Tty": column(row, "TTY", "TT"), "Time": column(row, "TIME"),
+             "Cmd": column(row, "CMD", "COMMAND")} for row in top.get("Processes") or []]

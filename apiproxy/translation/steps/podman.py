@@ -1,0 +1,77 @@
+"""Value steps for what Podman says in its own words. Pure."""
+from __future__ import annotations
+
+from typing import Any
+
+from apiproxy.translation.document import Context
+from apiproxy.translation.registry import value_step
+from apiproxy.translation.steps.images import strip_sha256
+
+
+# Podman's names for events a Docker daemon names otherwise, per event type.
+_PODMAN_EVENT_NAMES = {"container": {"remove": "destroy"}, "image": {"remove": "delete"}}
+
+
+# What Podman puts before an image's name that Docker left out.
+_FULL_NAME_PREFIXES = ("docker.io/library/", "docker.io/", "localhost/")
+
+
+@value_step
+def docker_image_name(name: Any, context: Context) -> Any:
+    """An image or repository named as Docker wrote it: busybox, not docker.io/library/busybox."""
+    if isinstance(name, str):
+        for prefix in _FULL_NAME_PREFIXES:
+            if name.startswith(prefix):
+                return name[len(prefix):]
+    return name
+
+
+@value_step
+def docker_event_names(event: Any, context: Context) -> Any:
+    """A Podman event under the name Docker gives the same event (remove → destroy)."""
+    if isinstance(event, dict):
+        names = _PODMAN_EVENT_NAMES.get(event.get("Type", "container"), {})
+        for key in ("status", "Action"):
+            if event.get(key) in names:
+                event[key] = names[event[key]]
+    return event
+
+
+@value_step
+def import_result_without_id(item: Any, context: Context) -> Any:
+    """Podman's import result repeats the new image's id in `id`; Docker said it once, in `status`."""
+    if isinstance(item, dict) and item.get("id") and \
+            strip_sha256(item.get("id"), context) == strip_sha256(item.get("status"), context):
+        return {key: value for key, value in item.items() if key not in ("id", "progress", "progressDetail")}
+    return item
+
+
+@value_step
+def top_columns(top: Any, context: Context) -> Any:
+    """top's titles and rows as columns; Podman sends busybox ps's header and lines as single strings."""
+    if not isinstance(top, dict) or len(top.get("Titles") or []) != 1:
+        return top
+    titles = str(top["Titles"][0]).split()
+    # The last column (the command) may hold spaces: it takes the rest of the line.
+    top["Processes"] = [str(row[0]).split(None, len(titles) - 1) if len(row) == 1 else row
+                        for row in top.get("Processes") or []]
+    top["Titles"] = titles
+    return top
+
+
+@value_step
+def registry_host(address: Any, context: Context) -> Any:
+    """A login's server address as Podman can check it.
+
+    Podman takes the whole address for the registry's host, so the /v1/ path
+    of 2013's index URLs goes.  It checks a login over plain HTTP only for an
+    address written "localhost:PORT" (registries.conf's insecure list does not
+    count there), so a plain-HTTP loopback registry is named that way.
+    """
+    if not isinstance(address, str):
+        return address
+    scheme, separator, rest = address.rpartition("://")
+    host = rest.split("/", 1)[0]
+    if scheme == "http" and host.rpartition(":")[0] in ("127.0.0.1", "localhost"):
+        return f"localhost:{host.rpartition(':')[2]}"
+    return f"{scheme}{separator}{host}"

@@ -1,0 +1,48 @@
+"""Value steps of progress and build streams: the text 2013 clients read. Pure."""
+from __future__ import annotations
+
+from typing import Any
+
+from apiproxy.translation.document import Context
+from apiproxy.translation.registry import value_step
+
+
+@value_step
+def progress_to_text(item: Any, context: Context) -> Any:
+    """A JSON progress item as the plain text 0.3 daemons wrote (API 1.0).
+
+    Progress updates end in a carriage return so a terminal redraws the line.
+    """
+    if not isinstance(item, dict):
+        return item
+    if item.get("error"):
+        return f"Error: {item['error']}\r\n"
+    if "Id" in item:  # the last line of a 0.3 insert: the new image
+        return f"{item['Id']}\r\n"
+    prefix = f"{item['id']}: " if item.get("id") else ""
+    if item.get("progress"):
+        return f"{prefix}{item.get('status', '')} {item['progress']}\r"
+    return f"{prefix}{item.get('status', '')}\r\n"
+
+
+@value_step
+def build_item_to_text(item: Any, context: Context) -> Any:
+    """A JSON build item as the plain text builds streamed before API 1.8."""
+    if not isinstance(item, dict):
+        return item
+    if item.get("error"):
+        return f"Error: {item['error']}\n"
+    if "stream" in item:
+        return str(item["stream"])
+    if item.get("status"):  # a pull of FROM's image inside the build
+        return progress_to_text(item, context)
+    return None
+
+
+@value_step
+def without_aux(item: Any, context: Context) -> Any:
+    """Items carrying `aux` data (a built image's id, a pushed digest) and nothing to show
+    are news to older clients."""
+    if isinstance(item, dict) and "aux" in item and not ({"status", "stream", "error"} & set(item)):
+        return None
+    return item
