@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from typing import Protocol as Interface
 
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IReactorTime
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -27,7 +28,6 @@ from apiproxy.api.errors import error_reply
 from apiproxy.wire.http1 import CHUNKED, UNTIL_CLOSE, Headers, ProtocolError, RequestHead, ResponseHead
 from apiproxy.ops.metrics import (HIJACKED_STREAMS, REQUESTS, SPLICED_TO_CLIENT, SPLICED_TO_DAEMON,
                                   TRANSLATION_ERRORS)
-from apiproxy.shell.emulating_connection import Emulating
 from apiproxy.wire.paths import normalize_target
 from apiproxy.shell.sending import (SPLICE, ReadingSwitch, close_when_written, one_send_per_turn, tune_transport,
                                     write)
@@ -53,11 +53,25 @@ SKIPPED_BODY_LIMIT = 1 << 20  # the body of a request refused before it was read
 NO_BODY = "no-body"  # an answer that must not carry a body, whatever the upstream sent
 
 
-@implementer(IHalfCloseableProtocol)
-class ClientConnection(Emulating, Protocol):
-    """One client: reads its requests, forwards them, relays the answers."""
+class Listening(Interface):
+    """What a client connection needs of the listener that accepted it (ProxyFactory, proxy.py)."""
 
-    def __init__(self, factory: ProxyFactory) -> None:
+    daemon: Daemon
+    settings: Settings
+    policy: Policy
+    limits: Limits
+    clock: IReactorTime
+    connections: set[Any]  # open, for an orderly stop
+
+
+@implementer(IHalfCloseableProtocol)
+class ClientConnection(Protocol):
+    """One client: reads its requests, forwards them, relays the answers.
+
+    Serving a request with an emulation is its subclass's part (EmulatingConnection).
+    """
+
+    def __init__(self, factory: Listening) -> None:
         self.factory = factory
         self.daemon = factory.daemon
         self.buffer = bytearray()
@@ -734,28 +748,6 @@ class ClientConnection(Emulating, Protocol):
             self._detach_upstream()
             close_when_written(upstream.transport)
 
-
-class ProxyFactory(Factory):
-    """One listener's: its policy is its own; the daemon and the attaches awaiting a start are shared."""
-
-    def __init__(self, daemon: Daemon, settings: Settings, policy: Policy | None = None,
-                 parked: dict[str, list[ClientConnection]] | None = None, limits: Limits | None = None,
-                 clock: IReactorTime | None = None) -> None:
-        self.daemon = daemon
-        self.settings = settings
-        self.policy = policy or Policy()
-        self.limits = limits or Limits()
-        self.connections: set[ClientConnection] = set()  # open, for an orderly stop
-        if clock is None:
-            from twisted.internet import reactor as clock
-        self.clock = clock
-        # Attaches awaiting their container's start, which may come through another listener.
-        self.parked: dict[str, list[ClientConnection]] = {} if parked is None else parked
-
-    def unpark(self, legacy_id: str, real_id: str) -> Deferred[Any]:
-        """Connect every attach held for `legacy_id` to `real_id`; fires once all are spliced."""
-        waiting = [client for client in self.parked.pop(legacy_id, []) if client.state == "parked"]
-        return DeferredList([client.unpark(real_id) for client in waiting], consumeErrors=True)
-
-    def buildProtocol(self, addr: Any) -> ClientConnection:
-        return ClientConnection(self)
+    def _collect_body(self) -> None:
+        """Reads the body of a request an emulation serves, then runs the emulation: the subclass's part."""
+        raise NotImplementedError("an emulated request needs an EmulatingConnection")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import parse_qsl
 
 from twisted.internet.defer import Deferred
@@ -11,6 +11,7 @@ from twisted.python.failure import Failure
 
 from apiproxy.wire import http1
 from apiproxy.translation.chain import ChainExchange
+from apiproxy.shell.client_side import ClientConnection, Listening
 from apiproxy.shell.daemon import describe_failure
 from apiproxy.translation.emulations.commands import (Answer, Emulation, EmulationFailed, Fetch, Park, Pass, Reply,
                                                       Unpark, WebSocket)
@@ -25,16 +26,19 @@ from apiproxy.translation.transforms import TranslationError
 from apiproxy.translation.chain import exchange_for
 from apiproxy.wire.websocket import ToClientFrames, WebSocketBridge, WebSocketError
 
-if TYPE_CHECKING:
-    from apiproxy.shell.client_side import ClientConnection
 
-    _Base = ClientConnection
-else:
-    _Base = object
+class ParkingListener(Listening):
+    """A listener that also holds attaches awaiting their container's start, shared by every listener."""
+
+    parked: dict[str, list[EmulatingConnection]]
+
+    def unpark(self, legacy_id: str, real_id: str) -> Deferred[Any]: ...
 
 
-class Emulating(_Base):
-    """The part of a client connection that serves a request with an emulation (emulations.py)."""
+class EmulatingConnection(ClientConnection):
+    """A client connection that also serves requests with an emulation (translation/emulations/)."""
+
+    factory: ParkingListener
 
     def _collect_body(self) -> None:
         assert self.body is not None

@@ -21,7 +21,7 @@ from apiproxy.ops.config import Config, ConfigError, Listener
 from apiproxy.shell.daemon import Daemon
 from apiproxy.shell.listeners import ListenError, listen, set_permissions
 from apiproxy.shell.logs import ROUTER, start_logging
-from apiproxy.shell.client_side import ProxyFactory
+from apiproxy.shell.proxy import ProxyFactory
 from apiproxy.translation.routing import Settings
 
 log = Logger(namespace="apiproxy.service")  # the name its log lines have always carried

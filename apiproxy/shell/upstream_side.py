@@ -1,7 +1,7 @@
 """The upstream side of a proxied exchange: reads the daemon's answers for the client connection."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol as Interface
 
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Protocol
@@ -10,21 +10,41 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from apiproxy.wire import http1
-from apiproxy.wire.http1 import CHUNKED, UNTIL_CLOSE, ProtocolError
+from apiproxy.wire.http1 import CHUNKED, UNTIL_CLOSE, ProtocolError, ResponseHead
 from apiproxy.shell.sending import SPLICE, close_when_written, one_send_per_turn, tune_transport
 from apiproxy.translation.transforms import TranslationError
 
-if TYPE_CHECKING:
-    from apiproxy.shell.client_side import ClientConnection
 
 log = Logger(namespace="apiproxy.upstream_connection")  # the name its log lines have always carried
+
+
+class ClientSide(Interface):
+    """What the upstream side tells the client side (ClientConnection, client_side.py) of an answer."""
+
+    def interim_response(self, head: ResponseHead) -> None: ...
+
+    def response_head(self, head: ResponseHead, method: str) -> int | str: ...
+
+    def response_data(self, data: bytes) -> None: ...
+
+    def response_end(self, reusable: bool) -> None: ...
+
+    def spliced_from_upstream(self, data: bytes) -> None: ...
+
+    def upstream_half_closed(self) -> None: ...
+
+    def upstream_lost(self, upstream: UpstreamConnection, state: str) -> None: ...
+
+    def upstream_failed(self, message: str) -> None: ...
+
+    def count_translation_error(self) -> None: ...
 
 
 @implementer(IHalfCloseableProtocol)
 class UpstreamConnection(Protocol):
     """Reads the daemon's answers and hands them to the client connection."""
 
-    def __init__(self, client: ClientConnection) -> None:
+    def __init__(self, client: ClientSide) -> None:
         self.client = client
         self.buffer = bytearray()
         self.method = "GET"

@@ -20,7 +20,9 @@ from twisted.internet.task import Clock
 
 from apiproxy.ops.config import Limits
 from apiproxy.api.policy import Policy
-from apiproxy.shell.client_side import ClientConnection, ProxyFactory, UpstreamConnection
+from apiproxy.shell.client_side import ClientConnection
+from apiproxy.shell.proxy import ProxyFactory
+from apiproxy.shell.upstream_side import UpstreamConnection
 from apiproxy.translation.routing import Settings
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.transforms import FrameStream, JsonStream, Transform, WholeJson
