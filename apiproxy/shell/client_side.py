@@ -8,6 +8,7 @@ other cannot take more (Twisted producer/consumer), so memory stays flat.
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 from typing import Protocol as Interface
 
@@ -25,15 +26,16 @@ from apiproxy.api.redaction import redact_target
 from apiproxy.ops.config import Limits
 from apiproxy.shell.daemon import Daemon, describe_failure
 from apiproxy.api.errors import error_reply
-from apiproxy.wire.http1 import CHUNKED, UNTIL_CLOSE, Headers, ProtocolError, RequestHead, ResponseHead
+from apiproxy.wire.http1 import (CHUNKED, NO_BODY, SPLICED, UNTIL_CLOSE, BodyLength, Headers, ProtocolError,
+                                 RequestHead, ResponseHead)
 from apiproxy.ops.metrics import (HIJACKED_STREAMS, REQUESTS, SPLICED_TO_CLIENT, SPLICED_TO_DAEMON,
                                   TRANSLATION_ERRORS)
 from apiproxy.wire.paths import normalize_target
-from apiproxy.shell.sending import (SPLICE, ReadingSwitch, close_when_written, one_send_per_turn, tune_transport,
+from apiproxy.shell.sending import (ReadingSwitch, close_when_written, one_send_per_turn, tune_transport,
                                     write)
 from apiproxy.wire.http1 import BodyReader, valid_host
 from apiproxy.api.policy import Policy
-from apiproxy.shell.upstream_side import UpstreamConnection
+from apiproxy.shell.upstream_side import UpstreamConnection, UpstreamState
 from apiproxy.api.routes import is_hijack_endpoint
 from apiproxy.translation.routing import Forward, Refuse, Settings, address, plan
 from apiproxy.translation.exchange import Exchange
@@ -50,7 +52,24 @@ READ_AHEAD_LIMIT = 1 << 20
 RAW_STREAM_TYPES = (b"application/vnd.docker.raw-stream", b"application/vnd.docker.multiplexed-stream")
 HELD_ERROR_LIMIT = 64 * 1024
 SKIPPED_BODY_LIMIT = 1 << 20  # the body of a request refused before it was read, read and dropped
-NO_BODY = "no-body"  # an answer that must not carry a body, whatever the upstream sent
+
+
+class ClientState(StrEnum):
+    """Where a client connection is: head -> routing -> connecting -> body -> waiting -> head again,
+    or from waiting on to splice; collecting -> emulating for a request an emulation serves."""
+
+    HEAD = "head"  # reading a request head
+    ROUTING = "routing"  # waiting for the daemon's version to choose the target
+    CONNECTING = "connecting"  # waiting for an upstream connection
+    COLLECTING = "collecting"  # reading a body an emulation needs whole
+    EMULATING = "emulating"  # an emulation is making its calls
+    BODY = "body"  # passing the request body on
+    WAITING = "waiting"  # the request is sent; the answer is coming
+    SKIPPING = "skipping"  # reading and dropping the body of a refused request
+    SPLICE = "splice"  # a raw stream both ways (a hijack, a 101)
+    PARKED = "parked"  # an attach answered at once, held until apiproxy starts its container
+    CLOSING = "closing"  # closing once what is written has gone out
+    CLOSED = "closed"
 
 
 class Listening(Interface):
@@ -77,7 +96,7 @@ class ClientConnection(Protocol):
         self.buffer = bytearray()
         self.scanned = 0
         # head -> (routing | connecting) -> body -> waiting -> head, or -> splice
-        self.state = "head"
+        self.state = ClientState.HEAD
         self.upstream: UpstreamConnection | None = None
         self._upstream_switch: ReadingSwitch | None = None
         self._client_switch: ReadingSwitch | None = None
@@ -90,11 +109,11 @@ class ClientConnection(Protocol):
         self.hijack_candidate = False
         self.close_after = False
         self.response_started = False
-        self.response_framing: int | str = 0
+        self.response_framing: BodyLength = 0
         self.response_content_type = b""
         self.response_transform: Transform | None = None
         # An error answer whose translated status depends on its message: held until whole.
-        self.held_error: tuple[ResponseHead, str, int | str, bytearray] | None = None
+        self.held_error: tuple[ResponseHead, str, BodyLength, bytearray] | None = None
         self.answer_as_attach = False  # an emulation serves an attach from another endpoint
         self.to_client: Transform | None = None
         self.to_upstream: Transform | None = None
@@ -134,15 +153,15 @@ class ClientConnection(Protocol):
     def finish_then_close(self) -> None:
         """apiproxy stops: an idle connection closes now, a busy one once its answer is out."""
         self.finishing = True
-        if self.state == "head" and not self.buffer:
-            self.state = "closing"
+        if self.state == ClientState.HEAD and not self.buffer:
+            self.state = ClientState.CLOSING
             close_when_written(self.transport)
         else:
             self.close_after = True
 
     def dataReceived(self, data: bytes) -> None:
         with one_send_per_turn():
-            if self.state == SPLICE:
+            if self.state == ClientState.SPLICE:
                 self._to_upstream(data)
                 return
             self.buffer += data
@@ -154,13 +173,13 @@ class ClientConnection(Protocol):
             return  # called back from inside the loop below: the loop goes on
         self.advancing = True
         try:
-            while self.state in ("head", "body", "collecting", "skipping"):
+            while self.state in (ClientState.HEAD, ClientState.BODY, ClientState.COLLECTING, ClientState.SKIPPING):
                 state, buffered = self.state, len(self.buffer)
-                if state == "head":
+                if state == ClientState.HEAD:
                     self._read_head()
-                elif state == "body":
+                elif state == ClientState.BODY:
                     self._read_body()
-                elif state == "skipping":
+                elif state == ClientState.SKIPPING:
                     self._skip_body()
                 else:
                     self._collect_body()
@@ -176,7 +195,7 @@ class ClientConnection(Protocol):
             self._refuse_and_close(500, "apiproxy internal error (see its log)")
         finally:
             self.advancing = False
-        if len(self.buffer) > READ_AHEAD_LIMIT and not self.held and self.state != SPLICE:
+        if len(self.buffer) > READ_AHEAD_LIMIT and not self.held and self.state != ClientState.SPLICE:
             self.held = True
             self.transport.pauseProducing()
         self._watch()
@@ -187,9 +206,9 @@ class ClientConnection(Protocol):
         """Time what the client owes: the rest of a head it began, the next piece of a body, or
         (kept alive) its next request. Never the daemon's answer, nor a stream once spliced."""
         kind = None
-        if self.state == "head":
+        if self.state == ClientState.HEAD:
             kind = "head" if self.buffer else "idle"
-        elif self.state in ("body", "collecting", "skipping"):
+        elif self.state in (ClientState.BODY, ClientState.COLLECTING, ClientState.SKIPPING):
             kind = "body"
         if kind == self.timer_kind and self.timer is not None and self.timer.active():
             if kind == "body":  # a body's silence is timed from its last piece: the same call, later
@@ -209,7 +228,7 @@ class ClientConnection(Protocol):
                 self.timer_kind = None
                 self._watch()  # the client is not being read: it waits for the daemon, not we for it
             elif kind == "idle":
-                self.state = "closing"
+                self.state = ClientState.CLOSING
                 close_when_written(self.transport)
             else:
                 what = "request head" if kind == "head" else "request body"
@@ -256,7 +275,7 @@ class ClientConnection(Protocol):
             (head.minor == 0 and b"keep-alive" not in connection)
         self.upgrade = http1.header(head.headers, b"upgrade") if b"upgrade" in connection else None
         self.hijack_candidate = self.upgrade is not None or is_hijack_endpoint(head.method, path)
-        self.state = "routing"
+        self.state = ClientState.ROUTING
         refusal = self.factory.policy.refusal(head.method, path, upgrade=self.upgrade is not None)
         if refusal is not None:
             self._refuse(403, refusal)
@@ -269,7 +288,7 @@ class ClientConnection(Protocol):
             d.addErrback(self._internal_error)
 
     def _route(self, info: UpstreamInfo) -> None:
-        if self.state != "routing":
+        if self.state != ClientState.ROUTING:
             return
         assert self.request is not None
         try:
@@ -297,7 +316,7 @@ class ClientConnection(Protocol):
         if emulate is not None:
             self.emulate = emulate
             self.collected = bytearray()
-            self.state = "collecting"
+            self.state = ClientState.COLLECTING
             self._advance()
             return
         self.body_transform = self.exchange.request_body(self.request.headers if self.request else [])
@@ -306,8 +325,8 @@ class ClientConnection(Protocol):
         self._connect()
 
     def _connect(self) -> None:
-        self.state = "connecting"
-        if self.upstream is not None and self.upstream.state == "idle":
+        self.state = ClientState.CONNECTING
+        if self.upstream is not None and self.upstream.state == UpstreamState.IDLE:
             self._upstream_ready(self.upstream)  # the connection of the previous request
             return
         d = self.daemon.connect(UpstreamConnection(self))
@@ -319,19 +338,19 @@ class ClientConnection(Protocol):
             self._start_request(upstream)
 
     def _start_request(self, upstream: UpstreamConnection) -> None:
-        if self.state != "connecting":
+        if self.state != ClientState.CONNECTING:
             close_when_written(upstream.transport)
             return
         if upstream is not self.upstream:
             self._attach_upstream(upstream)
         upstream.expect_response(self.request.method if self.request else "GET")
-        self.state = "body"
+        self.state = ClientState.BODY
         if self.fixed_body is not None:
             body, self.fixed_body = self.fixed_body, None
             self._send_head([(b"Content-Length", str(len(body)).encode())] if body else [])
             write(upstream.transport, body)
             self.request_done = True
-            self.state = "waiting"
+            self.state = ClientState.WAITING
         elif self.body_transform is None:
             self._send_head(self._request_framing())
         elif getattr(self.body_transform, "streaming", False):
@@ -400,7 +419,7 @@ class ClientConnection(Protocol):
         elif chunked:
             write(self.upstream.transport, http1.LAST_CHUNK)
         self.request_done = True
-        self.state = "waiting"
+        self.state = ClientState.WAITING
         if self.response_done:
             self._next_request()
 
@@ -409,7 +428,7 @@ class ClientConnection(Protocol):
     def interim_response(self, head: ResponseHead) -> None:
         self._send(http1.format_response_head(head.status, head.reason, head.headers))
 
-    def response_head(self, head: ResponseHead, method: str) -> int | str:
+    def response_head(self, head: ResponseHead, method: str) -> BodyLength:
         """Send the answer's head to the client; say how its body is framed."""
         assert self.exchange is not None
         if self.answer_as_attach and head.status == 200:
@@ -419,8 +438,8 @@ class ClientConnection(Protocol):
         if head.status == 101 or (self.hijack_candidate and head.status == 200
                                   and content_type in RAW_STREAM_TYPES):
             self._start_splice(head)
-            return SPLICE
-        if self.state != "waiting":
+            return SPLICED
+        if self.state != ClientState.WAITING:
             # The daemon answered before the whole request arrived: the
             # connection cannot be resynchronised after this answer.
             self.close_after = True
@@ -433,7 +452,7 @@ class ClientConnection(Protocol):
         self._send_response_head(head, method, upstream_framing)
         return upstream_framing
 
-    def _send_response_head(self, head: ResponseHead, method: str, upstream_framing: int | str,
+    def _send_response_head(self, head: ResponseHead, method: str, upstream_framing: BodyLength,
                             message: bytes | None = None) -> None:
         assert self.exchange is not None
         status, headers = self.exchange.response_head(head.status, http1.end_to_end(head.headers), message)
@@ -508,7 +527,7 @@ class ClientConnection(Protocol):
         self.response_done = True
         self.response_started = False
         if self.close_after:
-            self.state = "closing"
+            self.state = ClientState.CLOSING
             close_when_written(self.transport)
         elif self.request_done:
             self._next_request()
@@ -519,7 +538,7 @@ class ClientConnection(Protocol):
 
     def _next_request(self) -> None:
         self._finish_record()
-        self.state = "head"
+        self.state = ClientState.HEAD
         self.request = None
         self.exchange = None
         if self.buffer:
@@ -537,7 +556,7 @@ class ClientConnection(Protocol):
 
     def _start_splice(self, head: ResponseHead) -> None:
         assert self.exchange is not None and self.upstream is not None
-        self.state = SPLICE
+        self.state = ClientState.SPLICE
         self.to_client, self.to_upstream = self.websocket or self.exchange.hijacked_streams()
         self.spliced = True
         HIJACKED_STREAMS.inc()
@@ -591,14 +610,15 @@ class ClientConnection(Protocol):
 
     def readConnectionLost(self) -> None:
         self.client_half_closed = True
-        if self.state == SPLICE and self.upstream_ended:
+        if self.state == ClientState.SPLICE and self.upstream_ended:
             self._end_splice()
-        elif self.state == SPLICE and self.upstream is not None:
+        elif self.state == ClientState.SPLICE and self.upstream is not None:
             # stdin EOF: the container's process sees it too.
             if self.to_upstream is not None:
                 write(self.upstream.transport, self.to_upstream.close())
             close_when_written(self.upstream.transport, write_side_only=True)
-        elif self.hijack_candidate and self.state in ("routing", "connecting", "body", "waiting"):
+        elif self.hijack_candidate and self.state in (ClientState.ROUTING, ClientState.CONNECTING, ClientState.BODY,
+                                                       ClientState.WAITING):
             pass  # stdin ended before the daemon answered: passed on once spliced
         else:
             close_when_written(self.transport)
@@ -608,16 +628,17 @@ class ClientConnection(Protocol):
 
     # Failures -------------------------------------------------------------
 
-    def upstream_lost(self, upstream: UpstreamConnection, state: str) -> None:
+    def upstream_lost(self, upstream: UpstreamConnection, state: UpstreamState) -> None:
         if upstream is not self.upstream:
             return
         self._detach_upstream()
-        if self.state == SPLICE:
+        if self.state == ClientState.SPLICE:
             if self.to_client is not None:
                 self._send(self.to_client.close())
                 self.to_client = None
             close_when_written(self.transport)
-        elif state in ("head", "body") or (self.state in ("body", "waiting") and not self.response_done):
+        elif state in (UpstreamState.HEAD, UpstreamState.BODY) or (
+                self.state in (ClientState.BODY, ClientState.WAITING) and not self.response_done):
             self.daemon.connection_failed()  # it may come back another version: read it again
             self.upstream_failed("the upstream closed the connection in the middle of its answer"
                                  if self.response_started else "the upstream closed the connection before it answered")
@@ -627,12 +648,12 @@ class ClientConnection(Protocol):
         if self.upstream is not None:
             close_when_written(self.upstream.transport)
             self._detach_upstream()
-        if self.response_started or self.state in ("closing", "closed"):
+        if self.response_started or self.state in (ClientState.CLOSING, ClientState.CLOSED):
             log.warn("{target}: {message}", target=redact_target(self.upstream_target), message=message)
-            if self.response_started and self.state not in ("closing", "closed"):
+            if self.response_started and self.state not in (ClientState.CLOSING, ClientState.CLOSED):
                 self._end_cut_answer(message)
             close_when_written(self.transport)
-            self.state = "closing"
+            self.state = ClientState.CLOSING
         else:
             log.warn("{message}", message=message)
             self._refuse_and_close(502, message)
@@ -653,12 +674,12 @@ class ClientConnection(Protocol):
             self._send(http1.LAST_CHUNK)
 
     def _daemon_unreachable(self, failure: Failure) -> None:
-        if self.state == "routing":
+        if self.state == ClientState.ROUTING:
             self._refuse(502, self.daemon.unreachable_message(describe_failure(failure)))
 
     def _connect_failed(self, failure: Failure) -> None:
         self.daemon.connection_failed()
-        if self.state == "connecting":
+        if self.state == ClientState.CONNECTING:
             self._refuse(502, self.daemon.unreachable_message(describe_failure(failure)))
 
     def _internal_error(self, failure: Failure) -> None:
@@ -675,10 +696,10 @@ class ClientConnection(Protocol):
             self.close_after = True
         self._reply(status, message)
         if self.close_after:
-            self.state = "closing"
+            self.state = ClientState.CLOSING
             close_when_written(self.transport)
         elif unread:
-            self.state = "skipping"
+            self.state = ClientState.SKIPPING
             self._advance()
         else:
             self._next_request()
@@ -691,9 +712,10 @@ class ClientConnection(Protocol):
 
     def _refuse_and_close(self, status: int, message: str) -> None:
         self.close_after = True
-        if not self.response_started and self.state not in ("closing", "closed", SPLICE, "skipping"):
+        if not self.response_started and self.state not in (ClientState.CLOSING, ClientState.CLOSED, ClientState.SPLICE,
+                                                             ClientState.SKIPPING):
             self._reply(status, message)
-        self.state = "closing"
+        self.state = ClientState.CLOSING
         close_when_written(self.transport)
 
     def _reply(self, status: int, message: str) -> None:
@@ -733,7 +755,7 @@ class ClientConnection(Protocol):
         access_log.info(ACCESS_FORMAT, **record.fields(self.factory.clock.seconds()))
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
-        self.state = "closed"
+        self.state = ClientState.CLOSED
         self._finish_record()
         if self.spliced:
             self.spliced = False

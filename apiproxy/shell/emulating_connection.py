@@ -11,7 +11,7 @@ from twisted.python.failure import Failure
 
 from apiproxy.wire import http1
 from apiproxy.translation.chain import ChainExchange
-from apiproxy.shell.client_side import ClientConnection, Listening
+from apiproxy.shell.client_side import ClientConnection, ClientState, Listening
 from apiproxy.shell.daemon import describe_failure
 from apiproxy.translation.emulations.commands import (Answer, Emulation, EmulationFailed, Fetch, Park, Pass, Reply,
                                                       Unpark, WebSocket)
@@ -55,11 +55,11 @@ class EmulatingConnection(ClientConnection):
         legacy = LegacyRequest(self.request.method, exchange.real_params,
                                dict(parse_qsl(query, keep_blank_values=True)), body, exchange.context,
                                http1.text_headers(self.request.headers))
-        self.state = "emulating"
+        self.state = ClientState.EMULATING
         self._emulation_step(self.emulate(legacy), None)
 
     def _emulation_step(self, emulation: Emulation, answer: Answer | None) -> None:
-        if self.state != "emulating":
+        if self.state != ClientState.EMULATING:
             emulation.close()
             self._remove_downloads()
             return
@@ -216,7 +216,7 @@ class EmulatingConnection(ClientConnection):
         else:
             self._send(http1.format_response_head(
                 200, b"", [(b"Content-Type", b"application/vnd.docker.raw-stream")]))
-        self.state = "parked"
+        self.state = ClientState.PARKED
         self.parked_for = legacy_id
         self.parked_ready = Deferred()
         self.factory.parked.setdefault(legacy_id, []).append(self)

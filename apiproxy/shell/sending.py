@@ -13,9 +13,6 @@ from zope.interface import implementer
 
 from apiproxy.wire.websocket import WebSocketBridge
 
-SPLICE = "splice"
-
-
 @implementer(IPushProducer)
 class ReadingSwitch:
     """Pauses a transport's reading while its peer cannot write more.

@@ -1,6 +1,7 @@
 """The upstream side of a proxied exchange: reads the daemon's answers for the client connection."""
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Protocol as Interface
 
 from twisted.internet.interfaces import IHalfCloseableProtocol
@@ -10,12 +11,22 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from apiproxy.wire import http1
-from apiproxy.wire.http1 import CHUNKED, UNTIL_CLOSE, ProtocolError, ResponseHead
-from apiproxy.shell.sending import SPLICE, close_when_written, one_send_per_turn, tune_transport
+from apiproxy.wire.http1 import CHUNKED, SPLICED, UNTIL_CLOSE, BodyLength, ProtocolError, ResponseHead
+from apiproxy.shell.sending import close_when_written, one_send_per_turn, tune_transport
 from apiproxy.translation.transforms import TranslationError
 
 
 log = Logger(namespace="apiproxy.upstream_connection")  # the name its log lines have always carried
+
+
+class UpstreamState(StrEnum):
+    """Where an upstream connection is: idle -> head -> body -> idle again, or from head on to splice."""
+
+    IDLE = "idle"  # no request on it
+    HEAD = "head"  # reading an answer's head
+    BODY = "body"  # reading an answer's body
+    SPLICE = "splice"  # a raw stream both ways
+    CLOSED = "closed"
 
 
 class ClientSide(Interface):
@@ -23,7 +34,7 @@ class ClientSide(Interface):
 
     def interim_response(self, head: ResponseHead) -> None: ...
 
-    def response_head(self, head: ResponseHead, method: str) -> int | str: ...
+    def response_head(self, head: ResponseHead, method: str) -> BodyLength: ...
 
     def response_data(self, data: bytes) -> None: ...
 
@@ -33,7 +44,7 @@ class ClientSide(Interface):
 
     def upstream_half_closed(self) -> None: ...
 
-    def upstream_lost(self, upstream: UpstreamConnection, state: str) -> None: ...
+    def upstream_lost(self, upstream: UpstreamConnection, state: UpstreamState) -> None: ...
 
     def upstream_failed(self, message: str) -> None: ...
 
@@ -48,9 +59,9 @@ class UpstreamConnection(Protocol):
         self.client = client
         self.buffer = bytearray()
         self.method = "GET"
-        self.framing: int | str = 0
+        self.framing: BodyLength = 0
         self.decoder: http1.ChunkedDecoder | None = None
-        self.state = "idle"  # idle | head | body | splice
+        self.state = UpstreamState.IDLE
         self.keep_alive = True
 
     def connectionMade(self) -> None:
@@ -58,11 +69,11 @@ class UpstreamConnection(Protocol):
 
     def expect_response(self, method: str) -> None:
         self.method = method
-        self.state = "head"
+        self.state = UpstreamState.HEAD
 
     def dataReceived(self, data: bytes) -> None:
         with one_send_per_turn():
-            if self.state == SPLICE:
+            if self.state == UpstreamState.SPLICE:
                 self.client.spliced_from_upstream(data)
                 return
             self.buffer += data
@@ -79,7 +90,7 @@ class UpstreamConnection(Protocol):
 
     def _process(self) -> None:
         while self.buffer:
-            if self.state == "head":
+            if self.state == UpstreamState.HEAD:
                 end = http1.find_head_end(self.buffer)
                 if end < 0:
                     if len(self.buffer) > http1.MAX_HEAD_BYTES:
@@ -92,18 +103,18 @@ class UpstreamConnection(Protocol):
                     continue
                 self.keep_alive = head.minor == 1 and b"close" not in http1.tokens(head.headers, b"connection")
                 framing = self.client.response_head(head, self.method)
-                if framing == SPLICE:
-                    self.state = SPLICE
+                if framing == SPLICED:
+                    self.state = UpstreamState.SPLICE
                     data, self.buffer = bytes(self.buffer), bytearray()
                     if data:
                         self.client.spliced_from_upstream(data)
                     return
                 self.framing = framing
                 self.decoder = http1.ChunkedDecoder(502) if framing == CHUNKED else None
-                self.state = "body"
+                self.state = UpstreamState.BODY
                 if framing == 0:
                     self._finish()
-            elif self.state == "body":
+            elif self.state == UpstreamState.BODY:
                 self._read_body()
             else:
                 # Bytes nobody asked for: the daemon does not pipeline; drop the connection.
@@ -131,13 +142,13 @@ class UpstreamConnection(Protocol):
                 self._finish()
 
     def _finish(self) -> None:
-        self.state = "idle"
+        self.state = UpstreamState.IDLE
         if not self.keep_alive:
             close_when_written(self.transport)
         self.client.response_end(reusable=self.keep_alive)
 
     def readConnectionLost(self) -> None:
-        if self.state == SPLICE:
+        if self.state == UpstreamState.SPLICE:
             self.client.upstream_half_closed()
         else:
             close_when_written(self.transport)
@@ -146,7 +157,7 @@ class UpstreamConnection(Protocol):
         pass
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
-        state, self.state = self.state, "closed"
-        if state == "body" and self.framing == UNTIL_CLOSE:
+        state, self.state = self.state, UpstreamState.CLOSED
+        if state == UpstreamState.BODY and self.framing == UNTIL_CLOSE:
             self.client.response_end(reusable=False)
         self.client.upstream_lost(self, state)

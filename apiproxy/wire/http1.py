@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from http import HTTPStatus
 
 Headers = list[tuple[bytes, bytes]]
@@ -182,11 +183,20 @@ def passed_on(headers: Headers) -> Headers:
 
 # Body framing -------------------------------------------------------------
 
-CHUNKED = "chunked"
-UNTIL_CLOSE = "until-close"
+class Framing(StrEnum):
+    """How a body's end is known where no Content-Length gives its size (RFC 9112 §6)."""
+
+    CHUNKED = "chunked"
+    UNTIL_CLOSE = "until-close"  # an answer read until its connection closes
+    NO_BODY = "no-body"  # an answer that must not carry a body, whatever the upstream sent
+    SPLICED = "spliced"  # no body: the connection goes on as a raw stream both ways (a hijack, a 101)
 
 
-def request_body_length(head: RequestHead) -> int | str:
+BodyLength = int | Framing  # a Content-Length, or how else the body ends
+CHUNKED, UNTIL_CLOSE, NO_BODY, SPLICED = Framing.CHUNKED, Framing.UNTIL_CLOSE, Framing.NO_BODY, Framing.SPLICED
+
+
+def request_body_length(head: RequestHead) -> BodyLength:
     """Bytes of request body, or CHUNKED.  Refuses ambiguous framing (smuggling)."""
     encodings = header_values(head.headers, b"transfer-encoding")
     lengths = header_values(head.headers, b"content-length")
@@ -217,7 +227,7 @@ def parse_content_length(value: bytes) -> int:
     return int(value)
 
 
-def response_body_length(head: ResponseHead, request_method: str) -> int | str:
+def response_body_length(head: ResponseHead, request_method: str) -> BodyLength:
     """Bytes of response body, CHUNKED, or UNTIL_CLOSE (RFC 9112 6.3)."""
     if request_method == "HEAD" or head.status < 200 or head.status in (204, 304):
         return 0
@@ -330,8 +340,8 @@ def format_response_head(status: int, reason: bytes, headers: Headers) -> bytes:
 class BodyReader:
     """Frames a request body: Content-Length or chunked, as it arrives."""
 
-    def __init__(self, length: int | str) -> None:
-        self.remaining = 0 if length == CHUNKED else int(length)
+    def __init__(self, length: BodyLength) -> None:
+        self.remaining = 0 if isinstance(length, Framing) else length
         self.decoder = ChunkedDecoder() if length == CHUNKED else None
 
     @property
