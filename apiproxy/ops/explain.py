@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from apiproxy.api.redaction import redact_target, redact_url
 from apiproxy.translation.chain import ChainExchange
+from apiproxy.translation.emulations import outcome
 from apiproxy.translation.emulations.commands import (Answer, Call, EmulationFailed, Fetch, Park, Pass, Reply,
                                                       Unpark, WebSocket)
 from apiproxy.translation.emulations.attach import NEVER_STARTED
@@ -314,7 +315,7 @@ def _assumed(item: Call | Fetch | Unpark) -> tuple[Answer | None, str]:
 
 
 def _outcome(result: Reply | Pass | Park | WebSocket, question: Question, exchange: ChainExchange) -> list[str]:
-    """What the client finally gets, as the proxy's Emulating mixin makes it."""
+    """What the client finally gets, rendered as the proxy renders it (outcome.py)."""
     if isinstance(result, Park):
         return [f"the client's attach is answered 200 at once, and held until {result.legacy_id} starts"]
     if isinstance(result, WebSocket):
@@ -322,17 +323,10 @@ def _outcome(result: Reply | Pass | Park | WebSocket, question: Question, exchan
                 f"{INDENT}POST /v{exchange.target}{result.path}"]
     if isinstance(result, Pass):
         return _forwarded(result, question, exchange)
-    if result.items is not None:  # a made-up stream goes down the chain like the daemon's own
-        headers: Headers = [(b"Content-Type", b"application/json")]
-        payload = b"".join(json.dumps(item).encode() + b"\r\n" for item in result.items)
-        body = _through(exchange.response_body(result.status, headers), payload)
-    elif result.status >= 400 or isinstance(result.body, str) and result.content_type is None:
-        return _refusal(exchange.client_version, result.status, str(result.body or ""), lead="the client gets")
-    else:
-        text = isinstance(result.body, str)
-        body = result.body.encode() if text else json.dumps(result.body).encode() if result.body is not None else b""
-        headers = [(b"Content-Type", ((result.content_type or "text/plain") if text else "application/json").encode())]
-    return ["the client gets:", *_message(str(result.status), [], headers if body else [], body)]
+    answer = outcome.reply(result, exchange)
+    if isinstance(answer, outcome.Refused):
+        return _refusal(exchange.client_version, answer.status, answer.message, lead="the client gets")
+    return ["the client gets:", *_message(str(answer.status), [], answer.headers, answer.body)]
 
 
 def _forwarded(result: Pass, question: Question, exchange: ChainExchange) -> list[str]:
@@ -342,8 +336,7 @@ def _forwarded(result: Pass, question: Question, exchange: ChainExchange) -> lis
         forwarding = exchange_for(match_legacy(method, template), exchange.client_version, exchange.target,
                                   upstream_kind=question.upstream_kind, upstream_api=exchange.target)
     given = passed_on(question.headers)
-    body = _through(forwarding.request_body(given), question.body) if result.client_body else \
-        json.dumps(result.body).encode() if result.body is not None else b""
+    body = outcome.forwarded_body(result, forwarding, question.body, given)
     lines = ["then apiproxy forwards the request:",
              *_message(f"{result.method} /v{exchange.target}{result.path}", given, forwarding.request_headers(given),
                        body)]

@@ -1,7 +1,6 @@
 """Running an emulation for a client connection: its upstream calls, downloads and results."""
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 from urllib.parse import parse_qsl
@@ -15,10 +14,11 @@ from apiproxy.shell.client_side import ClientConnection, ClientState, Listening
 from apiproxy.shell.daemon import describe_failure
 from apiproxy.translation.emulations.commands import (Answer, Emulation, EmulationFailed, Fetch, Park, Pass, Reply,
                                                       Unpark, WebSocket)
+from apiproxy.translation.emulations import outcome
 from apiproxy.translation.emulations.commands import LegacyRequest
 from apiproxy.shell.fetch import fetch_to_tar
 from apiproxy.translation.steps.streams import demultiplex_stream
-from apiproxy.wire.http1 import Headers
+
 from apiproxy.translation.transforms import Chained
 from apiproxy.shell.sending import FromWebSocket
 from apiproxy.api.routes import match_legacy
@@ -136,12 +136,7 @@ class EmulatingConnection(ClientConnection):
             self.request.method = result.method
             self.answer_as_attach = result.as_attach
             self.upstream_target = f"/v{self.exchange.target}{result.path}"
-            if result.client_body:
-                raw = bytes(self.collected)
-                transform = self.exchange.request_body(self.request.headers)
-                self.fixed_body = transform.feed(raw) + transform.close() if transform is not None else raw
-            else:
-                self.fixed_body = json.dumps(result.body).encode() if result.body is not None else b""
+            self.fixed_body = outcome.forwarded_body(result, self.exchange, bytes(self.collected), self.request.headers)
             self.body_transform = None
             self._connect()
 
@@ -154,23 +149,13 @@ class EmulatingConnection(ClientConnection):
         self._refuse(answer.status, message)
 
     def _reply_emulated(self, reply: Reply) -> None:
-        status, body = reply.status, reply.body
-        if reply.items is not None:
-            self._reply_stream(reply)
+        assert self.exchange is not None
+        answer = outcome.reply(reply, self.exchange)
+        if isinstance(answer, outcome.Refused):
+            self._refuse(answer.status, answer.message)
             return
-        if status >= 400 or isinstance(body, str) and reply.content_type is None:
-            self._refuse(status, str(body or ""))
-            return
-        if isinstance(body, str):
-            payload, kind = body.encode("utf-8"), (reply.content_type or "text/plain").encode()
-        else:
-            payload = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
-            kind = b"application/json"
-        headers: Headers = [(b"Content-Type", kind)] if payload else []
-        if status not in (204, 304):
-            headers.append((b"Content-Length", str(len(payload)).encode()))
-        self._answered(status)
-        self._send(http1.format_response_head(status, b"", headers) + payload)
+        self._answered(answer.status)
+        self._send(http1.format_response_head(answer.status, b"", answer.headers) + answer.body)
         self._next_request()
 
     def _websocket(self, path: str) -> None:
@@ -192,19 +177,6 @@ class EmulatingConnection(ClientConnection):
         self.fixed_body = b""
         self.hijack_candidate = True
         self._connect()
-
-    def _reply_stream(self, reply: Reply) -> None:
-        """A made-up JSON stream, sent down the chain like the daemon's own streams."""
-        assert self.exchange is not None
-        headers: Headers = [(b"Content-Type", b"application/json")]
-        transform = self.exchange.response_body(reply.status, headers)
-        payload = b"".join(json.dumps(item, separators=(",", ":")).encode() + b"\r\n" for item in reply.items or [])
-        if transform is not None:
-            payload = transform.feed(payload) + transform.close()
-        headers.append((b"Content-Length", str(len(payload)).encode()))
-        self._answered(reply.status)
-        self._send(http1.format_response_head(reply.status, b"", headers) + payload)
-        self._next_request()
 
     def _park(self, legacy_id: str) -> None:
         """Tell the client its attach is open; connect it once apiproxy starts the container."""

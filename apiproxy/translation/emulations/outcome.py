@@ -1,0 +1,61 @@
+"""What the client gets from an emulation's result: the one rendering the proxy sends and explain prints. Pure."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from apiproxy.translation.emulations.commands import Pass, Reply
+from apiproxy.translation.exchange import Exchange
+from apiproxy.wire.http1 import Headers
+
+
+@dataclass
+class Answered:
+    """An answer made whole here: its head's status and headers (framing included), and its body."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+
+@dataclass
+class Refused:
+    """An error, worded by the shell as the client's version words errors."""
+
+    status: int
+    message: str
+
+
+def _json(value: Any) -> bytes:
+    # The standard library's compact form, as 2013 daemons' Go encoder wrote it: ASCII with \u escapes.
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def reply(result: Reply, exchange: Exchange) -> Answered | Refused:
+    """The client's answer to a `Reply`; a made-up stream goes down the chain like the daemon's own."""
+    if result.items is not None:
+        headers: Headers = [(b"Content-Type", b"application/json")]
+        body = b"".join(_json(item) + b"\r\n" for item in result.items)
+        transform = exchange.response_body(result.status, headers)
+        if transform is not None:
+            body = transform.feed(body) + transform.close()
+        return Answered(result.status, [*headers, (b"Content-Length", str(len(body)).encode())], body)
+    if result.status >= 400 or isinstance(result.body, str) and result.content_type is None:
+        return Refused(result.status, str(result.body or ""))
+    if isinstance(result.body, str):
+        body, kind = result.body.encode("utf-8"), (result.content_type or "text/plain").encode()
+    else:
+        body, kind = (_json(result.body) if result.body is not None else b""), b"application/json"
+    headers = [(b"Content-Type", kind)] if body else []
+    if result.status not in (204, 304):
+        headers.append((b"Content-Length", str(len(body)).encode()))
+    return Answered(result.status, headers, body)
+
+
+def forwarded_body(result: Pass, exchange: Exchange, client_body: bytes, headers: Headers) -> bytes:
+    """The body a `Pass` forwards: the client's own, translated as a forwarded request's, or the one it gives."""
+    if result.client_body:
+        transform = exchange.request_body(headers)
+        return transform.feed(client_body) + transform.close() if transform is not None else client_body
+    return _json(result.body) if result.body is not None else b""
