@@ -1,4 +1,4 @@
-"""The schema properties of tests/unit/test_schema_properties.py, with many more examples.
+"""The schema properties of tests/unit/translation/test_schema_properties.py, with many more examples.
 
     python bench/properties.py [--examples N] [--endpoint TEXT] [--target V] [--seed S]
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "unit")]
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "unit", "translation")]
 
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402

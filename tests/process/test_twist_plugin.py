@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,15 +127,3 @@ def test_a_listener_that_cannot_start_ends_twist_with_the_reason(workdir: str) -
     assert result.returncode == 1
     assert f"{taken} exists and is not a socket; refusing to replace it" in result.stderr
     assert "Traceback" not in result.stderr and taken.read_text() == "not a socket"
-
-
-def test_the_wheel_puts_the_plugin_into_twisteds_plugin_folder(tmp_path: Path) -> None:
-    """What `pip install .` installs: the plugin beside Twisted's own, no __init__.py of apiproxy's there."""
-    source = tmp_path / "src"
-    shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info"))
-    built = run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(source))
-    assert built.returncode == 0, built.stderr
-    [wheel] = tmp_path.glob("apiproxy-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert [name for name in names if name.startswith("twisted/")] == ["twisted/plugins/apiproxy_plugin.py"]
-    assert "apiproxy/schemas/config.schema.json" in names  # through the apiproxy/schemas symlink

@@ -14,7 +14,7 @@ from apiproxy.ops.listen_specs import (EndpointError, SystemdListen, UnixListen,
                                        parse_systemd_listen, parse_unix_listen, split_description)
 from apiproxy.api.versions import Version
 
-REFERENCE_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "apiproxy.toml"
+REFERENCE_CONFIG = Path(__file__).resolve().parents[3] / "conf" / "apiproxy.toml"
 NO_SUCH_GROUP = "apiproxy-test-no-such-group"
 LISTENER = {"endpoint": "unix:/tmp/legacy.sock"}
 

@@ -9,7 +9,7 @@ from apiproxy.translation import changes
 from apiproxy.ops import matrix
 from apiproxy.api.versions import Version
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_docs_compatibility_md_is_current() -> None:

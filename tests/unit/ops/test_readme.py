@@ -11,7 +11,7 @@ from apiproxy.ops.config_reference import BEGIN, END, reference, section_in
 from apiproxy.api.datafiles import load_json
 from apiproxy.api.versions import Version
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+README = (Path(__file__).resolve().parents[3] / "README.md").read_text()
 
 
 def test_the_configuration_reference_is_current() -> None:

@@ -1,0 +1,64 @@
+"""The wheel as `pip install .` builds it, installed into a fresh virtualenv (not editable) and run there."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import venv
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support import REPO
+
+
+def run(*command: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=600, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Built from a copy of the checkout, as a user's `pip install .` builds it."""
+    folder = tmp_path_factory.mktemp("wheel")
+    source = folder / "src"
+    shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info"))
+    built = run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", folder, source)
+    assert built.returncode == 0, built.stderr
+    [found] = folder.glob("apiproxy-*.whl")
+    yield found
+
+
+def test_the_wheel_holds_every_subpackage_and_the_schemas(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    packages = {str(init.relative_to(REPO)) for init in (REPO / "apiproxy").rglob("__init__.py")}
+    assert packages - names == set()
+    schemas = {f"apiproxy/{path.relative_to(REPO)}" for path in (REPO / "schemas").rglob("*.json")}
+    assert schemas - names == set()  # through the apiproxy/schemas symlink
+
+
+def test_the_wheel_puts_the_plugin_into_twisteds_plugin_folder(wheel: Path) -> None:
+    """What `pip install .` installs: the plugin beside Twisted's own, no __init__.py of apiproxy's there."""
+    names = zipfile.ZipFile(wheel).namelist()
+    assert [name for name in names if name.startswith("twisted/")] == ["twisted/plugins/apiproxy_plugin.py"]
+
+
+def test_the_installed_wheel_runs_apiproxy_and_the_core_benchmark(wheel: Path, tmp_path: Path) -> None:
+    """No checkout on the path: the command and bench/core.py import only what the wheel installed."""
+    env = tmp_path / "venv"
+    venv.create(env, with_pip=True)
+    installed = run(env / "bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel)
+    assert installed.returncode == 0, installed.stderr
+    versions = run(env / "bin/apiproxy", "versions", cwd=tmp_path)
+    assert versions.returncode == 0, versions.stderr
+    assert "1.9" in versions.stdout
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    shutil.copy(REPO / "bench/core.py", bench / "core.py")  # beside no apiproxy/: the installed one is used
+    core = run(env / "bin/python", bench / "core.py", "--json", cwd=tmp_path)
+    assert core.returncode == 0, core.stderr
+    assert json.loads(core.stdout)
+    where = run(env / "bin/python", "-c", "import apiproxy; print(apiproxy.__file__)", cwd=tmp_path)
+    assert where.stdout.startswith(str(env)), where.stdout
