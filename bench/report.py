@@ -175,7 +175,8 @@ def chart(runs: list[Run], path: str) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib is not installed (pip install -e .[bench]): no chart written"
-    variants = ["socat", "splice", "apiproxy", "apiproxy v1.9", "apiproxy v1.4", "apiproxy v1.5"]
+    baselines = sorted({name for run in runs for name in run["ping_c1"] if name.startswith("apiproxy@")})
+    variants = ["socat", "splice", "apiproxy", *baselines, "apiproxy v1.9", "apiproxy v1.4", "apiproxy v1.5"]
     figure, axes = plt.subplots(len(runs), 1, figsize=(11, 4 * len(runs)), squeeze=False)
     width = 0.8 / len(variants)
     for index, (run, axis) in enumerate(zip(runs, axes[:, 0])):

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """apiproxy's benchmark: one command, as root, from a fresh checkout.
 
-    python3 bench/run.py [--quick] [--reps N] [--runs N] [--profile]
+    python3 bench/run.py [--quick] [--reps N] [--runs N] [--profile] [--baseline REV]
 
 Starts a private dockerd in a temporary directory, imports an offline busybox
 image, creates the containers the scenarios list, and measures every scenario
 on four targets, alternated between repetitions: the daemon's own socket
 (direct), socat, a bare Twisted splice (splice.py) and apiproxy. Prints a table
 per run with the targets met or missed, writes the results as JSON and a PNG
-chart of ratios into --out, and removes everything it started.
+chart of ratios into --out, and removes everything it started. With --baseline
+REV, apiproxy as of that git revision (checked out in a temporary worktree) is
+one more target, named apiproxy@<short rev>, in every scenario apiproxy's
+modern requests are in: the two trees side by side.
 
 Run by the system python3, it first installs what it needs (Debian packages,
 the project's virtualenv with the `bench` extra) and runs itself again there.
@@ -21,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import replace
@@ -100,6 +104,22 @@ def build_loadgen() -> str:
     return binary
 
 
+def add_baseline(rev: str) -> tuple[str, str]:
+    """A git worktree of `rev` in a temporary directory: (target name, checkout)."""
+    git = ["git", "-C", REPO]
+    short = subprocess.run([*git, "rev-parse", "--verify", "--short", f"{rev}^{{commit}}"], check=True,
+                           capture_output=True, text=True).stdout.strip()
+    tree = os.path.join(tempfile.mkdtemp(prefix="apibench-baseline."), "tree")
+    log(f"checking out {rev} ({short}) in {tree}")
+    subprocess.run([*git, "worktree", "add", "--quiet", "--detach", tree, short], check=True)
+    return f"apiproxy@{short}", tree
+
+
+def remove_baseline(tree: str) -> None:
+    subprocess.run(["git", "-C", REPO, "worktree", "remove", "--force", tree], check=False)
+    shutil.rmtree(os.path.dirname(tree), ignore_errors=True)
+
+
 # The benchmark -------------------------------------------------------------------
 
 def prepare(daemon: Any) -> None:
@@ -115,12 +135,12 @@ def prepare(daemon: Any) -> None:
 
 
 def one_run(daemon: Any, loadgen: str, settings: Any, number: int, core_client: str,
-            profile: bool) -> dict[str, Any]:
+            profile: bool, baseline: tuple[str, str] | None) -> dict[str, Any]:
     import core
     from scenarios import Bench
     from targets import start_targets, stop_targets
 
-    targets = start_targets(daemon, number)
+    targets = start_targets(daemon, number, baseline)
     bench = Bench(daemon, targets, loadgen, settings, log)
     run: dict[str, Any] = {"reps": settings.reps}
     try:
@@ -212,6 +232,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, help="seconds per timed load measurement (default 3)")
     parser.add_argument("--client", default="1.9", help="legacy version for the pure translation timing")
     parser.add_argument("--profile", action="store_true", help="also profile apiproxy with py-spy on _ping c=1")
+    parser.add_argument("--baseline", metavar="REV", help="also measure apiproxy as of this git revision")
     parser.add_argument("--out", default=BUILD, help=f"where results JSON and chart go (default {BUILD})")
     options = parser.parse_args()
     if os.geteuid() != 0:
@@ -226,16 +247,19 @@ def main() -> int:
     base = QUICK if options.quick else FULL
     settings = replace(base, reps=options.reps or base.reps, seconds=options.seconds or base.seconds)
     loadgen = build_loadgen()
+    baseline = add_baseline(options.baseline) if options.baseline else None
     daemon = Daemon()
     runs: list[dict[str, Any]] = []
     results: dict[str, Any] = {"machine": describe_machine(), "settings": vars(settings), "runs": runs}
+    if baseline:
+        results["baseline"] = {"rev": options.baseline, "target": baseline[0]}
     started = time.monotonic()
     try:
         daemon.start()
         results["daemon"] = {key: daemon.version().get(key) for key in ("Version", "ApiVersion", "MinAPIVersion")}
         prepare(daemon)
         for number in range(1, options.runs + 1):
-            run = one_run(daemon, loadgen, settings, number, options.client, options.profile)
+            run = one_run(daemon, loadgen, settings, number, options.client, options.profile, baseline)
             runs.append(run)
             print(report.format_run(run, number), flush=True)
             if "profile" in run:
@@ -244,6 +268,8 @@ def main() -> int:
     finally:
         log("stopping dockerd and removing its directory")
         daemon.stop()
+        if baseline:
+            remove_baseline(baseline[1])
     if len(runs) > 1:
         print(report.summary(runs))
     os.makedirs(options.out, exist_ok=True)

@@ -1,6 +1,6 @@
 """The daemon-bound scenarios. Each returns {variant: {metric: [one value per repetition]}}.
 
-A variant is a target (direct, socat, splice, apiproxy) at a client version.
+A variant is a target (direct, socat, splice, apiproxy, a baseline apiproxy) at a client version.
 Variants are measured in a rotating order within each repetition, so that a
 drift of the machine's load hits them all alike.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from daemon import API, IMAGE, Daemon, UnixHTTPConnection, expect
-from targets import TARGETS, Target, cpu_seconds, rss_kib
+from targets import Target, cpu_seconds, rss_kib
 
 Samples = dict[str, dict[str, list[float]]]
 LEGACY_PARK_WAIT = 0.5  # seconds a legacy attach is given to reach apiproxy's park before start
@@ -49,10 +49,6 @@ class Variant:
     prefix: str  # version prefix of the paths, e.g. "/v1.41"; "" for bare paths
 
 
-def modern(targets: tuple[str, ...] = TARGETS) -> list[Variant]:
-    return [Variant(name, name, API) for name in targets]
-
-
 def legacy(*versions: str) -> list[Variant]:
     return [Variant(f"apiproxy v{v}", "apiproxy", f"/v{v}") for v in versions]
 
@@ -67,6 +63,10 @@ class Bench:
         self.log = log
 
     # Helpers ----------------------------------------------------------------
+
+    def modern(self) -> list[Variant]:
+        """Every target, a baseline apiproxy included, at the daemon's own version."""
+        return [Variant(name, name, API) for name in self.targets]
 
     def interleaved(self, variants: list[Variant], measure: Callable[[Variant], dict[str, float]]) -> Samples:
         samples: Samples = {v.name: {} for v in variants}
@@ -95,7 +95,8 @@ class Bench:
         wall = figures["wall_s"]
         figures["loadgen_cpu_pct"] = 100 * figures["loadgen_cpu_s"] / wall
         figures["dockerd_cpu_pct"] = 100 * (cpu_seconds(self.daemon.pid) - before["dockerd"]) / wall
-        if variant.target in ("splice", "apiproxy"):  # socat forks per connection: its parent idles
+        # direct is dockerd, counted above; socat forks per connection: its parent idles.
+        if variant.target not in ("direct", "socat"):
             figures["proxy_cpu_pct"] = 100 * (cpu_seconds(target.pid) - before["proxy"]) / wall
         return figures
 
@@ -104,14 +105,14 @@ class Bench:
     def ping(self, connections: int) -> Samples:
         keep = ("rps", "p50_us", "p99_us", "loadgen_cpu_pct", "dockerd_cpu_pct", "proxy_cpu_pct")
         # Bare /_ping: apiproxy passes it through at the daemon's own version.
-        variants = [Variant(name, name, "") for name in TARGETS]
+        variants = [Variant(name, name, "") for name in self.targets]
         return self.interleaved(variants, lambda v: _pick(self.load(v, "/_ping", connections), keep))
 
     # 2. containers/json, 50 containers ---------------------------------------
 
     def list_containers(self) -> Samples:
         keep = ("rps", "p50_us", "p99_us")
-        return self.interleaved(modern() + legacy("1.9", "1.4"),
+        return self.interleaved(self.modern() + legacy("1.9", "1.4"),
                                 lambda v: _pick(self.load(v, "/containers/json?all=1&limit=50"), keep))
 
     # 3. containers/json, ~2 MB -------------------------------------------------
@@ -122,7 +123,7 @@ class Bench:
             return {"ttfb_p50_us": figures["ttfb_p50_us"], "total_p50_us": figures["p50_us"],
                     "mb": figures["bytes"] / figures["requests"] / 1e6}
 
-        return self.interleaved(modern() + legacy("1.9"), measure)
+        return self.interleaved(self.modern() + legacy("1.9"), measure)
 
     # 4. attach throughput ------------------------------------------------------
 
@@ -162,7 +163,7 @@ class Bench:
 
     def attach_throughput(self) -> Samples:
         size = self.settings.attach_bytes
-        return self.interleaved(modern() + legacy("1.9", "1.5"), lambda v: self.attach(v, size))
+        return self.interleaved(self.modern() + legacy("1.9", "1.5"), lambda v: self.attach(v, size))
 
     # 5. events -----------------------------------------------------------------
 
@@ -172,7 +173,7 @@ class Bench:
         A reader thread waits in select() the whole time, so each arrival is stamped as it
         happens, not when the thread triggering the events gets round to reading.
         """
-        variants = modern() + legacy("1.9")
+        variants = self.modern() + legacy("1.9")
         samples: Samples = {v.name: {"added_us": []} for v in variants if v.name != "direct"}
         reader = _EventReader({v.name: _EventStream(self.targets[v.target].sock, f"{v.prefix}/events")
                                for v in variants})

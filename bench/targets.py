@@ -1,4 +1,5 @@
-"""The sockets requests are measured on: the daemon's own, and three proxies in front of it."""
+"""The sockets requests are measured on: the daemon's own, and three proxies in front of it
+(four with a baseline: apiproxy as of another git revision)."""
 from __future__ import annotations
 
 import os
@@ -10,6 +11,7 @@ from typing import Any
 from daemon import Daemon, terminate, wait_for_socket
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
 TARGETS = ("direct", "socat", "splice", "apiproxy")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -42,19 +44,31 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def _spawn(name: str, command: list[str], sock: str, daemon: Daemon) -> Target:
+def _spawn(name: str, command: list[str], sock: str, daemon: Daemon, cwd: str | None = None,
+           env: dict[str, str] | None = None) -> Target:
     log = os.path.join(daemon.dir, f"{name}.log")
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+                                   start_new_session=True, cwd=cwd, env=env)
     wait_for_socket(sock, process.pid, 30, name, log)
     return Target(name, sock, process, process.pid, log)
 
 
-def start_targets(daemon: Daemon, run: int) -> dict[str, Target]:
-    """Fresh proxies for each run, so that one run's memory figures do not carry into the next."""
+def _apiproxy(name: str, sock: str, daemon: Daemon, tree: str) -> Target:
+    """apiproxy in this interpreter, with the code of the checkout `tree`."""
+    # -m puts the cwd first on sys.path, PYTHONPATH next: both ahead of the venv's editable install.
+    env = {**os.environ, "PYTHONPATH": tree}
+    return _spawn(name, [sys.executable, "-m", "apiproxy", "--listen", f"unix:{sock}", "--upstream",
+                         f"unix:{daemon.sock}"], sock, daemon, cwd=tree, env=env)
+
+
+def start_targets(daemon: Daemon, run: int, baseline: tuple[str, str] | None = None) -> dict[str, Target]:
+    """Fresh proxies for each run, so that one run's memory figures do not carry into the next.
+
+    `baseline` is (target name, checkout): one more apiproxy, run from that checkout's code.
+    """
     sock = lambda name: os.path.join(daemon.dir, f"{name}{run}.sock")  # noqa: E731
-    for name in TARGETS[1:]:
+    for name in [*TARGETS[1:], *([baseline[0]] if baseline else [])]:
         if os.path.exists(sock(name)):
             os.unlink(sock(name))
     targets = {"direct": Target("direct", daemon.sock, None, daemon.pid, daemon.log)}
@@ -63,9 +77,10 @@ def start_targets(daemon: Daemon, run: int) -> dict[str, Target]:
                                             f"UNIX-CONNECT:{daemon.sock}"], sock("socat"), daemon)
         targets["splice"] = _spawn("splice", [sys.executable, os.path.join(HERE, "splice.py"), sock("splice"),
                                               daemon.sock], sock("splice"), daemon)
-        targets["apiproxy"] = _spawn("apiproxy", [sys.executable, "-m", "apiproxy", "--listen",
-                                                  f"unix:{sock('apiproxy')}", "--upstream",
-                                                  f"unix:{daemon.sock}"], sock("apiproxy"), daemon)
+        targets["apiproxy"] = _apiproxy("apiproxy", sock("apiproxy"), daemon, REPO)
+        if baseline is not None:
+            name, tree = baseline
+            targets[name] = _apiproxy(name, sock(name), daemon, tree)
     except Exception:
         stop_targets(targets)
         raise
