@@ -108,8 +108,8 @@ def _invalid_server_endpoint(key: str, description: str) -> list[tuple[str, str]
 
 
 def versions(argv: list[str]) -> int:
-    from apiproxy.ops import matrix
     from apiproxy.api.versions import parse_version
+    from apiproxy.ops import matrix
 
     parser = argparse.ArgumentParser(prog="apiproxy versions",
                                      description="The compatibility matrix: legacy endpoint x version.")
@@ -124,8 +124,8 @@ def versions(argv: list[str]) -> int:
 
 
 def explain(argv: list[str]) -> int:
-    from apiproxy.ops import explain as explaining
     from apiproxy.api.versions import BadVersion, parse_version
+    from apiproxy.ops import explain as explaining
 
     parser = argparse.ArgumentParser(
         prog="apiproxy explain",
@@ -168,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["versions"]:
         return versions(argv[1:])
     if argv == ["config-reference"]:
-        from apiproxy.ops.config_reference import reference
         from apiproxy.api.datafiles import load_json
+        from apiproxy.ops.config_reference import reference
 
         sys.stdout.write(reference(load_json("config.schema.json")))
         return 0

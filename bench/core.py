@@ -19,11 +19,11 @@ from typing import Any, Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from apiproxy.translation.memory import Memory  # noqa: E402
-from apiproxy.translation.routing import Forward, Settings, plan  # noqa: E402
-from apiproxy.translation.exchange import Exchange  # noqa: E402
 from apiproxy.api.upstream_info import choose_target, parse_upstream_info  # noqa: E402
 from apiproxy.api.versions import Version  # noqa: E402
+from apiproxy.translation.exchange import Exchange  # noqa: E402
+from apiproxy.translation.memory import Memory  # noqa: E402
+from apiproxy.translation.routing import Forward, Settings, plan  # noqa: E402
 
 CLIENT = "1.9"
 DOCKER_20_10 = parse_upstream_info({"Version": "20.10.24", "ApiVersion": "1.41", "MinAPIVersion": "1.12",

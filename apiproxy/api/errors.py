@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from apiproxy.wire.http1 import Headers
 from apiproxy.api.versions import Version
+from apiproxy.wire.http1 import Headers
 
 # Daemons answer errors as {"message": ...} from API 1.24 on, as plain text before.
 JSON_ERRORS_SINCE = Version(1, 24)

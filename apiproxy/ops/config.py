@@ -10,11 +10,10 @@ from typing import Any, Iterable
 
 import jsonschema
 
-from apiproxy.ops.listen_specs import (EndpointError, UnixListen, parse_mode, parse_systemd_listen,
-                                       parse_unix_listen)
 from apiproxy.api.datafiles import load_json
 from apiproxy.api.policy import Policy, PolicyError
 from apiproxy.api.versions import BadVersion, Version, parse_version
+from apiproxy.ops.listen_specs import EndpointError, UnixListen, parse_mode, parse_systemd_listen, parse_unix_listen
 
 DEFAULT_UPSTREAM = "unix:/var/run/docker.sock"
 DEFAULT_GROUP = "docker"

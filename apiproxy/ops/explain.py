@@ -12,23 +12,21 @@ from itertools import count
 from typing import Any, Callable
 from urllib.parse import parse_qsl
 
-from apiproxy.api.redaction import redact_target, redact_url
-from apiproxy.translation.chain import ChainExchange
-from apiproxy.translation.emulations import outcome
-from apiproxy.translation.emulations.commands import (Answer, Call, EmulationFailed, Fetch, Park, Pass, Reply,
-                                                      Unpark, WebSocket)
-from apiproxy.translation.emulations.attach import NEVER_STARTED
-from apiproxy.translation.emulations.commands import LegacyRequest
 from apiproxy.api.errors import error_reply
-from apiproxy.wire.http1 import Headers, ProtocolError, passed_on, text_headers
-from apiproxy.wire.paths import normalize_target
+from apiproxy.api.redaction import redact_target, redact_url
 from apiproxy.api.routes import match_legacy
-from apiproxy.translation.routing import Refuse, Settings, plan
-from apiproxy.translation.exchange import Exchange
-from apiproxy.translation.transforms import TranslationError, json_values
-from apiproxy.translation.chain import exchange_for
 from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, is_legacy, known_versions
 from apiproxy.api.versions import Version, split_version_prefix
+from apiproxy.translation.chain import ChainExchange, exchange_for
+from apiproxy.translation.emulations import outcome
+from apiproxy.translation.emulations.attach import NEVER_STARTED
+from apiproxy.translation.emulations.commands import (Answer, Call, EmulationFailed, Fetch, LegacyRequest, Park, Pass,
+                                                      Reply, Unpark, WebSocket)
+from apiproxy.translation.exchange import Exchange
+from apiproxy.translation.routing import Refuse, Settings, plan
+from apiproxy.translation.transforms import TranslationError, json_values
+from apiproxy.wire.http1 import Headers, ProtocolError, passed_on, text_headers
+from apiproxy.wire.paths import normalize_target
 
 SECRET_HEADERS = frozenset({"x-registry-auth", "x-registry-config"})
 SECRET_FIELDS = frozenset({"password", "auth", "identitytoken", "registrytoken"})  # of an AuthConfig body

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from apiproxy.translation import changes
 from apiproxy.api.routes import legacy_routes
 from apiproxy.api.upstream_info import known_versions
 from apiproxy.api.versions import Version
+from apiproxy.translation import changes
 
 NATIVE, TRANSLATED, EMULATED, UNSUPPORTED, ABSENT = "native", "translated", "emulated", "unsupported", ""
 

@@ -19,30 +19,26 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from apiproxy.wire import http1
-from apiproxy.ops.access import (ACCESS_FORMAT, ACCESS_NAMESPACE, OTHER, AccessRecord, endpoint_template,
-                                 version_label)
-from apiproxy.api.redaction import redact_target
-from apiproxy.ops.config import Limits
-from apiproxy.shell.daemon import Daemon, describe_failure
 from apiproxy.api.errors import error_reply
-from apiproxy.wire.http1 import (CHUNKED, NO_BODY, SPLICED, UNTIL_CLOSE, BodyLength, Headers, ProtocolError,
-                                 RequestHead, ResponseHead)
-from apiproxy.ops.metrics import (HIJACKED_STREAMS, REQUESTS, SPLICED_TO_CLIENT, SPLICED_TO_DAEMON,
-                                  TRANSLATION_ERRORS)
-from apiproxy.wire.paths import normalize_target
-from apiproxy.shell.sending import (ReadingSwitch, close_when_written, one_send_per_turn, tune_transport,
-                                    write)
-from apiproxy.wire.http1 import BodyReader, valid_host
 from apiproxy.api.policy import Policy
-from apiproxy.shell.upstream_side import UpstreamConnection, UpstreamState
+from apiproxy.api.redaction import redact_target
 from apiproxy.api.routes import is_hijack_endpoint
-from apiproxy.translation.routing import Forward, Refuse, Settings, address, plan
-from apiproxy.translation.exchange import Exchange
-from apiproxy.translation.transforms import Transform, TranslationError, WholeJson
-from apiproxy.wire.json import encode_json
 from apiproxy.api.upstream_info import UpstreamInfo
 from apiproxy.api.versions import Version, split_version_prefix
+from apiproxy.ops.access import ACCESS_FORMAT, ACCESS_NAMESPACE, OTHER, AccessRecord, endpoint_template, version_label
+from apiproxy.ops.config import Limits
+from apiproxy.ops.metrics import HIJACKED_STREAMS, REQUESTS, SPLICED_TO_CLIENT, SPLICED_TO_DAEMON, TRANSLATION_ERRORS
+from apiproxy.shell.daemon import Daemon, describe_failure
+from apiproxy.shell.sending import ReadingSwitch, close_when_written, one_send_per_turn, tune_transport, write
+from apiproxy.shell.upstream_side import UpstreamConnection, UpstreamState
+from apiproxy.translation.exchange import Exchange
+from apiproxy.translation.routing import Forward, Refuse, Settings, address, plan
+from apiproxy.translation.transforms import Transform, TranslationError, WholeJson
+from apiproxy.wire import http1
+from apiproxy.wire.http1 import (CHUNKED, NO_BODY, SPLICED, UNTIL_CLOSE, BodyLength, BodyReader, Headers, ProtocolError,
+                                 RequestHead, ResponseHead, valid_host)
+from apiproxy.wire.json import encode_json
+from apiproxy.wire.paths import normalize_target
 
 log = Logger(namespace="apiproxy.proxy")  # the name its log lines have always carried
 access_log = Logger(namespace=ACCESS_NAMESPACE)  # logs.py routes it: stderr, a file, or nowhere

@@ -3,28 +3,27 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import urlencode
 from typing import Any
+from urllib.parse import urlencode
 
+import treq
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import clientFromString, connectProtocol
 from twisted.internet.interfaces import IProtocol, IStreamClientEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import Agent
-from zope.interface import implementer
 from twisted.web.iweb import IAgentEndpointFactory
+from zope.interface import implementer
 
-import treq
-
-from apiproxy.ops.config import TLSFiles
-from apiproxy.translation.emulations.commands import Answer, Call
 from apiproxy.api.ids import LABEL
-from apiproxy.translation.memory import Memory
-from apiproxy.ops.metrics import UPSTREAM_RECONNECTS, upstream_known
-from apiproxy.shell.tls import client_endpoint
 from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, choose_target, parse_upstream_info
 from apiproxy.api.versions import Version
+from apiproxy.ops.config import TLSFiles
+from apiproxy.ops.metrics import UPSTREAM_RECONNECTS, upstream_known
+from apiproxy.shell.tls import client_endpoint
+from apiproxy.translation.emulations.commands import Answer, Call
+from apiproxy.translation.memory import Memory
 
 log = Logger(namespace="apiproxy.daemon")  # the name its log lines have always carried
 

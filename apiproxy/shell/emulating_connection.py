@@ -8,22 +8,18 @@ from urllib.parse import parse_qsl
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from apiproxy.wire import http1
-from apiproxy.translation.chain import ChainExchange
+from apiproxy.api.routes import match_legacy
 from apiproxy.shell.client_side import ClientConnection, ClientState, Listening
 from apiproxy.shell.daemon import describe_failure
-from apiproxy.translation.emulations.commands import (Answer, Emulation, EmulationFailed, Fetch, Park, Pass, Reply,
-                                                      Unpark, WebSocket)
-from apiproxy.translation.emulations import outcome
-from apiproxy.translation.emulations.commands import LegacyRequest
 from apiproxy.shell.fetch import fetch_to_tar
-from apiproxy.translation.steps.streams import demultiplex_stream
-
-from apiproxy.translation.transforms import Chained
 from apiproxy.shell.sending import FromWebSocket
-from apiproxy.api.routes import match_legacy
-from apiproxy.translation.transforms import TranslationError
-from apiproxy.translation.chain import exchange_for
+from apiproxy.translation.chain import ChainExchange, exchange_for
+from apiproxy.translation.emulations import outcome
+from apiproxy.translation.emulations.commands import (Answer, Emulation, EmulationFailed, Fetch, LegacyRequest, Park,
+                                                      Pass, Reply, Unpark, WebSocket)
+from apiproxy.translation.steps.streams import demultiplex_stream
+from apiproxy.translation.transforms import Chained, TranslationError
+from apiproxy.wire import http1
 from apiproxy.wire.websocket import ToClientFrames, WebSocketBridge, WebSocketError
 
 

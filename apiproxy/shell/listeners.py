@@ -16,7 +16,8 @@ import socket
 import stat
 from typing import Any
 
-from twisted.internet import tcp, unix as twisted_unix
+from twisted.internet import tcp
+from twisted.internet import unix as twisted_unix
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort

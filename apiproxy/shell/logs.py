@@ -11,8 +11,8 @@ import sys
 from collections.abc import Callable
 from typing import IO, Any
 
-from twisted.logger import (FilteringLogObserver, ILogObserver, LogLevel, LogLevelFilterPredicate,
-                            globalLogBeginner, jsonFileLogObserver, textFileLogObserver)
+from twisted.logger import (FilteringLogObserver, ILogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner,
+                            jsonFileLogObserver, textFileLogObserver)
 from zope.interface import implementer
 
 from apiproxy.ops.access import ACCESS_NAMESPACE

@@ -9,8 +9,8 @@ from twisted.internet.protocol import Factory
 
 from apiproxy.api.policy import Policy
 from apiproxy.ops.config import Limits
-from apiproxy.shell.daemon import Daemon
 from apiproxy.shell.client_side import ClientState
+from apiproxy.shell.daemon import Daemon
 from apiproxy.shell.emulating_connection import EmulatingConnection
 from apiproxy.translation.routing import Settings
 

@@ -13,6 +13,7 @@ from zope.interface import implementer
 
 from apiproxy.wire.websocket import WebSocketBridge
 
+
 @implementer(IPushProducer)
 class ReadingSwitch:
     """Pauses a transport's reading while its peer cannot write more.

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import signal
-from dataclasses import replace
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from twisted.application import service as application
@@ -14,14 +14,14 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
-from apiproxy.translation import changes
-from apiproxy.ops import metrics
 from apiproxy.api import validation
+from apiproxy.ops import metrics
 from apiproxy.ops.config import Config, ConfigError, Listener
 from apiproxy.shell.daemon import Daemon
 from apiproxy.shell.listeners import ListenError, listen, set_permissions
 from apiproxy.shell.logs import ROUTER, start_logging
 from apiproxy.shell.proxy import ProxyFactory
+from apiproxy.translation import changes
 from apiproxy.translation.routing import Settings
 
 log = Logger(namespace="apiproxy.service")  # the name its log lines have always carried

@@ -10,11 +10,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from apiproxy.wire import http1
-from apiproxy.wire.http1 import CHUNKED, SPLICED, UNTIL_CLOSE, BodyLength, ProtocolError, ResponseHead
 from apiproxy.shell.sending import close_when_written, one_send_per_turn, tune_transport
 from apiproxy.translation.transforms import TranslationError
-
+from apiproxy.wire import http1
+from apiproxy.wire.http1 import CHUNKED, SPLICED, UNTIL_CLOSE, BodyLength, ProtocolError, ResponseHead
 
 log = Logger(namespace="apiproxy.upstream_connection")  # the name its log lines have always carried
 

@@ -9,19 +9,19 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from apiproxy.translation import changes
 from apiproxy.api import validation
-from apiproxy.translation.document import Context
-from apiproxy.translation.changes import EndpointChange, Step, run_steps
 from apiproxy.api.errors import JSON_ERRORS_SINCE
-from apiproxy.wire.http1 import Headers, text_headers, without
-from apiproxy.translation.memory import Memory
 from apiproxy.api.routes import Route
+from apiproxy.api.versions import Version
+from apiproxy.translation import changes
+from apiproxy.translation.changes import EndpointChange, Step, run_steps
+from apiproxy.translation.document import Context
 from apiproxy.translation.exchange import Exchange
+from apiproxy.translation.memory import Memory
 from apiproxy.translation.registry import EmulationStep
 from apiproxy.translation.transforms import JsonStream, Transform, TranslationError, WholeJson
+from apiproxy.wire.http1 import Headers, text_headers, without
 from apiproxy.wire.json import decode_json
-from apiproxy.api.versions import Version
 
 
 class Replace:

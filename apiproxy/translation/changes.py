@@ -19,11 +19,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-from apiproxy.api.datafiles import load_json, schemas_dir
-from apiproxy.api.versions import Version, parse_version
-from apiproxy.translation import registry
-from apiproxy.translation.document import MISSING, ChangeError, Context, get, pop, put, replace_each, select
-from apiproxy.translation.registry import EmulationStep, HijackStep, StreamStep
 # The modules whose steps change files name: importing them registers every step before a file loads.
 import apiproxy.translation.emulations.attach  # noqa: F401
 import apiproxy.translation.emulations.containers  # noqa: F401
@@ -37,7 +32,11 @@ import apiproxy.translation.steps.progress  # noqa: F401
 import apiproxy.translation.steps.registry_auth  # noqa: F401
 import apiproxy.translation.steps.streams  # noqa: F401
 import apiproxy.translation.steps.system  # noqa: F401
-
+from apiproxy.api.datafiles import load_json, schemas_dir
+from apiproxy.api.versions import Version, parse_version
+from apiproxy.translation import registry
+from apiproxy.translation.document import MISSING, ChangeError, Context, get, pop, put, replace_each, select
+from apiproxy.translation.registry import EmulationStep, HijackStep, StreamStep
 
 ANY_ENDPOINT = "*"
 SECTIONS = ("query", "headers", "request", "response", "stream_item", "error")

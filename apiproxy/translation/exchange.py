@@ -7,6 +7,7 @@ one passes everything through; the version chain's (chain.py) overrides it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from apiproxy.api.routes import Route
 from apiproxy.api.versions import Version
 from apiproxy.translation.registry import EmulationStep

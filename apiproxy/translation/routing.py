@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from apiproxy.translation.memory import Memory
 from apiproxy.api.routes import Route, match_legacy
-from apiproxy.translation.exchange import Exchange
-from apiproxy.translation.chain import exchange_for
 from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, is_legacy
 from apiproxy.api.versions import Version, split_version_prefix
+from apiproxy.translation.chain import exchange_for
+from apiproxy.translation.exchange import Exchange
+from apiproxy.translation.memory import Memory
 
 
 @dataclass

@@ -19,13 +19,11 @@ import codecs
 
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
-from wsproto.events import (
-    AcceptConnection, BytesMessage, CloseConnection, Ping, RejectConnection, Request, TextMessage,
-)
+from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, RejectConnection, Request, TextMessage
 from wsproto.utilities import RemoteProtocolError
 
-from apiproxy.wire.http1 import (Headers, ProtocolError, find_head_end, format_request_head, header,
-                                 parse_request_head, parse_response_head)
+from apiproxy.wire.http1 import (Headers, ProtocolError, find_head_end, format_request_head, header, parse_request_head,
+                                 parse_response_head)
 
 
 class WebSocketError(Exception):

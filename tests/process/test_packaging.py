@@ -19,12 +19,18 @@ def run(*command: str | Path, cwd: Path | None = None) -> subprocess.CompletedPr
     return subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=600, cwd=cwd)
 
 
+def _local_state(folder: str, names: list[str]) -> set[str]:
+    """What a checkout holds that is not the project: a venv, git, earlier builds (the top-level build/ only)."""
+    ignored = {name for name in names if name in (".venv", ".git") or name.endswith(".egg-info")}
+    return ignored | ({"build"} & set(names) if Path(folder) == REPO else set())
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Built from a copy of the checkout, as a user's `pip install .` builds it."""
     folder = tmp_path_factory.mktemp("wheel")
     source = folder / "src"
-    shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info"))
+    shutil.copytree(REPO, source, symlinks=True, ignore=_local_state)
     built = run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", folder, source)
     assert built.returncode == 0, built.stderr
     [found] = folder.glob("apiproxy-*.whl")

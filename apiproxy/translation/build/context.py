@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 from apiproxy.translation.build.multipart import (MAX_BOUNDARY_LINE, MAX_PART_HEAD, parse_parameters, part_fields,
-                                                 valid_boundary)
+                                                  valid_boundary)
 from apiproxy.translation.build.tar import END_OF_ARCHIVE, Chunk, ContextTar, tar_member
 from apiproxy.translation.transforms import TranslationError
 

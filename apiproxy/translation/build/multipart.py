@@ -5,7 +5,6 @@ import re
 
 from apiproxy.translation.transforms import TranslationError
 
-
 MAX_PART_HEAD = 16 << 10      # the header fields of one part; Go's client wrote ~150 bytes
 MAX_BOUNDARY_LINE = 1 << 10   # transport padding after a boundary
 

@@ -7,7 +7,6 @@ from typing import Union
 
 from apiproxy.translation.transforms import TranslationError
 
-
 BLOCK = 512
 END_OF_ARCHIVE = bytes(2 * BLOCK)
 

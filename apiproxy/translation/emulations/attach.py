@@ -6,7 +6,6 @@ from urllib.parse import urlencode
 from apiproxy.translation.emulations.commands import Call, Emulation, LegacyRequest, Park, Pass, Reply, WebSocket
 from apiproxy.translation.registry import emulation
 
-
 NEVER_STARTED = "0001-01-01T00:00:00Z"
 _TRUE = {"1", "true", "True"}
 RAW_STREAM = "application/vnd.docker.raw-stream"

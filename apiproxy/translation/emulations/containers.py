@@ -12,7 +12,6 @@ from apiproxy.translation.emulations.commands import (Call, Emulation, Emulation
 from apiproxy.translation.registry import emulation
 from apiproxy.translation.steps.containers import lxc_conf_to_settings
 
-
 # Keys of a start HostConfig that today's create takes as they are.
 _START_HOST_KEYS = ("Binds", "PortBindings", "Links", "Privileged", "PublishAllPorts", "Dns",
                     "VolumesFrom", "DnsSearch", "NetworkMode", "CapAdd", "CapDrop", "RestartPolicy")

@@ -6,7 +6,6 @@ from typing import Any
 from apiproxy.translation.document import Context
 from apiproxy.translation.registry import value_step
 
-
 # Statuses of the events 2013 daemons sent; anything else they never produced.
 _LEGACY_EVENTS = {
     "container": {"create", "start", "die", "stop", "kill", "restart", "destroy", "export"},

@@ -6,7 +6,6 @@ from typing import Any
 from apiproxy.translation.document import Context
 from apiproxy.translation.registry import value_step
 
-
 _HOST_SETTINGS = ("Dns", "VolumesFrom", "PortBindings", "PublishAllPorts", "Privileged", "Binds", "Links",
                   "LxcConf")
 

@@ -7,7 +7,6 @@ from apiproxy.translation.document import Context
 from apiproxy.translation.registry import value_step
 from apiproxy.translation.steps.images import strip_sha256
 
-
 # Podman's names for events a Docker daemon names otherwise, per event type.
 _PODMAN_EVENT_NAMES = {"container": {"remove": "destroy"}, "image": {"remove": "delete"}}
 
