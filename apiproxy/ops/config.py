@@ -4,6 +4,7 @@ from __future__ import annotations
 import grp
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable
@@ -103,6 +104,8 @@ def _schema_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     for error in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path))):
         where = list(error.absolute_path)
         if error.validator == "additionalProperties":
+            # The schema of an additionalProperties error is an object's, its instance a table.
+            assert isinstance(error.schema, Mapping) and isinstance(error.instance, Mapping)
             allowed = set(error.schema.get("properties", {}))
             for extra in sorted(set(error.instance) - allowed):
                 problems.append((_dotted(where + [extra]), "unknown key"))

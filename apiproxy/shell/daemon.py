@@ -52,7 +52,10 @@ def describe_failure(failure: Failure) -> str:
     message = re.sub(r"^Connection was refused by other side: (\d+: )?", "", message)
     # A failure wrapped in another prints as its repr: keep the inner message.
     message = re.sub(r"\[Failure instance: .*?<class '[\w.]+'>: (.*?)\s*\]", r"\1", message, flags=re.S).rstrip(".")
-    return message or failure.type.__name__
+    if message:
+        return message
+    assert failure.type is not None  # a Failure holds an exception, so its type
+    return failure.type.__name__
 
 
 class Daemon:
@@ -142,23 +145,25 @@ class Daemon:
     def _read_legacy_ids(self, target: Version) -> Deferred[None]:
         """Containers apiproxy recreated carry the id their client knows in a label."""
         query = urlencode({"all": "1", "filters": json.dumps({"label": [LABEL]})})
-        d = self.call(Call("GET", f"/containers/json?{query}"), target)
-        d.addCallback(lambda answer: self.memory.ids.rebuild(answer.body) if answer.status == 200 else None)
+        d = self.call(Call("GET", f"/containers/json?{query}"), target).addCallback(
+            lambda answer: self.memory.ids.rebuild(answer.body) if answer.status == 200 else None)
         d.addErrback(lambda failure: log.warn("cannot read recreated containers: {why}",
                                               why=describe_failure(failure)))
         return d
 
     def call(self, call: Call, target: Version) -> Deferred[Answer]:
         """One request of an emulation, at the target version."""
-        headers = {"Content-Type": ["application/json"]} if call.body is not None else {}
+        headers: dict[bytes | str, list[bytes | str]] = {}  # the type treq.request() takes
+        if call.body is not None:
+            headers["Content-Type"] = ["application/json"]
         data: Any = json.dumps(call.body).encode() if call.body is not None else call.raw_body
         if isinstance(data, str):  # a file on disk (a tar), streamed
             data = open(data, "rb")
             headers = {"Content-Type": ["application/x-tar"]}
         headers.update({name: [value] for name, value in call.headers.items()})  # X-Registry-Auth of a push
-        d = self._http.request(call.method, f"http://docker/v{target}{call.path}", data=data,
-                               headers=headers)
-        d.addCallback(lambda response: response.content().addCallback(
+        sent = self._http.request(call.method, f"http://docker/v{target}{call.path}", data=data,
+                                  headers=headers)
+        d = sent.addCallback(lambda response: response.content().addCallback(
             lambda content: Answer(response.code, _json_or_bytes(content))))
         if hasattr(data, "close"):
             d.addBoth(lambda result: (data.close(), result)[1])

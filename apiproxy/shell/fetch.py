@@ -23,10 +23,13 @@ def fetch_to_tar(url: str, member: str) -> Deferred[Answer]:
     file = os.fdopen(fd, "w+b")
     file.write(bytes(BLOCK))  # the member's header, written once the size is known
 
+    def write(data: bytes) -> None:
+        file.write(data)
+
     def received(response: Any) -> Deferred[Any]:
         if response.code != 200:
             raise OSError(f"GET {url} answered {response.code}")
-        return treq.collect(response, file.write)
+        return treq.collect(response, write)
 
     def finish(_: Any) -> Answer:
         size = file.tell() - BLOCK
@@ -45,11 +48,7 @@ def fetch_to_tar(url: str, member: str) -> Deferred[Answer]:
         os.unlink(path)
         return Answer(502, f"cannot download {url}: {failure.getErrorMessage()}")
 
-    d = treq.get(url, timeout=FETCH_TIMEOUT)
-    d.addCallback(received)
-    d.addCallback(finish)
-    d.addErrback(failed)
-    return d
+    return treq.get(url, timeout=FETCH_TIMEOUT).addCallback(received).addCallback(finish).addErrback(failed)
 
 
 def _rewrite_with_long_name(file: IO[bytes], info: tarfile.TarInfo, size: int) -> None:

@@ -112,13 +112,16 @@ class InheritedUnixPort(twisted_unix.Port):
         # unix.Port.startListening for an adopted socket, less its chmod; no listen() either:
         # systemd listens already, with the unit's Backlog=.
         tcp._reservedFD.reserve()  # what Twisted keeps to refuse connections cleanly at the fd limit
+        assert self.factory is not None  # _fromListeningDescriptor gave it
         self.factory.doStart()
-        self.socket, self._preexistingSocket = self._preexistingSocket, None
-        self.socket.setblocking(False)  # systemd passes it blocking; an accept must never wait
+        adopted = self._preexistingSocket
+        assert adopted is not None  # _fromListeningDescriptor made it
+        self.socket, self._preexistingSocket = adopted, None
+        adopted.setblocking(False)  # systemd passes it blocking; an accept must never wait
         # Closing this copy at the end is enough; shutdown() would stop systemd's socket from
         # listening too (Twisted's TCP ports skip it for adopted sockets, its unix ports do not).
         self._shouldShutdown = False
-        self.fileno = self.socket.fileno
+        self.fileno = adopted.fileno  # type: ignore[method-assign]  # as Twisted's own startListening does
         self.connected = True
         self.numberAccepts = 100
         self.startReading()
@@ -160,7 +163,7 @@ def listen_inherited(reactor: Any, description: str, factory: Factory) -> IListe
     return port
 
 
-def listen(reactor: Any, listener: Listener, factory: Factory) -> IListeningPort:
+def listen(reactor: Any, listener: Listener, factory: Factory[Any]) -> IListeningPort:
     """Start one listener."""
     if parse_systemd_listen(listener.endpoint) is not None:
         return listen_inherited(reactor, listener.endpoint, factory)

@@ -11,6 +11,7 @@ from twisted.application import service as application
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
+from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
@@ -35,13 +36,17 @@ class MetricsPage(Resource):
         return metrics.exposition()
 
 
+class _MetricsSite(Site):
+    noisy = False
+
+    def log(self, request: http.Request) -> None:
+        """Scrapes are not the daemon's requests: no access lines."""
+
+
 def metrics_site() -> Site:
     root = Resource()
     root.putChild(b"metrics", MetricsPage())
-    site = Site(root)
-    site.noisy = False
-    site.log = lambda request: None  # scrapes are not the daemon's requests: no access lines
-    return site
+    return _MetricsSite(root)
 
 
 class Service:

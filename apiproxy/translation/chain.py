@@ -111,6 +111,7 @@ class ChainExchange(Exchange):
     def _as_read(self, document: Any) -> Any:
         """In today's form for a daemon whose request schema apiproxy holds (1.12 on); a 2013
         daemon reads the body as its client wrote it, and gets it so."""
+        assert self.target is not None  # a chain always has one (__init__)
         if validation.target_pointer(self.endpoint, self.target) is None:
             return document
         return as_daemons_read(document)

@@ -182,9 +182,9 @@ class ContextTar:
             self._meta.clear()
             return
         if not _checksum_ok(block):
-            for magic, kind in _COMPRESSED:
+            for magic, compression in _COMPRESSED:
                 if self._offset == 0 and block.startswith(magic):
-                    raise self._error(f"is {kind}-compressed; only an uncompressed tar can be repacked")
+                    raise self._error(f"is {compression}-compressed; only an uncompressed tar can be repacked")
             what = "is not a tar archive" if self._offset == 0 else "has a broken tar header"
             raise self._error(f"{what} (bad checksum at byte {self._offset})")
         kind = block[156:157]

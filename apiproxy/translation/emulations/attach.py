@@ -12,16 +12,25 @@ RAW_STREAM = "application/vnd.docker.raw-stream"
 
 
 @emulation
-def attach_until_started(request: LegacyRequest, logs_when_stopped: bool = False) -> Emulation:
-    """An attach to a container not started yet waits in apiproxy (start may recreate it).
+def attach_until_started(request: LegacyRequest) -> Emulation:
+    """An attach to a container not started yet waits in apiproxy (start may recreate it)."""
+    return (yield from _attach(request, logs_when_stopped=False))
 
-    With `logs_when_stopped`, an attach that can only replay the logs of a
-    container that is not running is served from the logs endpoint.
-    """
+
+@emulation
+def attach_from_logs(request: LegacyRequest) -> Emulation:
+    """Podman never ends an attach replaying a stopped container's logs: the logs endpoint serves it."""
+    return (yield from _attach(request, logs_when_stopped=True))
+
+
+def _attach(request: LegacyRequest, logs_when_stopped: bool) -> Emulation:
+    """attach_until_started; with `logs_when_stopped`, an attach that can only replay the logs
+    of a container that is not running is served from the logs endpoint."""
     real = request.params["id"]
     attach = Pass(request.method, f"/containers/{real}/attach?{urlencode(request.query)}")
     if request.query.get("stream") in _TRUE:
         answer = yield Call("GET", f"/containers/{real}/json")
+        assert answer is not None  # a Call is always answered
         state = answer.body.get("State", {}) if answer.status == 200 and isinstance(answer.body, dict) else {}
         if answer.status != 200 or state.get("Running"):
             return attach
@@ -36,18 +45,12 @@ def attach_until_started(request: LegacyRequest, logs_when_stopped: bool = False
 
 
 @emulation
-def attach_from_logs(request: LegacyRequest) -> Emulation:
-    """Podman never ends an attach replaying a stopped container's logs: the logs endpoint serves it."""
-    return (yield from attach_until_started(request, logs_when_stopped=True))
-
-
-@emulation
 def attach_websocket(request: LegacyRequest) -> Emulation:
     """attach/ws: apiproxy answers the websocket and attaches upstream with a raw hijack.
 
     stdout and stderr reach the client merged in text frames; its frames are stdin.
     """
-    query = {key: request.query[key] for key in ("logs", "stream", "stdin", "stdout", "stderr")
+    query: dict[str, str] = {key: request.query[key] for key in ("logs", "stream", "stdin", "stdout", "stderr")
              if key in request.query}
     return WebSocket(f"/containers/{request.params['id']}/attach?{urlencode(query)}")
     yield

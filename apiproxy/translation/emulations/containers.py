@@ -70,6 +70,7 @@ def start_with_host_config(request: LegacyRequest) -> Emulation:
     aside = f"{name}-apiproxy-{real[:12]}"
     expect((yield Call("POST", f"/containers/{real}/rename?{urlencode({'name': aside})}")), 204)
     created = yield Call("POST", f"/containers/create?{urlencode({'name': name})}", body)
+    assert created is not None  # a Call is always answered
     if created.status != 201:
         yield Call("POST", f"/containers/{real}/rename?{urlencode({'name': name})}")
         raise EmulationFailed(created)
@@ -79,12 +80,23 @@ def start_with_host_config(request: LegacyRequest) -> Emulation:
 
 
 @emulation
-def containers_between(request: LegacyRequest, as_endpoint: str | None = None) -> Emulation:
+def containers_between(request: LegacyRequest) -> Emulation:
     """since/before as filters, each id (12-character prefixes too) made whole first.
 
     Daemons since Docker 1.12 ignore the parameters; the filters take only
     whole ids or names.  Like the parameters, they include stopped containers.
     """
+    return (yield from _containers_between(request, as_endpoint=None))
+
+
+@emulation
+def containers_ps(request: LegacyRequest) -> Emulation:
+    """0.3 clients list containers at /containers/ps, an alias of /containers/json."""
+    return (yield from _containers_between(request, as_endpoint="GET /containers/json"))
+
+
+def _containers_between(request: LegacyRequest, as_endpoint: str | None) -> Emulation:
+    """containers_between, its answer translated as `as_endpoint`'s."""
     query = dict(request.query)
     try:
         filters: dict[str, list[str]] = json.loads(query.get("filters") or "{}")
@@ -104,12 +116,6 @@ def containers_between(request: LegacyRequest, as_endpoint: str | None = None) -
         query["filters"] = json.dumps(filters)
     encoded = f"?{urlencode(query)}" if query else ""
     return Pass("GET", f"/containers/json{encoded}", as_endpoint=as_endpoint)
-
-
-@emulation
-def containers_ps(request: LegacyRequest) -> Emulation:
-    """0.3 clients list containers at /containers/ps, an alias of /containers/json."""
-    return (yield from containers_between(request, as_endpoint="GET /containers/json"))
 
 
 @emulation

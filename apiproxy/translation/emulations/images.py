@@ -26,6 +26,7 @@ def untag_by_id(request: LegacyRequest) -> Emulation:
     """rmi, after noting the image's id: 2013 daemons reported untagging by id, not by name."""
     name = request.params["name"]
     answer = yield Call("GET", f"/images/{quote(name, safe='/:@')}/json")
+    assert answer is not None  # a Call is always answered
     if answer.status == 200 and isinstance(answer.body, dict):
         request.context.notes["image_id"] = str(answer.body.get("Id", "")).removeprefix("sha256:")
     query = f"?{urlencode(request.query)}" if request.query else ""
