@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 from typing import Protocol as Interface
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IReactorTime
+# A connected socket's transport is a consumer and a push producer; ITransport says neither.
+from twisted.internet.interfaces import IConsumer, IDelayedCall, IHalfCloseableProtocol, IPushProducer, IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -193,7 +194,7 @@ class ClientConnection(Protocol):
             self.advancing = False
         if len(self.buffer) > READ_AHEAD_LIMIT and not self.held and self.state != ClientState.SPLICE:
             self.held = True
-            self.transport.pauseProducing()
+            cast(IPushProducer, self.transport).pauseProducing()
         self._watch()
 
     # Timeouts: only while apiproxy waits for the client --------------------
@@ -233,7 +234,7 @@ class ClientConnection(Protocol):
     def _release(self) -> None:
         if self.held:
             self.held = False
-            self.transport.resumeProducing()
+            cast(IPushProducer, self.transport).resumeProducing()
 
     def _read_head(self) -> None:
         end = http1.find_head_end(self.buffer, self.scanned)
@@ -359,13 +360,13 @@ class ClientConnection(Protocol):
         self.upstream = upstream
         # Each side's reading pauses while the other's write buffer is full.
         self._client_switch = ReadingSwitch(self.transport)
-        upstream.transport.registerProducer(self._client_switch, True)
+        cast(IConsumer, upstream.transport).registerProducer(self._client_switch, True)
         self._upstream_switch = ReadingSwitch(upstream.transport)
-        self.transport.registerProducer(self._upstream_switch, True)
+        cast(IConsumer, self.transport).registerProducer(self._upstream_switch, True)
 
     def _detach_upstream(self) -> None:
         if self._upstream_switch is not None:
-            self.transport.unregisterProducer()
+            cast(IConsumer, self.transport).unregisterProducer()
             self._upstream_switch = None
         if self._client_switch is not None:
             self._client_switch.stopProducing()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from typing import Protocol as Interface
 from urllib.parse import parse_qsl
 
 from twisted.internet.defer import Deferred
@@ -23,7 +24,7 @@ from apiproxy.wire import http1
 from apiproxy.wire.websocket import ToClientFrames, WebSocketBridge, WebSocketError
 
 
-class ParkingListener(Listening):
+class ParkingListener(Listening, Interface):
     """A listener that also holds attaches awaiting their container's start, shared by every listener."""
 
     parked: dict[str, list[EmulatingConnection]]
@@ -169,7 +170,8 @@ class EmulatingConnection(ClientConnection):
                           FromWebSocket(bridge, self.transport))
         self.upstream_target = f"/v{self.exchange.target}{path}"
         self.upgrade = b"tcp"
-        self.request.method = "POST"  # type: ignore[union-attr]
+        assert self.request is not None  # a websocket emulation answers a request it has read
+        self.request.method = "POST"
         self.fixed_body = b""
         self.hijack_candidate = True
         self._connect()

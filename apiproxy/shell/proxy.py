@@ -1,7 +1,7 @@
 """A listener's factory of client connections, and the attaches they hold across listeners."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IReactorTime
@@ -15,7 +15,7 @@ from apiproxy.shell.emulating_connection import EmulatingConnection
 from apiproxy.translation.routing import Settings
 
 
-class ProxyFactory(Factory):
+class ProxyFactory(Factory[Any]):
     """One listener's: its policy is its own; the daemon and the attaches awaiting a start are shared."""
 
     def __init__(self, daemon: Daemon, settings: Settings, policy: Policy | None = None,
@@ -27,8 +27,9 @@ class ProxyFactory(Factory):
         self.limits = limits or Limits()
         self.connections: set[EmulatingConnection] = set()  # open, for an orderly stop
         if clock is None:
-            from twisted.internet import reactor as clock
-        self.clock = clock
+            from twisted.internet import reactor
+            clock = cast(IReactorTime, reactor)  # the global reactor module is typed as a module, not as what it is
+        self.clock: IReactorTime = clock
         # Attaches awaiting their container's start, which may come through another listener.
         self.parked: dict[str, list[EmulatingConnection]] = {} if parked is None else parked
 

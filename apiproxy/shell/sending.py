@@ -52,7 +52,7 @@ def tune_transport(transport: Any) -> None:
     Python call per read, so reads are four times larger.
     """
     if isinstance(transport, (unix.Server, unix.Client)):
-        transport.doRead = MethodType(tcp.Connection.doRead, transport)
+        transport.doRead = MethodType(tcp.Connection.doRead, transport)  # type: ignore[method-assign]  # per instance, on purpose
     if isinstance(transport, FileDescriptor):
         transport.bufferSize = READ_SIZE
 
