@@ -136,6 +136,9 @@ def explain(argv: list[str]) -> int:
     parser.add_argument("--client-version", metavar="V", help="the client's API version (or a /vX.Y prefix in PATH)")
     parser.add_argument("--target-version", metavar="V", default=str(explaining.highest_target()),
                         help="the version apiproxy speaks upstream (default %(default)s)")
+    parser.add_argument("--floor", metavar="V", default=str(explaining.DEFAULT_FLOOR),
+                        help="the oldest version the daemon accepts: clients of 1.10 on below it climb to it "
+                             "(default %(default)s, Docker 26-28's; Docker 29's is 1.44 or 1.40)")
     parser.add_argument("--upstream-kind", choices=("docker", "podman"), default="docker")
     parser.add_argument("-H", dest="headers", metavar="'NAME: VALUE'", action="append", default=[],
                         help="a request header; repeatable")
@@ -148,7 +151,7 @@ def explain(argv: list[str]) -> int:
         question = explaining.Question(
             options.method, explaining.with_version(options.path, client), parse_version(options.target_version),
             options.upstream_kind, [explaining.parse_header(text) for text in options.headers], _stdin_body(),
-            options.response, options.status)
+            options.response, options.status, parse_version(options.floor))
     except (BadVersion, ValueError) as error:
         parser.error(str(error))
     answer = explaining.explain(question)

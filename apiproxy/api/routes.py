@@ -1,4 +1,4 @@
-"""The legacy endpoint table (schemas/endpoints.json) and matching paths to it. Pure."""
+"""The endpoint tables (schemas/endpoints.json: v1.0-v1.9; modern-endpoints.json: v1.10 on) and matching paths. Pure."""
 from __future__ import annotations
 
 import re
@@ -7,6 +7,8 @@ from functools import lru_cache
 
 from apiproxy.api.datafiles import load_json
 from apiproxy.api.versions import Version, parse_version
+
+MODERN = Version(1, 10)  # the first version after the 2013 API: modern-endpoints.json's table
 
 # An image name may contain slashes ("127.0.0.1:5000/team/app"), an id not.
 _PLACEHOLDERS = {"id": "(?P<id>[^/]+)", "name": "(?P<name>.+)"}
@@ -61,14 +63,39 @@ def legacy_routes() -> tuple[Route, ...]:
     )
 
 
-def match_legacy(method: str, path: str) -> Route | None:
-    """The legacy endpoint a request addresses, if any; a trailing slash is ignored."""
+@lru_cache(maxsize=1)
+def modern_routes() -> tuple[Route, ...]:
+    return tuple(
+        Route(
+            method=entry["method"],
+            template=entry["path"],
+            since=MODERN,
+            until=parse_version(entry.get("until", "1.99")),
+            group="",  # policies group modern paths by their prefix (policy.py)
+            websocket=entry["path"].endswith("/attach/ws"),
+            pattern=compile_template(entry["path"]),
+        )
+        for entry in load_json("modern-endpoints.json")["endpoints"]
+    )
+
+
+def _match(routes: tuple[Route, ...], method: str, path: str) -> Route | None:
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/")
-    for route in legacy_routes():
+    for route in routes:
         if route.method == method and route.pattern.match(path):
             return route
     return None
+
+
+def match_legacy(method: str, path: str) -> Route | None:
+    """The legacy endpoint a request addresses, if any; a trailing slash is ignored."""
+    return _match(legacy_routes(), method, path)
+
+
+def match_modern(method: str, path: str) -> Route | None:
+    """The endpoint of API 1.10 or later a request addresses, if any; a trailing slash is ignored."""
+    return _match(modern_routes(), method, path)
 
 
 # Endpoints whose 200 answer is a raw stream even without an Upgrade handshake.

@@ -95,3 +95,17 @@ def choose_target(info: UpstreamInfo, configured: Version | None) -> TargetChoic
         return TargetChoice(None, f"apiproxy can translate to no version in the range the "
                                   f"upstream accepts ({low}–{high})")
     return TargetChoice(candidates[-1])
+
+
+def climb_target(info: UpstreamInfo, client: Version) -> Version | None:
+    """The version a request of a modern client (1.10 on) is sent at, if not its own.
+
+    A daemon refuses clients below its floor (MinAPIVersion): such a request climbs the
+    version chain to exactly the floor, so the daemon does everything above it itself.
+    Podman ignores the path's version and always answers as its own ApiVersion: every
+    client below that climbs to it.
+    """
+    ceiling = info.highest if info.kind == "podman" else info.lowest
+    if ceiling is None or client >= ceiling:
+        return None
+    return ceiling

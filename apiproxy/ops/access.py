@@ -11,37 +11,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from apiproxy.api.policy import policy_path
-from apiproxy.api.routes import compile_template, match_legacy
+from apiproxy.api.routes import compile_template, match_legacy, match_modern, modern_routes
 from apiproxy.api.versions import Version
 
 OTHER = "other"  # any endpoint, or version, that has no bounded name
 ACCESS_NAMESPACE = "apiproxy.access"  # the access log's events; logs.py routes them
 
-# Today's endpoints (Docker's, which Podman's compatibility API shares), the specific before the general:
-# an image {name} spans slashes, so "/images/{name}" would swallow "/images/{name}/json".
-_MODERN_TEMPLATES = (
-    "/_ping", "/version", "/info", "/events", "/auth", "/system/df", "/session", "/commit",
-    "/containers/json", "/containers/create", "/containers/prune",
-    *(f"/containers/{{id}}/{action}" for action in (
-        "json", "top", "logs", "changes", "export", "stats", "resize", "start", "stop", "restart", "kill",
-        "update", "rename", "pause", "unpause", "attach", "attach/ws", "wait", "archive", "exec", "copy")),
-    "/containers/{id}",
-    "/images/json", "/images/create", "/images/load", "/images/get", "/images/search", "/images/prune",
-    *(f"/images/{{name}}/{action}" for action in ("json", "history", "push", "tag", "get", "insert")),
-    "/images/{name}",
-    "/build", "/build/prune", "/build/cancel", "/distribution/{name}/json",
-    "/exec/{id}/start", "/exec/{id}/resize", "/exec/{id}/json",
-    "/volumes", "/volumes/create", "/volumes/prune", "/volumes/{name}",
-    "/networks", "/networks/create", "/networks/prune", "/networks/{id}/connect", "/networks/{id}/disconnect",
-    "/networks/{id}",
-    "/swarm", "/swarm/init", "/swarm/join", "/swarm/leave", "/swarm/update", "/swarm/unlockkey", "/swarm/unlock",
-    *(f"/{kind}{suffix}" for kind in ("nodes", "services", "tasks", "secrets", "configs")
-      for suffix in ("", "/create", "/{id}/update", "/{id}/logs", "/{id}")),
-    "/plugins", "/plugins/privileges", "/plugins/pull", "/plugins/create",
-    *(f"/plugins/{{name}}/{action}" for action in ("json", "enable", "disable", "upgrade", "push", "set")),
-    "/plugins/{name}",
-)
-_MODERN_PATTERNS = tuple((compile_template(template), template) for template in _MODERN_TEMPLATES)
+# Today's templates for a method the table does not list at that path, the static before the templated.
+_ANY_METHOD = tuple((compile_template(template), template) for template in sorted(
+    dict.fromkeys(route.template for route in modern_routes()), key=lambda template: "{" in template))
 _LIBPOD = re.compile(r"/v[0-9][0-9.]*/libpod(/|\Z)|/libpod(/|\Z)")
 
 
@@ -53,10 +31,10 @@ def endpoint_template(method: str, path: str) -> str:
     """
     plain = policy_path(path)
     libpod = "/libpod" if _LIBPOD.match(path) else ""
-    route = match_legacy(method, plain) if not libpod else None
+    route = (match_legacy(method, plain) or match_modern(method, plain)) if not libpod else None
     if route is not None:
         return route.template
-    template = next((template for pattern, template in _MODERN_PATTERNS if pattern.match(plain)), None)
+    template = next((template for pattern, template in _ANY_METHOD if pattern.match(plain)), None)
     return f"{libpod}{template}" if template else f"{libpod}/{OTHER}" if libpod else OTHER
 
 

@@ -36,6 +36,9 @@ NEW_CONTAINER = "c0ffee" * 10 + "c0de"
 NEW_IMAGE = "sha256:" + "1ced" * 16
 
 
+DEFAULT_FLOOR = Version(1, 24)  # Docker 26-28's
+
+
 @dataclass
 class Question:
     method: str
@@ -46,6 +49,7 @@ class Question:
     body: bytes = b""
     response: bool = False  # `body` is the daemon's answer, at `status`, on its way down
     status: int = 200
+    floor: Version = DEFAULT_FLOOR  # the daemon's MinAPIVersion: modern clients below it climb to it
 
 
 @dataclass
@@ -87,7 +91,8 @@ def _explain(question: Question, lines: list[str]) -> int:
         raise ValueError("the target needs its client's /vX.Y prefix (see with_version)")
     try:
         target = normalize_target(question.target)  # as the proxy reads a request head
-        info = UpstreamInfo(question.upstream_kind, "", question.target_version, None)
+        info = UpstreamInfo(question.upstream_kind, "", question.target_version,
+                            min(question.floor, question.target_version))
         decision = plan(question.method, target, info, TargetChoice(question.target_version), Settings(version))
         if isinstance(decision, Refuse):
             lines += _refusal(decision.client_version, decision.status, decision.message)

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 from apiproxy.api import validation
 from apiproxy.api.errors import JSON_ERRORS_SINCE
 from apiproxy.api.routes import Route
+from apiproxy.api.upstream_info import is_legacy
 from apiproxy.api.versions import Version
 from apiproxy.translation import changes
 from apiproxy.translation.changes import EndpointChange, Step, run_steps
@@ -76,7 +77,8 @@ class ChainExchange(Exchange):
         context = Context(route.method, route.template, route.params(path), client_version, target,
                           upstream_kind, upstream_version, memory=memory or Memory())
         crossed = [change for _, change in changes.between(client_version, target, route.key)]
-        crossed += changes.profile(upstream_kind, route.key, upstream_api or target)
+        if is_legacy(client_version):  # the profiles say how daemons differ from those of 2013
+            crossed += changes.profile(upstream_kind, route.key, upstream_api or target)
         return cls(route, client_version, target, context, crossed)
 
     @property
@@ -109,10 +111,11 @@ class ChainExchange(Exchange):
         return self._as_read(document)
 
     def _as_read(self, document: Any) -> Any:
-        """In today's form for a daemon whose request schema apiproxy holds (1.12 on); a 2013
-        daemon reads the body as its client wrote it, and gets it so."""
-        assert self.target is not None  # a chain always has one (__init__)
-        if validation.target_pointer(self.endpoint, self.target) is None:
+        """A legacy body in today's form for a daemon whose request schema apiproxy holds (1.12 on);
+        a 2013 daemon reads the body as its client wrote it, and gets it so, as a daemon of 1.10 on
+        reads a modern client's."""
+        assert self.target is not None and self.client_version is not None  # a chain has both (__init__)
+        if not is_legacy(self.client_version) or validation.target_pointer(self.endpoint, self.target) is None:
             return document
         return as_daemons_read(document)
 
@@ -151,6 +154,8 @@ class ChainExchange(Exchange):
 
     def _check(self, part: str, value: Any, what: str) -> None:
         assert self.client_version is not None
+        if not is_legacy(self.client_version):  # schemas/legacy holds v1.0-v1.9; a later daemon checks its own
+            return
         problem = validation.problem(validation.legacy_pointer(self.endpoint, self.client_version, part), value)
         if problem is not None:
             raise TranslationError(f"invalid {what} for API {self.client_version}: {problem}")
@@ -175,7 +180,9 @@ class ChainExchange(Exchange):
         for change in self.crossed:
             if change.request_transform:
                 return change.request_transform(self.context, headers)
-        has_schema = validation.legacy_pointer(self.endpoint, self.client_version, "request") is not None
+        assert self.client_version is not None
+        has_schema = is_legacy(self.client_version) and \
+            validation.legacy_pointer(self.endpoint, self.client_version, "request") is not None
         if not has_schema and not self._up("request"):
             return None
         return WholeJson(self._upgrade_body)

@@ -25,6 +25,7 @@ import apiproxy.translation.emulations.containers  # noqa: F401
 import apiproxy.translation.emulations.images  # noqa: F401
 import apiproxy.translation.steps.containers  # noqa: F401
 import apiproxy.translation.steps.events  # noqa: F401
+import apiproxy.translation.steps.filters  # noqa: F401
 import apiproxy.translation.steps.host_settings  # noqa: F401
 import apiproxy.translation.steps.images  # noqa: F401
 import apiproxy.translation.steps.podman  # noqa: F401
@@ -86,9 +87,11 @@ def _keep(spec: dict[str, Any]) -> Step:
 
 def _default(spec: dict[str, Any], overwrite: bool) -> Step:
     path, value = spec["path"], spec["value"]
+    or_empty = spec.get("or_empty", False)  # Go's zero value ("", null) also meant "the default"
 
     def action(node: dict[str, Any]) -> None:
-        if overwrite or get(node, path) is MISSING:
+        current = get(node, path)
+        if overwrite or current is MISSING or or_empty and current in (None, ""):
             put(node, path, copy.deepcopy(value))
     return _on_objects(spec.get("at", ""), action)
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from apiproxy.api.routes import Route, match_legacy
-from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, is_legacy
+from apiproxy.api.routes import Route, match_legacy, match_modern
+from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, climb_target, is_legacy
 from apiproxy.api.versions import Version, split_version_prefix
 from apiproxy.translation.chain import exchange_for
 from apiproxy.translation.exchange import Exchange
@@ -65,6 +65,9 @@ def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetCho
         if info.highest is not None and version > info.highest:
             return Refuse(400, f"client version {version} is too new. Maximum supported API "
                                f"version is {info.highest}", version)
+        climb = climb_target(info, version)
+        if climb is not None:  # below the daemon's floor: up the chain to it
+            return _climb(method, rest, query, version, climb, info, memory)
         if not addressed.prefixed:
             # unversioned_version configured to a modern version: say it explicitly.
             return Forward(f"/v{version}{rest}{suffix}", exchange_for(route, version, version))
@@ -81,3 +84,13 @@ def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetCho
     exchange = exchange_for(route, version, target, path=rest, upstream_kind=info.kind, memory=memory,
                             upstream_version=info.version, upstream_api=info.api_version)
     return Forward(f"/v{target}{exchange.request_target(rest, query)}", exchange)
+
+
+def _climb(method: str, path: str, query: str, version: Version, target: Version, info: UpstreamInfo,
+           memory: Memory | None) -> Forward:
+    """A modern client's request at `target`: translated where the endpoint is one apiproxy knows,
+    else sent as it is at the version the daemon accepts."""
+    route = match_modern(method, path)
+    exchange = exchange_for(route, version, target, path=path, upstream_kind=info.kind, memory=memory,
+                            upstream_version=info.version, upstream_api=info.api_version)
+    return Forward(f"/v{target}{exchange.request_target(path, query)}", exchange)

@@ -151,3 +151,17 @@ def processes_to_rows(top: Any, context: Context) -> Any:
         return ""
     return [{"PID": column(row, "PID"), "Tty": column(row, "TTY", "TT"), "Time": column(row, "TIME"),
              "Cmd": column(row, "CMD", "COMMAND")} for row in top.get("Processes") or []]
+
+
+_OPTIONS_OF = {"VolumeOptions": "volume", "TmpfsOptions": "tmpfs"}
+
+
+@value_step
+def options_of_another_mount_type(mount: Any, context: Context) -> Any:
+    """A mount's VolumeOptions or TmpfsOptions on a mount of another type, which daemons before API 1.42
+    dropped and today's refuse, dropped."""
+    if isinstance(mount, dict):
+        for key, kind in _OPTIONS_OF.items():
+            if key in mount and mount.get("Type") != kind:
+                del mount[key]
+    return mount

@@ -28,3 +28,28 @@ def info_version(info: Any, context: Context) -> Any:
 def empty_object(body: Any, context: Context) -> Any:
     """An absent JSON body as {}: Podman's commit refuses a request without one (Decode(): EOF)."""
     return {} if body is None else body
+
+
+@value_step
+def security_option_names(options: Any, context: Context) -> Any:
+    """/info's SecurityOptions as their names, as before API 1.25: "name=seccomp,profile=builtin" is "seccomp"."""
+    if not isinstance(options, list):
+        return options
+    names = []
+    for option in options:
+        fields = dict(part.split("=", 1) for part in str(option).split(",") if "=" in part)
+        names.append(fields.get("name", option))
+    return names
+
+
+@value_step
+def builder_size(usage: Any, context: Context) -> Any:
+    """system/df as before API 1.42: BuilderSize, the build cache's sizes summed, and each item's one Parent."""
+    if not isinstance(usage, dict):
+        return usage
+    items = [item for item in usage.get("BuildCache") or [] if isinstance(item, dict)]
+    usage.setdefault("BuilderSize", sum(item.get("Size") or 0 for item in items))
+    for item in items:
+        parents = item.pop("Parents", None) or []
+        item.setdefault("Parent", parents[0] if parents else "")
+    return usage

@@ -151,7 +151,8 @@ def plan_for(method: str, target: str, info: UpstreamInfo = DOCKER_20_10,
     ("GET", "/v4.0.0/libpod/info", "/v4.0.0/libpod/info", None),
     ("GET", "/v1.24/info", "/v1.24/info", Version(1, 24)),
     ("GET", "/v1.41/containers/json?all=1", "/v1.41/containers/json?all=1", Version(1, 41)),
-    ("GET", "/v1.11/info", "/v1.11/info", Version(1, 11)),  # too old: the daemon says so itself
+    ("GET", "/v1.11/info", "/v1.12/info", Version(1, 11)),  # below the floor: climbs to it
+    ("GET", "/v1.11/networks?x=1", "/v1.12/networks?x=1", Version(1, 11)),
 ])
 def test_plan_forwards(method: str, target: str, upstream_target: str, client_version: Version | None) -> None:
     decision = plan_for(method, target)
@@ -267,3 +268,46 @@ def test_choose_target_refuses_a_configured_version_out_of_range(configured: str
     choice = choose_target(DOCKER_20_10, parse_version(configured))
     assert choice.version is None and choice.problem is not None
     assert re.search(rf"\b{re.escape(configured)}\b.*\(1\.12–1\.41\)", choice.problem)
+
+
+# Modern clients below the daemon's floor ---------------------------------------
+
+DOCKER_29 = parse_upstream_info(docker_version("1.52", "1.44", "29.0.0"))
+
+
+@pytest.mark.parametrize(("info", "client", "sent"), [
+    (DOCKER_29, "1.41", "/v1.44/containers/json?all=1"),  # Docker 29.0's floor
+    (DOCKER_29, "1.24", "/v1.44/containers/json?all=1"),
+    (DOCKER_26, "1.12", "/v1.24/containers/json?all=1"),
+    (DOCKER_26, "1.23", "/v1.24/containers/json?all=1"),
+    (PODMAN, "1.24", "/v1.41/containers/json?all=1"),  # Podman answers as its own version whatever the path
+])
+def test_a_modern_client_below_the_floor_climbs_to_exactly_the_floor(info: UpstreamInfo, client: str,
+                                                                      sent: str) -> None:
+    decision = plan_for("GET", f"/v{client}/containers/json?all=1", info=info)
+    assert isinstance(decision, Forward)
+    assert decision.target == sent
+    assert decision.exchange.client_version == parse_version(client)
+    assert decision.exchange.target == parse_version(sent[2:6])
+
+
+@pytest.mark.parametrize(("info", "client"), [(DOCKER_29, "1.44"), (DOCKER_29, "1.50"), (DOCKER_26, "1.24"),
+                                              (DOCKER_20_10, "1.12"), (PODMAN, "1.41")])
+def test_a_modern_client_the_daemon_accepts_passes_untouched(info: UpstreamInfo, client: str) -> None:
+    decision = plan_for("GET", f"/v{client}/containers/json?all=1", info=info)
+    assert isinstance(decision, Forward)
+    assert decision.target == f"/v{client}/containers/json?all=1"
+    assert not decision.exchange.translated
+
+
+def test_an_endpoint_apiproxy_has_no_route_for_climbs_untranslated() -> None:
+    decision = plan_for("GET", "/v1.41/plugins/x/unknown", info=DOCKER_29)
+    assert isinstance(decision, Forward)
+    assert decision.target == "/v1.44/plugins/x/unknown"
+    assert decision.exchange.route is None
+
+
+def test_a_climbing_client_crosses_the_changes_of_its_endpoint_and_no_profile() -> None:
+    decision = plan_for("GET", "/v1.41/images/json", info=DOCKER_29)
+    assert isinstance(decision, Forward)
+    assert decision.exchange.changes_crossed() == ["1.43", "1.44"]
