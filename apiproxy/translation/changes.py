@@ -34,6 +34,7 @@ import apiproxy.translation.steps.registry_auth  # noqa: F401
 import apiproxy.translation.steps.streams  # noqa: F401
 import apiproxy.translation.steps.system  # noqa: F401
 from apiproxy.api.datafiles import load_json, schemas_dir
+from apiproxy.api.upstream_info import is_legacy
 from apiproxy.api.versions import Version, parse_version
 from apiproxy.translation import registry
 from apiproxy.translation.document import MISSING, ChangeError, Context, get, pop, put, replace_each, select
@@ -188,6 +189,9 @@ class EndpointChange:
     from_api: Version | None = None  # a profile entry: the daemons that do this speak at least this
     stream_separator: str | None = None  # what ends each item of a JSON stream below this version
     emulate_if_query: tuple[str, ...] = ()  # the emulation only serves requests giving one of these
+    # Crossed by v1.0-v1.9 clients only: the daemons that still served later clients (dockerd 20.10
+    # serves 1.12-1.41) answered those the newer way, with no version gate.
+    legacy_only: bool = False
     origin: str = ""  # where it is declared, as the access log names it: "1.4" or a profile, "docker"
 
 
@@ -207,7 +211,7 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
     endpoints = []
     for entry in data.get("changes", []):
         unknown = set(entry) - {"endpoint", "description", "status", "hijack", "emulate", "unsupported",
-                                "request_transform", "from_api", "stream_separator", "emulate_if_query",
+                                "request_transform", "from_api", "stream_separator", "emulate_if_query", "legacy_only",
                                 *SECTIONS}
         if unknown or "endpoint" not in entry or "description" not in entry:
             raise ChangeError(f"{source}: a change needs endpoint and description; unknown {sorted(unknown)}")
@@ -224,6 +228,7 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
             from_api=parse_version(entry["from_api"]) if "from_api" in entry else None,
             stream_separator=entry.get("stream_separator"),
             emulate_if_query=tuple(entry.get("emulate_if_query", ())),
+            legacy_only=entry.get("legacy_only", False),
             origin=Path(source).stem,
         ))
     return VersionChange(parse_version(data["version"]), data.get("description", ""), endpoints, source)
@@ -264,8 +269,9 @@ def profile(kind: str, endpoint: str | None, upstream_api: Version) -> tuple[End
 def between(client: Version, target: Version,
             endpoint: str | None) -> tuple[tuple[VersionChange, EndpointChange], ...]:
     """The changes a request crosses going from `client` up to `target`, in order."""
+    legacy = is_legacy(client)
     return tuple((change, endpoint_change) for change in all_changes() if client < change.version <= target
-                 for endpoint_change in change.for_endpoint(endpoint))
+                 for endpoint_change in change.for_endpoint(endpoint) if legacy or not endpoint_change.legacy_only)
 
 
 def run_steps(steps: list[Step], document: Any, context: Context) -> Any:
