@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from support import DEBIAN_CLI, docker
+from support import DEBIAN_CLI, ON_PODMAN, docker
 
 # The versions real clients pin: the CLI's own, docker-py's and compose's defaults, and below 1.24
 # the versions Docker 26 refuses.
@@ -70,6 +70,9 @@ def test_run_logs_inspect_ps_and_rm(cli: Cli, image: str) -> None:
 
 
 def test_run_interactive_with_stdin_and_remove(cli: Cli, image: str) -> None:
+    if ON_PODMAN and not cli.at_least("1.30"):
+        pytest.skip("below 1.30 the CLI waits for --rm on the event stream, which never ends it on Podman "
+                    "(on Podman's own socket too)")
     assert cli("run", "-i", "--rm", image, "cat", input=b"through stdin\n") == "through stdin\n"
 
 
@@ -79,7 +82,7 @@ def test_exec_top_pause_and_stop_a_running_container(cli: Cli, image: str) -> No
     assert cli("exec", name, "echo", "inside") == "inside\n"
     assert "sleep 60" in cli("top", name)
     cli("pause", name)
-    assert "Paused" in cli("ps", "--filter", f"name={name}", "--format", "{{.Status}}")
+    assert json.loads(cli("inspect", name))[0]["State"]["Paused"] is True
     cli("unpause", name)
     cli("stop", "-t", "1", name)
     assert json.loads(cli("inspect", name))[0]["State"]["Running"] is False
