@@ -1,21 +1,22 @@
-"""Print a deb822 sources file for Debian trixie, derived from this machine's own.
+"""Print a deb822 sources file for another Debian suite, derived from this machine's own.
 
-Used by tests/run to fetch trixie's docker.io through a private apt
-configuration. The mirror, components and keyring are whatever the machine's
+Used by tests/run to fetch newer releases' packages (trixie's docker.io; sid's
+docker.io and containerd) through a private apt configuration. The mirror, components and keyring are whatever the machine's
 bookworm entry has: the harness never names an archive host itself, so it
 follows the machine onto any mirror or proxy it is set up for.
 
 Only the stanza(s) carrying the plain `bookworm` suite are used, renamed to
-`trixie`: the package comes from the release itself, so -updates and -security
-would only cost index downloads. deb-src is dropped for the same reason.
+SUITE: the packages come from the suite itself, so -updates and -security
+would only cost index downloads (and sid has neither). deb-src is dropped for
+the same reason.
 
-Standard library only. Usage: trixie_sources.py [SOURCES_FILE]
+Standard library only. Usage: debian_sources.py SUITE [SOURCES_FILE]
 (default /etc/apt/sources.list.d/debian.sources). Exit status 1 when the file
-has no usable bookworm stanza.
+has no usable bookworm stanza, 2 on a bad command line.
 """
 import sys
 
-FROM_SUITE, TO_SUITE = "bookworm", "trixie"
+FROM_SUITE = "bookworm"
 
 
 def stanzas(text):
@@ -39,7 +40,7 @@ def stanzas(text):
         yield paragraph
 
 
-def derive(text):
+def derive(text, to_suite):
     out = []
     for paragraph in stanzas(text):
         fields = {k.lower(): v for k, v in paragraph}
@@ -55,18 +56,21 @@ def derive(text):
             if key == "types":
                 value = "deb"
             elif key == "suites":
-                value = TO_SUITE
+                value = to_suite
             lines.append(f"{field}: {value}")
         out.append("\n".join(lines))
     return "\n\n".join(out) + "\n" if out else ""
 
 
 def main(argv):
-    path = argv[1] if len(argv) > 1 else "/etc/apt/sources.list.d/debian.sources"
+    if len(argv) not in (2, 3) or not argv[1] or argv[1].startswith("-"):
+        print("usage: debian_sources.py SUITE [SOURCES_FILE]", file=sys.stderr)
+        return 2
+    path = argv[2] if len(argv) > 2 else "/etc/apt/sources.list.d/debian.sources"
     with open(path) as f:
-        result = derive(f.read())
+        result = derive(f.read(), argv[1])
     if not result:
-        print(f"trixie_sources: no enabled 'deb' stanza with suite {FROM_SUITE} in {path}",
+        print(f"debian_sources: no enabled 'deb' stanza with suite {FROM_SUITE} in {path}",
               file=sys.stderr)
         return 1
     sys.stdout.write(result)
