@@ -69,6 +69,11 @@ class ClientState(StrEnum):
     CLOSED = "closed"
 
 
+# The states by name: Python 3.11 finds an enum member through its class on each access (about
+# 100 ns), and a connection looks at its state several times a request.
+(HEAD, ROUTING, CONNECTING, COLLECTING, EMULATING, BODY, WAITING, SKIPPING, SPLICE, PARKED, CLOSING, CLOSED) = ClientState
+
+
 class Listening(Interface):
     """What a client connection needs of the listener that accepted it (ProxyFactory, proxy.py)."""
 
@@ -93,7 +98,7 @@ class ClientConnection(Protocol):
         self.buffer = bytearray()
         self.scanned = 0
         # head -> (routing | connecting) -> body -> waiting -> head, or -> splice
-        self.state = ClientState.HEAD
+        self.state: ClientState = HEAD
         self.upstream: UpstreamConnection | None = None
         self._upstream_switch: ReadingSwitch | None = None
         self._client_switch: ReadingSwitch | None = None
@@ -150,15 +155,15 @@ class ClientConnection(Protocol):
     def finish_then_close(self) -> None:
         """apiproxy stops: an idle connection closes now, a busy one once its answer is out."""
         self.finishing = True
-        if self.state == ClientState.HEAD and not self.buffer:
-            self.state = ClientState.CLOSING
+        if self.state == HEAD and not self.buffer:
+            self.state = CLOSING
             close_when_written(self.transport)
         else:
             self.close_after = True
 
     def dataReceived(self, data: bytes) -> None:
         with one_send_per_turn():
-            if self.state == ClientState.SPLICE:
+            if self.state == SPLICE:
                 self._to_upstream(data)
                 return
             self.buffer += data
@@ -170,13 +175,13 @@ class ClientConnection(Protocol):
             return  # called back from inside the loop below: the loop goes on
         self.advancing = True
         try:
-            while self.state in (ClientState.HEAD, ClientState.BODY, ClientState.COLLECTING, ClientState.SKIPPING):
+            while self.state in (HEAD, BODY, COLLECTING, SKIPPING):
                 state, buffered = self.state, len(self.buffer)
-                if state == ClientState.HEAD:
+                if state == HEAD:
                     self._read_head()
-                elif state == ClientState.BODY:
+                elif state == BODY:
                     self._read_body()
-                elif state == ClientState.SKIPPING:
+                elif state == SKIPPING:
                     self._skip_body()
                 else:
                     self._collect_body()
@@ -192,7 +197,7 @@ class ClientConnection(Protocol):
             self._refuse_and_close(500, "apiproxy internal error (see its log)")
         finally:
             self.advancing = False
-        if len(self.buffer) > READ_AHEAD_LIMIT and not self.held and self.state != ClientState.SPLICE:
+        if len(self.buffer) > READ_AHEAD_LIMIT and not self.held and self.state != SPLICE:
             self.held = True
             cast(IPushProducer, self.transport).pauseProducing()
         self._watch()
@@ -203,9 +208,9 @@ class ClientConnection(Protocol):
         """Time what the client owes: the rest of a head it began, the next piece of a body, or
         (kept alive) its next request. Never the daemon's answer, nor a stream once spliced."""
         kind = None
-        if self.state == ClientState.HEAD:
+        if self.state == HEAD:
             kind = "head" if self.buffer else "idle"
-        elif self.state in (ClientState.BODY, ClientState.COLLECTING, ClientState.SKIPPING):
+        elif self.state in (BODY, COLLECTING, SKIPPING):
             kind = "body"
         if kind == self.timer_kind and self.timer is not None and self.timer.active():
             if kind == "body":  # a body's silence is timed from its last piece: the same call, later
@@ -225,7 +230,7 @@ class ClientConnection(Protocol):
                 self.timer_kind = None
                 self._watch()  # the client is not being read: it waits for the daemon, not we for it
             elif kind == "idle":
-                self.state = ClientState.CLOSING
+                self.state = CLOSING
                 close_when_written(self.transport)
             else:
                 what = "request head" if kind == "head" else "request body"
@@ -272,7 +277,7 @@ class ClientConnection(Protocol):
             (head.minor == 0 and b"keep-alive" not in connection)
         self.upgrade = http1.header(head.headers, b"upgrade") if b"upgrade" in connection else None
         self.hijack_candidate = self.upgrade is not None or is_hijack_endpoint(head.method, path)
-        self.state = ClientState.ROUTING
+        self.state = ROUTING
         refusal = self.factory.policy.refusal(head.method, path, upgrade=self.upgrade is not None)
         if refusal is not None:
             self._refuse(403, refusal)
@@ -285,7 +290,7 @@ class ClientConnection(Protocol):
             d.addErrback(self._internal_error)
 
     def _route(self, info: UpstreamInfo) -> None:
-        if self.state != ClientState.ROUTING:
+        if self.state != ROUTING:
             return
         assert self.request is not None
         try:
@@ -313,7 +318,7 @@ class ClientConnection(Protocol):
         if emulate is not None:
             self.emulate = emulate
             self.collected = bytearray()
-            self.state = ClientState.COLLECTING
+            self.state = COLLECTING
             self._advance()
             return
         self.body_transform = self.exchange.request_body(self.request.headers if self.request else [])
@@ -322,7 +327,7 @@ class ClientConnection(Protocol):
         self._connect()
 
     def _connect(self) -> None:
-        self.state = ClientState.CONNECTING
+        self.state = CONNECTING
         if self.upstream is not None and self.upstream.state == UpstreamState.IDLE:
             self._upstream_ready(self.upstream)  # the connection of the previous request
             return
@@ -335,19 +340,19 @@ class ClientConnection(Protocol):
             self._start_request(upstream)
 
     def _start_request(self, upstream: UpstreamConnection) -> None:
-        if self.state != ClientState.CONNECTING:
+        if self.state != CONNECTING:
             close_when_written(upstream.transport)
             return
         if upstream is not self.upstream:
             self._attach_upstream(upstream)
         upstream.expect_response(self.request.method if self.request else "GET")
-        self.state = ClientState.BODY
+        self.state = BODY
         if self.fixed_body is not None:
             body, self.fixed_body = self.fixed_body, None
             self._send_head([(b"Content-Length", str(len(body)).encode())] if body else [])
             write(upstream.transport, body)
             self.request_done = True
-            self.state = ClientState.WAITING
+            self.state = WAITING
         elif self.body_transform is None:
             self._send_head(self._request_framing())
         elif getattr(self.body_transform, "streaming", False):
@@ -416,7 +421,7 @@ class ClientConnection(Protocol):
         elif chunked:
             write(self.upstream.transport, http1.LAST_CHUNK)
         self.request_done = True
-        self.state = ClientState.WAITING
+        self.state = WAITING
         if self.response_done:
             self._next_request()
 
@@ -436,7 +441,7 @@ class ClientConnection(Protocol):
                                   and content_type in RAW_STREAM_TYPES):
             self._start_splice(head)
             return SPLICED
-        if self.state != ClientState.WAITING:
+        if self.state != WAITING:
             # The daemon answered before the whole request arrived: the
             # connection cannot be resynchronised after this answer.
             self.close_after = True
@@ -524,7 +529,7 @@ class ClientConnection(Protocol):
         self.response_done = True
         self.response_started = False
         if self.close_after:
-            self.state = ClientState.CLOSING
+            self.state = CLOSING
             close_when_written(self.transport)
         elif self.request_done:
             self._next_request()
@@ -535,7 +540,7 @@ class ClientConnection(Protocol):
 
     def _next_request(self) -> None:
         self._finish_record()
-        self.state = ClientState.HEAD
+        self.state = HEAD
         self.request = None
         self.exchange = None
         if self.buffer:
@@ -553,7 +558,7 @@ class ClientConnection(Protocol):
 
     def _start_splice(self, head: ResponseHead) -> None:
         assert self.exchange is not None and self.upstream is not None
-        self.state = ClientState.SPLICE
+        self.state = SPLICE
         self.to_client, self.to_upstream = self.websocket or self.exchange.hijacked_streams()
         self.spliced = True
         HIJACKED_STREAMS.inc()
@@ -607,15 +612,15 @@ class ClientConnection(Protocol):
 
     def readConnectionLost(self) -> None:
         self.client_half_closed = True
-        if self.state == ClientState.SPLICE and self.upstream_ended:
+        if self.state == SPLICE and self.upstream_ended:
             self._end_splice()
-        elif self.state == ClientState.SPLICE and self.upstream is not None:
+        elif self.state == SPLICE and self.upstream is not None:
             # stdin EOF: the container's process sees it too.
             if self.to_upstream is not None:
                 write(self.upstream.transport, self.to_upstream.close())
             close_when_written(self.upstream.transport, write_side_only=True)
-        elif self.hijack_candidate and self.state in (ClientState.ROUTING, ClientState.CONNECTING, ClientState.BODY,
-                                                       ClientState.WAITING):
+        elif self.hijack_candidate and self.state in (ROUTING, CONNECTING, BODY,
+                                                       WAITING):
             pass  # stdin ended before the daemon answered: passed on once spliced
         elif self.state == ClientState.PARKED:
             pass  # an attach awaiting its start whose client sends no stdin (the 20.10 CLI): passed on once spliced
@@ -631,13 +636,13 @@ class ClientConnection(Protocol):
         if upstream is not self.upstream:
             return
         self._detach_upstream()
-        if self.state == ClientState.SPLICE:
+        if self.state == SPLICE:
             if self.to_client is not None:
                 self._send(self.to_client.close())
                 self.to_client = None
             close_when_written(self.transport)
         elif state in (UpstreamState.HEAD, UpstreamState.BODY) or (
-                self.state in (ClientState.BODY, ClientState.WAITING) and not self.response_done):
+                self.state in (BODY, WAITING) and not self.response_done):
             self.daemon.connection_failed()  # it may come back another version: read it again
             self.upstream_failed("the upstream closed the connection in the middle of its answer"
                                  if self.response_started else "the upstream closed the connection before it answered")
@@ -647,12 +652,12 @@ class ClientConnection(Protocol):
         if self.upstream is not None:
             close_when_written(self.upstream.transport)
             self._detach_upstream()
-        if self.response_started or self.state in (ClientState.CLOSING, ClientState.CLOSED):
+        if self.response_started or self.state in (CLOSING, CLOSED):
             log.warn("{target}: {message}", target=redact_target(self.upstream_target), message=message)
-            if self.response_started and self.state not in (ClientState.CLOSING, ClientState.CLOSED):
+            if self.response_started and self.state not in (CLOSING, CLOSED):
                 self._end_cut_answer(message)
             close_when_written(self.transport)
-            self.state = ClientState.CLOSING
+            self.state = CLOSING
         else:
             log.warn("{message}", message=message)
             self._refuse_and_close(502, message)
@@ -673,12 +678,12 @@ class ClientConnection(Protocol):
             self._send(http1.LAST_CHUNK)
 
     def _daemon_unreachable(self, failure: Failure) -> None:
-        if self.state == ClientState.ROUTING:
+        if self.state == ROUTING:
             self._refuse(502, self.daemon.unreachable_message(describe_failure(failure)))
 
     def _connect_failed(self, failure: Failure) -> None:
         self.daemon.connection_failed()
-        if self.state == ClientState.CONNECTING:
+        if self.state == CONNECTING:
             self._refuse(502, self.daemon.unreachable_message(describe_failure(failure)))
 
     def _internal_error(self, failure: Failure) -> None:
@@ -695,10 +700,10 @@ class ClientConnection(Protocol):
             self.close_after = True
         self._reply(status, message)
         if self.close_after:
-            self.state = ClientState.CLOSING
+            self.state = CLOSING
             close_when_written(self.transport)
         elif unread:
-            self.state = ClientState.SKIPPING
+            self.state = SKIPPING
             self._advance()
         else:
             self._next_request()
@@ -711,10 +716,10 @@ class ClientConnection(Protocol):
 
     def _refuse_and_close(self, status: int, message: str) -> None:
         self.close_after = True
-        if not self.response_started and self.state not in (ClientState.CLOSING, ClientState.CLOSED, ClientState.SPLICE,
-                                                             ClientState.SKIPPING):
+        if not self.response_started and self.state not in (CLOSING, CLOSED, SPLICE,
+                                                             SKIPPING):
             self._reply(status, message)
-        self.state = ClientState.CLOSING
+        self.state = CLOSING
         close_when_written(self.transport)
 
     def _reply(self, status: int, message: str) -> None:
@@ -754,7 +759,7 @@ class ClientConnection(Protocol):
         access_log.info(ACCESS_FORMAT, **record.fields(self.factory.clock.seconds()))
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
-        self.state = ClientState.CLOSED
+        self.state = CLOSED
         self._finish_record()
         if self.spliced:
             self.spliced = False

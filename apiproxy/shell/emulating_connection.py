@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from apiproxy.api.routes import match_legacy
-from apiproxy.shell.client_side import ClientConnection, ClientState, Listening
+from apiproxy.shell.client_side import EMULATING, PARKED, ClientConnection, Listening
 from apiproxy.shell.daemon import describe_failure
 from apiproxy.shell.fetch import fetch_to_tar
 from apiproxy.shell.sending import FromWebSocket
@@ -52,11 +52,11 @@ class EmulatingConnection(ClientConnection):
         legacy = LegacyRequest(self.request.method, exchange.real_params,
                                dict(parse_qsl(query, keep_blank_values=True)), body, exchange.context,
                                http1.text_headers(self.request.headers))
-        self.state = ClientState.EMULATING
+        self.state = EMULATING
         self._emulation_step(self.emulate(legacy), None)
 
     def _emulation_step(self, emulation: Emulation, answer: Answer | None) -> None:
-        if self.state != ClientState.EMULATING:
+        if self.state != EMULATING:
             emulation.close()
             self._remove_downloads()
             return
@@ -186,7 +186,7 @@ class EmulatingConnection(ClientConnection):
         else:
             self._send(http1.format_response_head(
                 200, b"", [(b"Content-Type", b"application/vnd.docker.raw-stream")]))
-        self.state = ClientState.PARKED
+        self.state = PARKED
         self.parked_for = legacy_id
         self.parked_ready = Deferred()
         self.factory.parked.setdefault(legacy_id, []).append(self)

@@ -9,7 +9,7 @@ from twisted.internet.protocol import Factory
 
 from apiproxy.api.policy import Policy
 from apiproxy.ops.config import Limits
-from apiproxy.shell.client_side import ClientState
+from apiproxy.shell.client_side import PARKED
 from apiproxy.shell.daemon import Daemon
 from apiproxy.shell.emulating_connection import EmulatingConnection
 from apiproxy.translation.routing import Settings
@@ -35,7 +35,7 @@ class ProxyFactory(Factory[Any]):
 
     def unpark(self, legacy_id: str, real_id: str) -> Deferred[Any]:
         """Connect every attach held for `legacy_id` to `real_id`; fires once all are spliced."""
-        waiting = [client for client in self.parked.pop(legacy_id, []) if client.state == ClientState.PARKED]
+        waiting = [client for client in self.parked.pop(legacy_id, []) if client.state == PARKED]
         return DeferredList([client.unpark(real_id) for client in waiting], consumeErrors=True)
 
     def buildProtocol(self, addr: Any) -> EmulatingConnection:

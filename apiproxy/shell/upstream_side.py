@@ -28,6 +28,10 @@ class UpstreamState(StrEnum):
     CLOSED = "closed"
 
 
+# By name: an enum member found through its class costs about 100 ns a time on Python 3.11.
+IDLE, HEAD, BODY, SPLICE, CLOSED = UpstreamState
+
+
 class ClientSide(Interface):
     """What the upstream side tells the client side (ClientConnection, client_side.py) of an answer."""
 
@@ -60,7 +64,7 @@ class UpstreamConnection(Protocol):
         self.method = "GET"
         self.framing: BodyLength = 0
         self.decoder: http1.ChunkedDecoder | None = None
-        self.state = UpstreamState.IDLE
+        self.state: UpstreamState = IDLE
         self.keep_alive = True
 
     def connectionMade(self) -> None:
@@ -68,11 +72,11 @@ class UpstreamConnection(Protocol):
 
     def expect_response(self, method: str) -> None:
         self.method = method
-        self.state = UpstreamState.HEAD
+        self.state = HEAD
 
     def dataReceived(self, data: bytes) -> None:
         with one_send_per_turn():
-            if self.state == UpstreamState.SPLICE:
+            if self.state == SPLICE:
                 self.client.spliced_from_upstream(data)
                 return
             self.buffer += data
@@ -89,7 +93,7 @@ class UpstreamConnection(Protocol):
 
     def _process(self) -> None:
         while self.buffer:
-            if self.state == UpstreamState.HEAD:
+            if self.state == HEAD:
                 end = http1.find_head_end(self.buffer)
                 if end < 0:
                     if len(self.buffer) > http1.MAX_HEAD_BYTES:
@@ -103,17 +107,17 @@ class UpstreamConnection(Protocol):
                 self.keep_alive = head.minor == 1 and b"close" not in http1.tokens(head.headers, b"connection")
                 framing = self.client.response_head(head, self.method)
                 if framing == SPLICED:
-                    self.state = UpstreamState.SPLICE
+                    self.state = SPLICE
                     data, self.buffer = bytes(self.buffer), bytearray()
                     if data:
                         self.client.spliced_from_upstream(data)
                     return
                 self.framing = framing
                 self.decoder = http1.ChunkedDecoder(502) if framing == CHUNKED else None
-                self.state = UpstreamState.BODY
+                self.state = BODY
                 if framing == 0:
                     self._finish()
-            elif self.state == UpstreamState.BODY:
+            elif self.state == BODY:
                 self._read_body()
             else:
                 # Bytes nobody asked for: the daemon does not pipeline; drop the connection.
@@ -141,13 +145,13 @@ class UpstreamConnection(Protocol):
                 self._finish()
 
     def _finish(self) -> None:
-        self.state = UpstreamState.IDLE
+        self.state = IDLE
         if not self.keep_alive:
             close_when_written(self.transport)
         self.client.response_end(reusable=self.keep_alive)
 
     def readConnectionLost(self) -> None:
-        if self.state == UpstreamState.SPLICE:
+        if self.state == SPLICE:
             self.client.upstream_half_closed()
         else:
             close_when_written(self.transport)
@@ -156,7 +160,7 @@ class UpstreamConnection(Protocol):
         pass
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
-        state, self.state = self.state, UpstreamState.CLOSED
-        if state == UpstreamState.BODY and self.framing == UNTIL_CLOSE:
+        state, self.state = self.state, CLOSED
+        if state == BODY and self.framing == UNTIL_CLOSE:
             self.client.response_end(reusable=False)
         self.client.upstream_lost(self, state)
