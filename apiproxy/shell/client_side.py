@@ -622,7 +622,7 @@ class ClientConnection(Protocol):
         elif self.hijack_candidate and self.state in (ROUTING, CONNECTING, BODY,
                                                        WAITING):
             pass  # stdin ended before the daemon answered: passed on once spliced
-        elif self.state == ClientState.PARKED:
+        elif self.state == PARKED:
             pass  # an attach awaiting its start whose client sends no stdin (the 20.10 CLI): passed on once spliced
         else:
             close_when_written(self.transport)
