@@ -294,3 +294,10 @@ def docker(sock: str, *args: str, cli: str = MODERN_CLI, input: bytes | None = N
         raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}:\n"
                              f"{result.stdout.decode(errors='replace')}\n{result.stderr.decode(errors='replace')}")
     return result
+
+
+def socket_identity(path: str) -> tuple[int, int, int, int, int]:
+    """What systemd decides of a socket file and apiproxy must leave alone: the file itself (device,
+    inode), its owner, group and mode. Not its times: a client's connect may touch them."""
+    info = os.stat(path)
+    return info.st_dev, info.st_ino, info.st_uid, info.st_gid, info.st_mode

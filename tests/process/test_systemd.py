@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from echo_upstream import EchoUpstream
-from support import (APIPROXY_COMMAND, REPO, SOCKET_ACTIVATE, Apiproxy, deadline_poll, request,
+from support import (APIPROXY_COMMAND, Apiproxy, REPO, SOCKET_ACTIVATE, deadline_poll, request, socket_identity,
                      start_socket_activated)
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
@@ -112,16 +112,16 @@ def test_the_socket_systemd_passes_is_served_and_left_as_systemd_made_it(echo: E
     proxy = start_socket_activated(echo.path, sock, workdir, listen)
     try:
         os.chmod(sock, 0o640)  # as a unit's SocketMode= would: not apiproxy's own 0660
-        before = os.stat(sock)
+        before = socket_identity(sock)
         version = request(sock, "GET", "/v1.9/version")  # the first client: apiproxy starts now
         assert version.status == 200 and version.json()["Version"] == "20.10.24"
         listed = request(sock, "GET", "/v1.3/containers/json", validate=False)  # the echo is no list
         assert listed.status == 200 and echo.requests[-1]["target"] == "/v1.41/containers/json"
-        assert os.stat(sock) == before, "mode, owner and file are systemd's"
+        assert socket_identity(sock) == before, "mode, owner and file are systemd's"
         assert "the socket systemd passed" in proxy.log
     finally:
         assert proxy.stop() == 0, proxy.log
-    assert os.stat(sock) == before, "systemd removes it when its socket unit stops, not apiproxy"
+    assert socket_identity(sock) == before, "systemd removes it when its socket unit stops, not apiproxy"
     assert "Traceback" not in proxy.log, proxy.log
 
 
