@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from apiproxy.api.datafiles import load_json
 from apiproxy.api.versions import Version, parse_version
@@ -47,36 +48,28 @@ def compile_template(template: str) -> re.Pattern[str]:
     return re.compile(regex + r"\Z")
 
 
+def _route(entry: dict[str, Any]) -> Route:
+    """A route of either table; the modern one gives no since (1.10), until (1.99 unless gone) or group
+    (policies group modern paths by their prefix, policy.py)."""
+    return Route(
+        method=entry["method"],
+        template=entry["path"],
+        since=parse_version(entry.get("since", str(MODERN))),
+        until=parse_version(entry.get("until", "1.99")),
+        group=entry.get("group", ""),
+        websocket=entry.get("websocket", entry["path"].endswith("/attach/ws")),
+        pattern=compile_template(entry["path"]),
+    )
+
+
 @lru_cache(maxsize=1)
 def legacy_routes() -> tuple[Route, ...]:
-    return tuple(
-        Route(
-            method=entry["method"],
-            template=entry["path"],
-            since=parse_version(entry["since"]),
-            until=parse_version(entry["until"]),
-            group=entry["group"],
-            websocket=entry.get("websocket", False),
-            pattern=compile_template(entry["path"]),
-        )
-        for entry in load_json("endpoints.json")["endpoints"]
-    )
+    return tuple(_route(entry) for entry in load_json("endpoints.json")["endpoints"])
 
 
 @lru_cache(maxsize=1)
 def modern_routes() -> tuple[Route, ...]:
-    return tuple(
-        Route(
-            method=entry["method"],
-            template=entry["path"],
-            since=MODERN,
-            until=parse_version(entry.get("until", "1.99")),
-            group="",  # policies group modern paths by their prefix (policy.py)
-            websocket=entry["path"].endswith("/attach/ws"),
-            pattern=compile_template(entry["path"]),
-        )
-        for entry in load_json("modern-endpoints.json")["endpoints"]
-    )
+    return tuple(_route(entry) for entry in load_json("modern-endpoints.json")["endpoints"])
 
 
 def _match(routes: tuple[Route, ...], method: str, path: str) -> Route | None:
