@@ -14,7 +14,7 @@ USAGE = """apiproxy [--config FILE] [--listen ENDPOINT]... [--allow-plain-tcp] [
        apiproxy check-config FILE
        apiproxy versions [--target V] [--markdown]
        apiproxy config-reference
-       apiproxy explain [--client-version V] [--target-version V] [--upstream-kind docker|podman]
+       apiproxy explain [--client-version V] [--target-version V] [--floor V] [--upstream-kind docker|podman]
                         [-H 'NAME: VALUE']... [--response [--status N]] METHOD PATH [< BODY]"""
 
 
