@@ -5,6 +5,7 @@ import http.client
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -13,15 +14,23 @@ import sys
 import tarfile
 import tempfile
 import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 MODERN_CLI = shutil.which("docker", path="/usr/local/bin") or "/usr/local/bin/docker"
 DEBIAN_CLI = "/usr/bin/docker"
-# The upstream tests/run started (dockerd-20.10, dockerd-26.1, podman-4.3), for what differs between them.
+# The upstream tests/run started (dockerd-20.10, dockerd-26.1, podman-4.3, dockerd-28.5 with floor
+# 1.44, and when named: dockerd-28.5-floor1.40), for what differs between them.
 UPSTREAM = os.environ.get("APIPROXY_TEST_UPSTREAM_NAME", "")
 ON_PODMAN = UPSTREAM.startswith("podman")
+# A daemon that refuses clients below API 1.44, as Docker 29 does by default.
+# The test daemon's own socket, as tests/run exports it ("" outside tests/run).
+DAEMON_SOCK = os.environ.get("APIPROXY_TEST_DOCKER_SOCK", "")
+# The newest API version the 20.10 CLI speaks; the tests' own calls straight to the daemon use it
+# too, where the daemon accepts it (DIRECT_API).
+DEBIAN_CLI_API = "1.41"
 
 
 def one_file_tar(name: str, data: bytes) -> bytes:
@@ -139,6 +148,52 @@ def request(sock: str, method: str, path: str, body: bytes | dict | list | None 
     invalid = legacy_problem(method, path, reply.status, reply.body) if validate else None
     assert invalid is None, f"the answer breaks the legacy schema: {invalid}"
     return reply
+
+
+def api_number(version: str) -> tuple[int, ...]:
+    """An API version as numbers, for comparing: "1.9" < "1.41"."""
+    return tuple(int(part) for part in version.split("."))
+
+
+@cache
+def _daemon_floor() -> str | None:
+    """The oldest API version the test daemon accepts (its MinAPIVersion); None outside tests/run.
+    Read once, on first use: importing support needs no daemon."""
+    if not DAEMON_SOCK:
+        return None
+    reply = request(DAEMON_SOCK, "GET", "/version", timeout=30)
+    assert reply.status == 200, f"the test daemon's GET /version: {reply}"
+    return str(reply.json()["MinAPIVersion"])
+
+
+def direct_version(version: str) -> str:
+    """The version to ask the test daemon at, straight, for what a `version` request means: the
+    daemon's floor where it refuses `version` (the floor apiproxy climbs such a request to)."""
+    floor = _daemon_floor()
+    return version if floor is None else max(version, floor, key=api_number)
+
+
+def direct_path(path: str) -> str:
+    """`path` (/vX.Y/...) at `direct_version`, for asking the test daemon straight."""
+    return re.sub(r"^/v(\d+\.\d+)/", lambda found: f"/v{direct_version(found[1])}/", path)
+
+
+def __getattr__(name: str) -> str:
+    """DIRECT_API: the version of the tests' own calls straight to the test daemon (setup, cleanup,
+    the daemon's own answer to compare with): DEBIAN_CLI_API, or the daemon's floor where that is
+    higher (Docker 29 refuses clients below 1.44). Looked up on first use (PEP 562)."""
+    if name == "DIRECT_API":
+        return direct_version(DEBIAN_CLI_API)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def direct_pin(cli: str) -> str | None:
+    """The API version `cli` is pinned to straight on the test daemon's socket; None: it negotiates.
+
+    The 20.10 CLI speaks 1.41 at most, which a daemon with a higher floor refuses: there it is
+    pinned to the floor, as tests/run's own calls are. Through apiproxy it never is."""
+    pinned = direct_version(DEBIAN_CLI_API)
+    return pinned if cli == DEBIAN_CLI and pinned != DEBIAN_CLI_API else None
 
 
 def scrape_metrics(sock: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -284,11 +339,14 @@ def start_socket_activated(upstream_sock: str, sock: str, workdir: str,
 def docker(sock: str, *args: str, cli: str = MODERN_CLI, input: bytes | None = None,
            timeout: float = 300.0, env: dict[str, str] | None = None,
            check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    """Run a docker CLI against `sock`."""
+    """Run a docker CLI against `sock` (on the test daemon's own socket, pinned as `direct_pin` says)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
     full_env.update(env or {})
     full_env["DOCKER_HOST"] = f"unix://{sock}"
     full_env.setdefault("DOCKER_CONFIG", os.path.join(tempfile.gettempdir(), "apiproxy-test-docker-config"))
+    pin = direct_pin(cli) if sock == DAEMON_SOCK else None
+    if pin is not None:
+        full_env.setdefault("DOCKER_API_VERSION", pin)
     result = subprocess.run([cli, *args], input=input, capture_output=True, timeout=timeout, env=full_env)
     if check and result.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}:\n"

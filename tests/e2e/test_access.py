@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from certs import make_pki
-from support import MODERN_CLI, Apiproxy, deadline_poll, docker, request
+from support import DIRECT_API, MODERN_CLI, Apiproxy, deadline_poll, docker, request
 
 
 def pick_port() -> int:
@@ -56,13 +56,13 @@ deny = ["GET /version"]
 
 @pytest.fixture
 def container(docker_sock: str, image: str) -> Iterator[str]:
-    cid = request(docker_sock, "POST", "/v1.41/containers/create",
+    cid = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create",
                   {"Image": image, "Cmd": ["sleep", "600"]}).json()["Id"]
-    request(docker_sock, "POST", f"/v1.41/containers/{cid}/start")
+    request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{cid}/start")
     try:
         yield cid
     finally:
-        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}?force=1")
 
 
 def test_a_denied_group_is_refused_at_every_version(guarded: dict[str, str], container: str) -> None:
@@ -97,7 +97,7 @@ def test_read_only_serves_reads_and_refuses_the_rest(guarded: dict[str, str], co
     refused = request(sock, "POST", "/v1.41/containers/create", {"Image": "x"})
     assert refused.status == 403 and "read_only" in refused.json()["message"]
     # Nothing reached the daemon: the container still runs.
-    assert request(docker_sock, "GET", f"/v1.41/containers/{container}/json").json()["State"]["Running"]
+    assert request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{container}/json").json()["State"]["Running"]
 
 
 def test_an_allow_list_refuses_everything_else(guarded: dict[str, str], container: str) -> None:

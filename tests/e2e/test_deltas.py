@@ -7,16 +7,16 @@ from typing import Iterator
 
 import pytest
 
-from support import ON_PODMAN, legacy_problem, request
+from support import DIRECT_API, ON_PODMAN, legacy_problem, request
 
 
 @pytest.fixture(scope="module")
 def container(docker_sock: str, image: str) -> Iterator[str]:
-    cid = request(docker_sock, "POST", f"/v1.41/containers/create?name=apiproxy-delta-{uuid.uuid4().hex[:8]}",
+    cid = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create?name=apiproxy-delta-{uuid.uuid4().hex[:8]}",
                   {"Image": image, "Cmd": ["sleep", "300"], "ExposedPorts": {"80/tcp": {}}}).json()["Id"]
-    request(docker_sock, "POST", f"/v1.41/containers/{cid}/start")
+    request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{cid}/start")
     yield cid
-    request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+    request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}?force=1")
 
 
 # (legacy path, what changed) — the container id is filled in.
@@ -40,7 +40,7 @@ def test_untranslated_fails_translated_passes(proxy_sock: str, docker_sock: str,
                                               path: str, change: str) -> None:
     path = path.format(id=container, image=image)
     rest = path.split("/", 2)[2]  # the path after its version prefix
-    modern = request(docker_sock, "GET", f"/v1.41/{rest}", validate=False)
+    modern = request(docker_sock, "GET", f"/v{DIRECT_API}/{rest}", validate=False)
     assert modern.status == 200, modern
     assert legacy_problem("GET", path, 200, modern.body) is not None, f"today's answer already fits: {change}"
     translated = request(proxy_sock, "GET", path, validate=False)
@@ -56,10 +56,10 @@ def test_untranslated_events_fail_translated_pass(proxy_sock: str, docker_sock: 
         pytest.skip("Podman's image events carry bare ids already, and its until is unreliable")
     since = int(time.time()) - 1
     repo = f"apiproxy-delta-{uuid.uuid4().hex[:8]}"
-    assert request(docker_sock, "POST", f"/v1.41/images/{image}/tag?repo={repo}&tag=t").status == 201
-    assert request(docker_sock, "DELETE", f"/v1.41/images/{repo}:t").status == 200
+    assert request(docker_sock, "POST", f"/v{DIRECT_API}/images/{image}/tag?repo={repo}&tag=t").status == 201
+    assert request(docker_sock, "DELETE", f"/v{DIRECT_API}/images/{repo}:t").status == 200
     window = f"events?since={since}&until={int(time.time()) + 1}"
-    modern = request(docker_sock, "GET", f"/v1.41/{window}", validate=False)
+    modern = request(docker_sock, "GET", f"/v{DIRECT_API}/{window}", validate=False)
     assert modern.status == 200 and repo.encode() in modern.body, modern
     assert legacy_problem("GET", f"/v{version}/{window}", 200, modern.body) is not None
     translated = request(proxy_sock, "GET", f"/v{version}/{window}", validate=False)

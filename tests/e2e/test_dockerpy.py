@@ -23,7 +23,7 @@ import pytest
 
 from clients.dockerpy import RELEASES, Worker, data
 from clients.venvs import python
-from support import Apiproxy, deadline_poll, start_apiproxy
+from support import DIRECT_API, Apiproxy, deadline_poll, start_apiproxy
 from support import request as daemon_request
 
 MEMORY = 64 * 1024 * 1024
@@ -163,13 +163,13 @@ class Cleanup:
             doomed.add(ref)
             doomed.update(row["Id"] for row in _by_legacy_id(self.sock, ref))
         if self.markers:
-            for row in daemon_request(self.sock, "GET", "/v1.41/containers/json?all=1").json():
+            for row in daemon_request(self.sock, "GET", f"/v{DIRECT_API}/containers/json?all=1").json():
                 if any(marker in row["Command"] for marker in self.markers):
                     doomed.add(row["Id"])
         for ref in doomed:
-            daemon_request(self.sock, "DELETE", f"/v1.41/containers/{ref}?force=1&v=1")
+            daemon_request(self.sock, "DELETE", f"/v{DIRECT_API}/containers/{ref}?force=1&v=1")
         for ref in self.images:
-            daemon_request(self.sock, "DELETE", f"/v1.41/images/{ref}?force=1")
+            daemon_request(self.sock, "DELETE", f"/v{DIRECT_API}/images/{ref}?force=1")
 
 
 @pytest.fixture
@@ -182,13 +182,13 @@ def cleanup(docker_sock: str) -> Iterator[Cleanup]:
 def _by_legacy_id(docker_sock: str, legacy_id: str) -> list[dict[str, Any]]:
     """Containers apiproxy recreated (start with host settings) for the container `legacy_id`."""
     filters = urllib.parse.quote(json.dumps({"label": [f"apiproxy.legacy-id={legacy_id}"]}))
-    return daemon_request(docker_sock, "GET", f"/v1.41/containers/json?all=1&filters={filters}").json()
+    return daemon_request(docker_sock, "GET", f"/v{DIRECT_API}/containers/json?all=1&filters={filters}").json()
 
 
 def daemon_inspect(docker_sock: str, ref: str) -> dict[str, Any]:
     """The daemon's own inspect of a container a legacy client knows as `ref`."""
     found = _by_legacy_id(docker_sock, ref)
-    reply = daemon_request(docker_sock, "GET", f"/v1.41/containers/{found[0]['Id'] if found else ref}/json")
+    reply = daemon_request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{found[0]['Id'] if found else ref}/json")
     assert reply.status == 200, reply
     return reply.json()
 
@@ -256,7 +256,7 @@ def test_create_start_with_binds_wait_logs_inspect(client: Worker, cleanup: Clea
 
     client.call("remove_container", cid)
     assert not _by_legacy_id(docker_sock, cid)
-    assert daemon_request(docker_sock, "GET", f"/v1.41/containers/{cid}/json").status == 404
+    assert daemon_request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{cid}/json").status == 404
 
 
 def test_port_bindings_reach_the_daemon(client: Worker, cleanup: Cleanup, docker_sock: str, image: str) -> None:
@@ -297,7 +297,7 @@ def test_commit_a_container_started_with_binds(client: Worker, cleanup: Cleanup,
     cleanup.images.append(f"{repo}:c")
     committed = client.call("commit", cid, repository=repo, tag="c", message="from docker-py")
     assert re.fullmatch("[0-9a-f]{64}|[0-9a-f]{12}", committed["Id"]), committed
-    made = daemon_request(docker_sock, "GET", f"/v1.41/images/{repo}:c/json").json()
+    made = daemon_request(docker_sock, "GET", f"/v{DIRECT_API}/images/{repo}:c/json").json()
     assert made["Id"].removeprefix("sha256:").startswith(committed["Id"]) and made["Comment"] == "from docker-py"
 
 
@@ -315,7 +315,7 @@ def test_build_tag_list_and_remove_images(client: Worker, cleanup: Cleanup, dock
     assert found and f"ok {marker}" in log, log
     built = found.group(1)
     cleanup.images.append(built)
-    assert daemon_request(docker_sock, "GET", f"/v1.41/images/{built}/json").status == 200
+    assert daemon_request(docker_sock, "GET", f"/v{DIRECT_API}/images/{built}/json").status == 200
 
     repo = unique("tag")
     cleanup.images.append(f"{repo}:t")
@@ -324,7 +324,7 @@ def test_build_tag_list_and_remove_images(client: Worker, cleanup: Cleanup, dock
     assert any(row.get("Repository") == repo and row.get("Tag") == "t" or f"{repo}:t" in (row.get("RepoTags") or [])
                for row in rows), rows
     client.call("remove_image", f"{repo}:t")
-    assert daemon_request(docker_sock, "GET", f"/v1.41/images/{repo}:t/json").status == 404
+    assert daemon_request(docker_sock, "GET", f"/v{DIRECT_API}/images/{repo}:t/json").status == 404
 
 
 def test_export_and_copy(client: Worker, cleanup: Cleanup, image: str) -> None:
@@ -383,7 +383,7 @@ def test_login_push_pull_through_a_loopback_registry(client: Worker, cleanup: Cl
     assert "error" not in pushed.lower() and "digest: sha256:" in pushed, pushed
     if _number(client.version) < (1, 5):
         return  # pulls below API 1.5 carry no credentials, and this registry wants them for reading too
-    assert daemon_request(docker_sock, "DELETE", f"/v1.41/images/{repo}:v1").status == 200
+    assert daemon_request(docker_sock, "DELETE", f"/v{DIRECT_API}/images/{repo}:v1").status == 200
     pulled = text(client.call("pull", f"{repo}:v1", _within=180))
     assert "error" not in pulled.lower(), pulled
-    assert daemon_request(docker_sock, "GET", f"/v1.41/images/{repo}:v1/json").status == 200
+    assert daemon_request(docker_sock, "GET", f"/v{DIRECT_API}/images/{repo}:v1/json").status == 200

@@ -18,7 +18,7 @@ import pytest
 import wsproto
 import wsproto.events
 
-from support import Apiproxy, UnixHTTPConnection, request
+from support import DIRECT_API, Apiproxy, UnixHTTPConnection, request
 from test_streams import _create, _open_attach, _read_to_end
 
 
@@ -43,7 +43,7 @@ def test_websocket_attach_sends_output_as_text_frames_and_frames_as_stdin(proxy_
                                                                           image: str) -> None:
     cid = _create(docker_sock, image, ["sh", "-c", "read line; echo got $line; echo err >&2"], stdin=True)
     try:
-        assert request(docker_sock, "POST", f"/v1.41/containers/{cid}/start").status == 204
+        assert request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{cid}/start").status == 204
         client = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
         with socket.socket(socket.AF_UNIX) as conn:
             conn.settimeout(30)
@@ -66,7 +66,7 @@ def test_websocket_attach_sends_output_as_text_frames_and_frames_as_stdin(proxy_
                     sent = True
         assert "got hello" in text and "err" in text
     finally:
-        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}?force=1")
 
 
 @pytest.mark.parametrize("with_context", [False, True])
@@ -87,15 +87,15 @@ def test_multipart_build_of_0_4_clients(proxy_sock: str, docker_sock: str, image
         reply = request(proxy_sock, "POST", f"/v1.1/build?t={tag}", body=body,
                         headers={"Content-Type": "multipart/form-data; boundary=xyz"})
         assert reply.status == 200 and "Successfully built" in reply.text, reply.text
-        cid = request(docker_sock, "POST", "/v1.41/containers/create",
+        cid = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create",
                       {"Image": tag, "Cmd": ["cat", "/m"] + (["/note"] if with_context else [])}).json()["Id"]
-        request(docker_sock, "POST", f"/v1.41/containers/{cid}/start")
-        request(docker_sock, "POST", f"/v1.41/containers/{cid}/wait")
-        output = request(docker_sock, "GET", f"/v1.41/containers/{cid}/logs?stdout=1").body
-        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}")
+        request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{cid}/start")
+        request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{cid}/wait")
+        output = request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{cid}/logs?stdout=1").body
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}")
         assert b"multipart" in output and (b"note" in output) == with_context
     finally:
-        request(docker_sock, "DELETE", f"/v1.41/images/{tag}?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/images/{tag}?force=1")
 
 
 def test_attach_of_a_1_5_client_gets_stdout_and_stderr_merged(proxy_sock: str, docker_sock: str, image: str) -> None:
@@ -109,7 +109,7 @@ def test_attach_of_a_1_5_client_gets_stdout_and_stderr_merged(proxy_sock: str, d
             merged = _read_to_end(conn, rest)
         assert sorted(merged.splitlines()) == [b"err", b"out", b"out2"]
     finally:
-        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}?force=1")
 
 
 def _json_values(data: bytes) -> list[dict]:
@@ -148,10 +148,11 @@ def _events_until(sock: str, path: str, enough: Callable[[list[dict]], bool], ti
 
 def test_events_are_legacy_objects(proxy_sock: str, docker_sock: str, image: str) -> None:
     name = f"apiproxy-events-{uuid.uuid4().hex[:8]}"
-    since = request(docker_sock, "GET", "/v1.41/info").json()["SystemTime"]
-    created = request(docker_sock, "POST", f"/v1.41/containers/create?name={name}", {"Image": image, "Cmd": ["true"]})
+    since = request(docker_sock, "GET", f"/v{DIRECT_API}/info").json()["SystemTime"]
+    created = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create?name={name}",
+                      {"Image": image, "Cmd": ["true"]})
     cid = created.json()["Id"]
-    request(docker_sock, "DELETE", f"/v1.41/containers/{cid}")
+    request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}")
     for version, keys in (("1.3", {"status", "id", "time"}), ("1.9", {"status", "id", "from", "time"})):
         events = _events_until(proxy_sock, f"/v{version}/events?since={_unix_time(since) - 1}",
                                lambda values: any(e.get("id") == cid and e.get("status") == "destroy"
@@ -181,16 +182,16 @@ def test_insert_downloads_the_file_into_a_new_image(proxy_sock: str, docker_sock
                                         "&path=/opt/greeting.txt")
     assert reply.status == 200
     new_id = re.findall(r"[0-9a-f]{64}", reply.text)[-1]
-    cid = request(docker_sock, "POST", "/v1.41/containers/create",
+    cid = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create",
                   {"Image": new_id, "Cmd": ["cat", "/opt/greeting.txt"]}).json()["Id"]
     try:
-        request(docker_sock, "POST", f"/v1.41/containers/{cid}/start")
-        request(docker_sock, "POST", f"/v1.41/containers/{cid}/wait")
-        logs = request(docker_sock, "GET", f"/v1.41/containers/{cid}/logs?stdout=1").body
+        request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{cid}/start")
+        request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{cid}/wait")
+        logs = request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{cid}/logs?stdout=1").body
         assert b"inserted from the web" in logs
     finally:
-        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}")
-        request(docker_sock, "DELETE", f"/v1.41/images/{new_id}")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/images/{new_id}")
 
 
 def test_insert_can_be_forbidden_to_download(docker_sock: str, image: str, tmp_path: Path) -> None:

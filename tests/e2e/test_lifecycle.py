@@ -7,7 +7,7 @@ import socket
 import time
 from pathlib import Path
 
-from support import Apiproxy, UnixHTTPConnection, deadline_poll, request
+from support import DIRECT_API, Apiproxy, UnixHTTPConnection, deadline_poll, request
 
 
 def _config(path: Path, docker_sock: str, listeners: str, extra: str = "") -> None:
@@ -59,10 +59,10 @@ def test_sigterm_stops_accepting_and_lets_running_requests_finish(docker_sock: s
     config = tmp_path / "apiproxy.toml"
     _config(config, docker_sock, f'[[listeners]]\nendpoint = "unix:{tmp_path}/ap.sock"\n', "grace_period = 3")
     proxy = Apiproxy(["--config", str(config)], f"{tmp_path}/ap.sock", str(tmp_path)).wait_listening()
-    cid = request(docker_sock, "POST", "/v1.41/containers/create",
+    cid = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create",
                   {"Image": image, "Cmd": ["sleep", "1"]}).json()["Id"]
     try:
-        request(docker_sock, "POST", f"/v1.41/containers/{cid}/start")
+        request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{cid}/start")
         waiting = UnixHTTPConnection(proxy.sock, 30)
         waiting.request("POST", f"/v1.9/containers/{cid}/wait")
         idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -85,5 +85,5 @@ def test_sigterm_stops_accepting_and_lets_running_requests_finish(docker_sock: s
         # What closed the endless stream was the grace period's end, not the stop itself.
         assert "grace period over: closing 1 connections" in proxy.log
     finally:
-        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}?force=1")
         proxy.stop()

@@ -14,7 +14,7 @@ import pytest
 
 from apiproxy.api.routes import legacy_routes
 from apiproxy.api.upstream_info import known_versions
-from support import Apiproxy, Reply, one_file_tar, request
+from support import DIRECT_API, Apiproxy, Reply, one_file_tar, request
 from test_streams import _open_attach, _read_to_end
 
 LEGACY = known_versions()[0]
@@ -40,7 +40,7 @@ class World:
 
     def tag(self) -> str:
         repo = f"apiproxy-matrix-{uuid.uuid4().hex[:8]}"
-        assert request(self.daemon, "POST", f"/v1.41/images/{self.image}/tag?repo={repo}&tag=t").status == 201
+        assert request(self.daemon, "POST", f"/v{DIRECT_API}/images/{self.image}/tag?repo={repo}&tag=t").status == 201
         self.tags.append(f"{repo}:t")
         return f"{repo}:t"
 
@@ -50,15 +50,15 @@ def world(proxy: Apiproxy, docker_sock: str, image: str) -> Iterator[World]:
     assert proxy.sock is not None
     made = World(proxy.sock, docker_sock, image)
     made.running = made.container("1.9", ["sleep", "600"])
-    assert request(docker_sock, "POST", f"/v1.41/containers/{made.running}/start").status == 204
+    assert request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{made.running}/start").status == 204
     made.exited = made.container("1.9", ["sh", "-c", "echo done"])
-    request(docker_sock, "POST", f"/v1.41/containers/{made.exited}/start")
-    request(docker_sock, "POST", f"/v1.41/containers/{made.exited}/wait")
+    request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{made.exited}/start")
+    request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{made.exited}/wait")
     yield made
     for cid in made.containers:
-        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}?force=1")
     for tag in made.tags:
-        request(docker_sock, "DELETE", f"/v1.41/images/{tag}?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/images/{tag}?force=1")
 
 
 def _attach(w: World, v: str) -> Reply:
@@ -123,7 +123,7 @@ SCENARIOS: dict[str, tuple[Scenario, set[int]]] = {
     "POST /images/create": (lambda w, v: request(w.proxy, "POST", f"/v{v}/images/create?fromSrc=-&repo={w.tag().split(':')[0]}&tag=t",
                                                  body=one_file_tar("hello", b"hi\n"), headers={"Content-Type": "application/tar"}), OK),
     "POST /images/load": (lambda w, v: request(w.proxy, "POST", f"/v{v}/images/load",
-                                               body=request(w.daemon, "GET", f"/v1.41/images/{w.tag()}/get").body,
+                                               body=request(w.daemon, "GET", f"/v{DIRECT_API}/images/{w.tag()}/get").body,
                                                headers={"Content-Type": "application/x-tar"}), OK),
     "POST /images/getCache": (lambda w, v: request(w.proxy, "POST", f"/v{v}/images/getCache", {"Id": "x", "Config": {}}), {404}),
     "POST /images/{name}/insert": (lambda w, v: request(w.proxy, "POST", f"/v{v}/images/{w.tag()}/insert?url=http://127.0.0.1:9/x&path=/x"), OK),

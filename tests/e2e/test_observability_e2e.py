@@ -17,7 +17,8 @@ import pytest
 
 from test_streams import _frames_payload, _open_attach
 
-from support import Apiproxy, access_lines, deadline_poll, docker, metric, request, scrape_metrics, start_apiproxy
+from support import (DIRECT_API, Apiproxy, access_lines, deadline_poll, docker, metric, request, scrape_metrics,
+                     start_apiproxy)
 
 REGISTRY = os.environ.get("APIPROXY_TEST_REGISTRY", "")
 USER = os.environ.get("APIPROXY_TEST_REGISTRY_USER", "")
@@ -116,7 +117,7 @@ def test_registry_credentials_and_url_passwords_never_logged(observed: tuple[Api
                                         "email": "legacy@example.invalid"}).encode()).decode()
     config = base64.b64encode(json.dumps({REGISTRY: {"username": USER, "password": PASSWORD}}).encode()).decode()
     repo = f"{REGISTRY}/apiproxy-observed/{uuid.uuid4().hex[:10]}"
-    assert request(docker_sock, "POST", f"/v1.41/images/{image}/tag?repo={repo}&tag=v1").status == 201
+    assert request(docker_sock, "POST", f"/v{DIRECT_API}/images/{image}/tag?repo={repo}&tag=v1").status == 201
     try:
         pushed = request(sock, "POST", f"/v1.9/images/{repo}/push?tag=v1", headers={"X-Registry-Auth": auth})
         assert pushed.status == 200 and b'"error"' not in pushed.body, pushed
@@ -129,7 +130,7 @@ def test_registry_credentials_and_url_passwords_never_logged(observed: tuple[Api
         request(sock, "POST", f"/v1.5/images/create?fromSrc=http://joe:{URL_SECRET}@127.0.0.1:9/x.tar&repo=never",
                 validate=False)
     finally:
-        request(docker_sock, "DELETE", f"/v1.41/images/{repo}:v1?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/images/{repo}:v1?force=1")
     log = proxy.log
     assert "POST /images/{name}/push 200" in log and "POST /images/create 200" in log
     for secret in (PASSWORD, auth, config, URL_SECRET):

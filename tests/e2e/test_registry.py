@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from support import request
+from support import DIRECT_API, request
 
 REGISTRY = os.environ.get("APIPROXY_TEST_REGISTRY", "")
 USER = os.environ.get("APIPROXY_TEST_REGISTRY_USER", "")
@@ -31,9 +31,9 @@ def _login(version: str) -> dict[str, str]:
 @pytest.fixture
 def pushed_ref(docker_sock: str, image: str) -> Iterator[str]:
     repo = f"{REGISTRY}/apiproxy-legacy/{uuid.uuid4().hex[:10]}"
-    assert request(docker_sock, "POST", f"/v1.41/images/{image}/tag?repo={repo}&tag=v1").status == 201
+    assert request(docker_sock, "POST", f"/v{DIRECT_API}/images/{image}/tag?repo={repo}&tag=v1").status == 201
     yield repo
-    request(docker_sock, "DELETE", f"/v1.41/images/{repo}:v1?force=1")
+    request(docker_sock, "DELETE", f"/v{DIRECT_API}/images/{repo}:v1?force=1")
 
 
 @pytest.mark.parametrize("version", ["1.2", "1.9"])
@@ -61,11 +61,11 @@ def _assert_pushed(items: list[dict]) -> None:
 def test_push_with_x_registry_auth_then_pull(proxy_sock: str, docker_sock: str, pushed_ref: str) -> None:
     auth = base64.urlsafe_b64encode(json.dumps(_login("1.9")).encode()).decode()
     _assert_pushed(_push(proxy_sock, "1.9", pushed_ref, headers={"X-Registry-Auth": auth}))
-    request(docker_sock, "DELETE", f"/v1.41/images/{pushed_ref}:v1")
+    request(docker_sock, "DELETE", f"/v{DIRECT_API}/images/{pushed_ref}:v1")
     pulled = request(proxy_sock, "POST", f"/v1.9/images/create?fromImage={pushed_ref}&tag=v1",
                      headers={"X-Registry-Auth": auth})
     assert pulled.status == 200 and b'"error"' not in pulled.body, pulled
-    assert request(docker_sock, "GET", f"/v1.41/images/{pushed_ref}:v1/json").status == 200
+    assert request(docker_sock, "GET", f"/v{DIRECT_API}/images/{pushed_ref}:v1/json").status == 200
 
 
 def test_push_with_credentials_in_the_body_of_1_3(proxy_sock: str, pushed_ref: str) -> None:
@@ -95,11 +95,12 @@ def _registry_tags(repo: str) -> list[str]:
 
 def test_a_push_without_a_tag_pushes_every_tag_with_the_clients_credentials(proxy_sock: str, docker_sock: str,
                                                                               pushed_ref: str) -> None:
-    assert request(docker_sock, "POST", f"/v1.41/images/{pushed_ref}:v1/tag?repo={pushed_ref}&tag=v2").status == 201
+    tagged = request(docker_sock, "POST", f"/v{DIRECT_API}/images/{pushed_ref}:v1/tag?repo={pushed_ref}&tag=v2")
+    assert tagged.status == 201
     try:
         auth = base64.urlsafe_b64encode(json.dumps(_login("1.9")).encode()).decode()
         reply = request(proxy_sock, "POST", f"/v1.9/images/{pushed_ref}/push", headers={"X-Registry-Auth": auth})
         assert reply.status == 200 and b'"error"' not in reply.body, reply
         assert _registry_tags(pushed_ref) == ["v1", "v2"]
     finally:
-        request(docker_sock, "DELETE", f"/v1.41/images/{pushed_ref}:v2")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/images/{pushed_ref}:v2")

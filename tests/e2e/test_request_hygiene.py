@@ -2,7 +2,8 @@
 
 Each malicious request carries, or is, a DELETE of a container made for the
 test (or a create of one that must not exist): the container's fate, read
-from the daemon's own socket, shows what reached the daemon.
+from the daemon's own socket, shows what reached the daemon. What is meant to
+slip past apiproxy is at DIRECT_API: a version the daemon would carry out.
 """
 from __future__ import annotations
 
@@ -12,21 +13,22 @@ from typing import Iterator
 
 import pytest
 
-from support import raw_exchange, request
+from support import DIRECT_API, raw_exchange, request
 
 
 @pytest.fixture
 def victim(docker_sock: str, image: str) -> Iterator[str]:
     """A container no request of the test may remove."""
     name = f"apiproxy-victim-{uuid.uuid4().hex[:8]}"
-    made = request(docker_sock, "POST", f"/v1.41/containers/create?name={name}", {"Image": image, "Cmd": ["true"]})
+    made = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create?name={name}",
+                   {"Image": image, "Cmd": ["true"]})
     assert made.status == 201, made
     yield name
-    request(docker_sock, "DELETE", f"/v1.41/containers/{name}?force=1")
+    request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{name}?force=1")
 
 
 def _exists(docker_sock: str, name: str) -> bool:
-    status = request(docker_sock, "GET", f"/v1.41/containers/{name}/json", validate=False).status
+    status = request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{name}/json", validate=False).status
     assert status in (200, 404)
     return status == 200
 
@@ -65,7 +67,7 @@ SMUGGLERS = {
 def test_a_smuggled_delete_never_reaches_the_daemon(proxy_sock: str, docker_sock: str, victim: str,
                                                    outer: bytes) -> None:
     # (prune would remove the stopped victim too: the outer request must not run either.)
-    smuggled = b"DELETE /v1.41/containers/%s?force=1 HTTP/1.1\r\nHost: docker\r\n\r\n" % victim.encode()
+    smuggled = f"DELETE /v{DIRECT_API}/containers/{victim}?force=1 HTTP/1.1\r\nHost: docker\r\n\r\n".encode()
     headers, body = _refusal(raw_exchange(proxy_sock, _smuggling(outer, smuggled)))
     assert headers["content-type"] == "application/json"
     assert set(json.loads(body)) == {"message"}
@@ -75,27 +77,27 @@ def test_a_smuggled_delete_never_reaches_the_daemon(proxy_sock: str, docker_sock
 def test_a_smuggled_create_never_reaches_the_daemon(proxy_sock: str, docker_sock: str, image: str) -> None:
     name = f"apiproxy-smuggled-{uuid.uuid4().hex[:8]}"
     payload = json.dumps({"Image": image, "Cmd": ["true"]}).encode()
-    smuggled = (b"POST /v1.41/containers/create?name=%s HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (name.encode(), len(payload), payload))
+    smuggled = (b"POST /v%s/containers/create?name=%s HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (DIRECT_API.encode(), name.encode(), len(payload), payload))
     try:
         _refusal(raw_exchange(proxy_sock, _smuggling(SMUGGLERS["CL+TE"], smuggled)))
         assert not _exists(docker_sock, name)
     finally:
-        request(docker_sock, "DELETE", f"/v1.41/containers/{name}?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{name}?force=1")
 
 
 @pytest.mark.parametrize(("target", "message"), [
-    ("/v1.41/containers/{victim}%2F?force=1", "encoded / in request path"),
-    ("/v1.41/containers/x%2f..%2f{victim}?force=1", "encoded / in request path"),
-    ("/../v1.41/containers/{victim}?force=1", "request path climbs above the root"),
-    ("/v1.41/../../v1.41/containers/{victim}?force=1", "request path climbs above the root"),
-    ("/v1.41/containers/%2e%2e/%2e%2e/%2e%2e/{victim}?force=1", "request path climbs above the root"),
-    ("/v1.41/containers/{victim}%00?force=1", "encoded control character in request path"),
-    ("/v1.41/containers/{victim}%5C?force=1", "encoded backslash in request path"),
+    ("/v{api}/containers/{victim}%2F?force=1", "encoded / in request path"),
+    ("/v{api}/containers/x%2f..%2f{victim}?force=1", "encoded / in request path"),
+    ("/../v{api}/containers/{victim}?force=1", "request path climbs above the root"),
+    ("/v{api}/../../v{api}/containers/{victim}?force=1", "request path climbs above the root"),
+    ("/v{api}/containers/%2e%2e/%2e%2e/%2e%2e/{victim}?force=1", "request path climbs above the root"),
+    ("/v{api}/containers/{victim}%00?force=1", "encoded control character in request path"),
+    ("/v{api}/containers/{victim}%5C?force=1", "encoded backslash in request path"),
 ])
 def test_an_ambiguous_path_is_refused(proxy_sock: str, docker_sock: str, victim: str, target: str,
                                       message: str) -> None:
-    wire = b"DELETE %s HTTP/1.1\r\nHost: docker\r\n\r\n" % target.format(victim=victim).encode()
+    wire = b"DELETE %s HTTP/1.1\r\nHost: docker\r\n\r\n" % target.format(api=DIRECT_API, victim=victim).encode()
     headers, body = _refusal(raw_exchange(proxy_sock, wire))
     assert headers["content-type"] == "application/json"
     assert json.loads(body) == {"message": message}
@@ -109,7 +111,7 @@ def test_a_legacy_client_is_refused_in_plain_text(proxy_sock: str) -> None:
 
 
 def test_a_head_of_bare_line_feeds_is_refused_at_once(proxy_sock: str, docker_sock: str, victim: str) -> None:
-    wire = b"DELETE /v1.41/containers/%s?force=1 HTTP/1.1\nHost: docker\n\n" % victim.encode()
+    wire = f"DELETE /v{DIRECT_API}/containers/{victim}?force=1 HTTP/1.1\nHost: docker\n\n".encode()
     headers, body = _refusal(raw_exchange(proxy_sock, wire, timeout=10))  # not left waiting for CRLF CRLF
     assert json.loads(body) == {"message": "bare LF or CR in message head"}
     assert _exists(docker_sock, victim)

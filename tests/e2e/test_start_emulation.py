@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from support import ON_PODMAN, Apiproxy, request, start_apiproxy
+from support import DIRECT_API, ON_PODMAN, Apiproxy, request, start_apiproxy
 
 from test_streams import _frames_payload, _open_attach, _read_to_end
 
@@ -18,7 +18,7 @@ def cleanup(docker_sock: str) -> Iterator[list[str]]:
     names: list[str] = []
     yield names
     for name in names:
-        request(docker_sock, "DELETE", f"/v1.41/containers/{name}?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{name}?force=1")
 
 
 def _legacy_create(sock: str, version: str, body: dict, name: str) -> str:
@@ -45,7 +45,7 @@ def test_binds_given_at_start_take_effect_and_the_id_stays(proxy_sock: str, dock
     assert inspect["ID"] == inspect["Id"] == legacy_id
     listed = [row["Id"] for row in request(proxy_sock, "GET", "/v1.3/containers/json?all=1").json()]
     assert legacy_id in listed
-    real = request(docker_sock, "GET", f"/v1.41/containers/{name}/json").json()
+    real = request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{name}/json").json()
     assert real["Id"] != legacy_id and real["Config"]["Labels"]["apiproxy.legacy-id"] == legacy_id
     # Podman adds its default propagation options: ",rprivate,rbind".
     assert [bind.split(",")[0] for bind in real["HostConfig"]["Binds"]] == [f"{host_dir}:/mnt:ro"]
@@ -56,7 +56,8 @@ def test_port_bindings_links_and_privileged_reach_host_config(proxy_sock: str, d
                                                               cleanup: list[str]) -> None:
     target = f"apiproxy-linked-{uuid.uuid4().hex[:8]}"
     cleanup.append(target)
-    request(docker_sock, "POST", f"/v1.41/containers/create?name={target}", {"Image": image, "Cmd": ["sleep", "30"]})
+    request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create?name={target}",
+            {"Image": image, "Cmd": ["sleep", "30"]})
     name = f"apiproxy-ports-{uuid.uuid4().hex[:8]}"
     cleanup.append(name)
     legacy_id = _legacy_create(proxy_sock, "1.7", {"Image": image, "Cmd": ["true"],
@@ -64,7 +65,7 @@ def test_port_bindings_links_and_privileged_reach_host_config(proxy_sock: str, d
     request(proxy_sock, "POST", f"/v1.7/containers/{legacy_id}/start", {
         "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "18080"}]}, "PublishAllPorts": True,
         "Links": [f"{target}:db"], "Privileged": True})
-    host = request(docker_sock, "GET", f"/v1.41/containers/{name}/json").json()["HostConfig"]
+    host = request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{name}/json").json()["HostConfig"]
     assert host["PortBindings"]["80/tcp"] == [{"HostIp": "", "HostPort": "18080"}]
     assert host["Privileged"] is True
     if ON_PODMAN:  # Podman publishes the other exposed ports at create and keeps no flag
@@ -131,7 +132,7 @@ def test_start_without_host_settings_keeps_the_container(proxy_sock: str, docker
     legacy_id = _legacy_create(proxy_sock, "1.9", {"Image": image, "Cmd": ["true"]}, name)
     assert request(proxy_sock, "POST", f"/v1.9/containers/{legacy_id}/start", body=b"null",
                    headers={"Content-Type": "application/json"}).status == 204
-    assert request(docker_sock, "GET", f"/v1.41/containers/{name}/json").json()["Id"] == legacy_id
+    assert request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{name}/json").json()["Id"] == legacy_id
 
 
 def test_copy_answers_the_resource_as_a_tar(proxy_sock: str, image: str, cleanup: list[str]) -> None:
@@ -153,9 +154,9 @@ def test_links_given_at_start_show_inside_the_container(proxy_sock: str, docker_
                                                         cleanup: list[str]) -> None:
     target = f"apiproxy-db-{uuid.uuid4().hex[:8]}"
     cleanup.append(target)
-    request(docker_sock, "POST", f"/v1.41/containers/create?name={target}",
+    request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create?name={target}",
             {"Image": image, "Cmd": ["sleep", "60"], "Env": ["SECRET=s3"], "ExposedPorts": {"5432/tcp": {}}})
-    assert request(docker_sock, "POST", f"/v1.41/containers/{target}/start").status == 204
+    assert request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{target}/start").status == 204
     name = f"apiproxy-web-{uuid.uuid4().hex[:8]}"
     cleanup.append(name)
     legacy_id = _legacy_create(proxy_sock, "1.6", {"Image": image, "Cmd": ["env"]}, name)

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from support import Apiproxy, UnixHTTPConnection, deadline_poll, request, start_apiproxy
+from support import DIRECT_API, Apiproxy, UnixHTTPConnection, deadline_poll, request, start_apiproxy
 
 MB = 1 << 20
 
@@ -60,12 +60,12 @@ def test_one_gigabyte_build_context_streams_with_flat_memory(own_proxy: Apiproxy
 
 
 def test_large_download_streams_with_flat_memory(own_proxy: Apiproxy, docker_sock: str, image: str) -> None:
-    created = request(docker_sock, "POST", "/v1.41/containers/create",
+    created = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create",
                       {"Image": image, "Cmd": ["sh", "-c", "head -c 200000000 /dev/zero > /big"]})
     cid = created.json()["Id"]
     try:
-        assert request(docker_sock, "POST", f"/v1.41/containers/{cid}/start").status == 204
-        assert request(docker_sock, "POST", f"/v1.41/containers/{cid}/wait").json()["StatusCode"] == 0
+        assert request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{cid}/start").status == 204
+        assert request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{cid}/wait").json()["StatusCode"] == 0
         before = own_proxy.rss_kb()
         conn = UnixHTTPConnection(own_proxy.sock, timeout=300)
         conn.request("GET", f"/v1.9/containers/{cid}/export")
@@ -78,7 +78,7 @@ def test_large_download_streams_with_flat_memory(own_proxy: Apiproxy, docker_soc
         growth = own_proxy.peak_rss_kb() - before
         assert growth < 32 * 1024, f"apiproxy's peak RSS grew by {growth} kB over a {total} B export"
     finally:
-        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}?force=1")
 
 
 # Hijacked streams -----------------------------------------------------------
@@ -86,7 +86,7 @@ def test_large_download_streams_with_flat_memory(own_proxy: Apiproxy, docker_soc
 def _create(sock: str, image: str, cmd: list[str], stdin: bool) -> str:
     body = {"Image": image, "Cmd": cmd, "AttachStdout": True, "AttachStderr": True,
             "AttachStdin": stdin, "OpenStdin": stdin, "StdinOnce": stdin}
-    reply = request(sock, "POST", "/v1.41/containers/create", body)
+    reply = request(sock, "POST", f"/v{DIRECT_API}/containers/create", body)
     assert reply.status == 201, reply
     return reply.json()["Id"]
 
@@ -150,7 +150,7 @@ def test_hundred_megabytes_from_the_container(proxy_sock: str, docker_sock: str,
             counts = _demultiplex(_read_to_end(conn, rest))
         assert counts == {1: size}
     finally:
-        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}?force=1")
 
 
 @pytest.mark.parametrize("upgrade", [False, True], ids=["legacy-200", "upgrade-101"])
@@ -171,7 +171,7 @@ def test_hundred_megabytes_into_the_container_then_stdin_eof(proxy_sock: str, do
             output = _frames_payload(_read_to_end(conn, rest))
         assert output.strip() == str(size).encode()
     finally:
-        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}?force=1")
 
 
 def test_bytes_sent_right_after_the_attach_head_are_not_lost(proxy_sock: str, docker_sock: str,
@@ -187,7 +187,7 @@ def test_bytes_sent_right_after_the_attach_head_are_not_lost(proxy_sock: str, do
             output = _frames_payload(_read_to_end(conn, rest))
         assert output == b"sent-with-the-head\n"
     finally:
-        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}?force=1")
 
 
 def test_client_leaving_an_endless_stream_closes_the_upstream(own_proxy: Apiproxy) -> None:

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 
-from support import ON_PODMAN, request, start_apiproxy
+from support import DIRECT_API, ON_PODMAN, request, start_apiproxy
 
 MEMORY = 64 * 1024 * 1024
 
@@ -18,7 +18,7 @@ def names(docker_sock: str) -> Iterator[list[str]]:
     created: list[str] = []
     yield created
     for name in created:
-        request(docker_sock, "DELETE", f"/v1.41/containers/{name}?force=1&v=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{name}?force=1&v=1")
 
 
 def _run_to_end(sock: str, version: str, cid: str) -> str:
@@ -33,11 +33,11 @@ def test_flat_create_fields_take_effect(proxy_sock: str, docker_sock: str, image
                                         names: list[str]) -> None:
     source = f"apiproxy-src-{uuid.uuid4().hex[:8]}"
     names.append(source)
-    made = request(docker_sock, "POST", f"/v1.41/containers/create?name={source}",
+    made = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create?name={source}",
                    {"Image": image, "Cmd": ["sh", "-c", "echo shared > /data/file"], "Volumes": {"/data": {}}})
     assert made.status == 201
-    assert request(docker_sock, "POST", f"/v1.41/containers/{source}/start").status == 204
-    assert request(docker_sock, "POST", f"/v1.41/containers/{source}/wait").json()["StatusCode"] == 0
+    assert request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{source}/start").status == 204
+    assert request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{source}/wait").json()["StatusCode"] == 0
 
     body = {"Image": image, "Memory": MEMORY, "MemorySwap": -1, "CpuShares": 512, "Dns": ["10.9.9.9"],
             "VolumesFrom": source, "PortSpecs": ["80", "8080:81/udp"],
@@ -47,7 +47,7 @@ def test_flat_create_fields_take_effect(proxy_sock: str, docker_sock: str, image
     assert created.status == 201, created
     cid = created.json()["Id"]
     names.append(cid)
-    host = request(docker_sock, "GET", f"/v1.41/containers/{cid}/json").json()["HostConfig"]
+    host = request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{cid}/json").json()["HostConfig"]
     assert (host["Memory"], host["CpuShares"], host["Dns"], host["VolumesFrom"]) == \
         (MEMORY, 512, ["10.9.9.9"], [source])
     # "80" asks for any host port: Docker keeps it empty until start, Podman picks one at create.
@@ -65,7 +65,7 @@ def test_privileged_in_config_reaches_host_config(proxy_sock: str, docker_sock: 
                       {"Image": image, "Cmd": ["true"], "Privileged": True})
     assert created.status == 201
     names.append(created.json()["Id"])
-    assert request(docker_sock, "GET", f"/v1.41/containers/{created.json()['Id']}/json").json()[
+    assert request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{created.json()['Id']}/json").json()[
         "HostConfig"]["Privileged"] is True
 
 
@@ -77,7 +77,7 @@ def test_lxc_conf_keys_become_settings(proxy_sock: str, docker_sock: str, image:
     assert created.status == 201, created
     cid = created.json()["Id"]
     names.append(cid)
-    inspect = request(docker_sock, "GET", f"/v1.41/containers/{cid}/json").json()
+    inspect = request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{cid}/json").json()
     assert inspect["Config"]["Hostname"] == "legacyhost" and inspect["HostConfig"]["CpuShares"] == 256
 
 
@@ -160,7 +160,7 @@ def test_at_target_1_12_create_settings_reach_the_start(proxy_at_1_12: str, dock
     cid = request(proxy_at_1_12, "POST", f"/v{version}/containers/create", body).json()["Id"]
     names.append(cid)
     output = _run_to_end(proxy_at_1_12, version, cid)
-    host = request(docker_sock, "GET", f"/v1.41/containers/{cid}/json").json()["HostConfig"]
+    host = request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{cid}/json").json()["HostConfig"]
     assert host["Dns"] == ["10.9.9.9"] and "80/tcp" in host["PortBindings"]
     assert "nameserver 10.9.9.9" in output
     # dockerd 20.10 keeps Memory in the HostConfig a 1.12 start replaces whole: apiproxy repeats it there.

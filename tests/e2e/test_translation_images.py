@@ -10,17 +10,18 @@ from typing import Iterator
 
 import pytest
 
-from support import UnixHTTPConnection, legacy_problem, request
+from support import DIRECT_API, UnixHTTPConnection, legacy_problem, request
 
 
 @pytest.fixture(scope="module")
 def rootfs(docker_sock: str, image: str) -> bytes:
     """The test image's filesystem as a tar, to import."""
-    cid = request(docker_sock, "POST", "/v1.41/containers/create", {"Image": image, "Cmd": ["true"]}).json()["Id"]
+    cid = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create",
+                  {"Image": image, "Cmd": ["true"]}).json()["Id"]
     try:
-        return request(docker_sock, "GET", f"/v1.41/containers/{cid}/export").body
+        return request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{cid}/export").body
     finally:
-        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}")
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def repos(docker_sock: str) -> Iterator[list[str]]:
     made: list[str] = []
     yield made
     for name in made:
-        request(docker_sock, "DELETE", f"/v1.41/images/{name}?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/images/{name}?force=1")
 
 
 def _stream(sock: str, method: str, path: str, body: bytes, content_type: str) -> tuple[int, bytes]:
@@ -103,8 +104,8 @@ def test_image_commands_through_legacy_versions(proxy_sock: str, docker_sock: st
     committed = request(proxy_sock, "POST", f"/v1.9/commit?container={cid}&repo={repo}&tag=c&comment=legacy")
     repos.append(f"{repo}:c")
     assert committed.status == 201 and re.fullmatch("[0-9a-f]{64}", committed.json()["Id"])
-    request(docker_sock, "DELETE", f"/v1.41/containers/{cid}")
-    assert request(docker_sock, "GET", f"/v1.41/images/{repo}:c/json").json()["Comment"] == "legacy"
+    request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}")
+    assert request(docker_sock, "GET", f"/v{DIRECT_API}/images/{repo}:c/json").json()["Comment"] == "legacy"
     old_rmi = request(proxy_sock, "DELETE", f"/v1.1/images/{repo}:c")
     assert (old_rmi.status, old_rmi.body) == (204, b"")
     new_rmi = request(proxy_sock, "DELETE", f"/v1.9/images/{repo}:v2")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from support import Apiproxy, deadline_poll, request, start_apiproxy
+from support import DIRECT_API, Apiproxy, deadline_poll, request, start_apiproxy
 
 
 @pytest.fixture
@@ -41,11 +41,11 @@ def _hijack(sock: str, head: bytes) -> socket.socket:
 def test_a_client_gone_mid_attach_leaves_nothing_open(own_proxy: Apiproxy, docker_sock: str, image: str,
                                                       version: str) -> None:
     start = _settled_fds(own_proxy)
-    cid = request(docker_sock, "POST", "/v1.41/containers/create", {
+    cid = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create", {
         "Image": image, "Cmd": ["sh", "-c", "while true; do echo tick; sleep 0.05; done"],
         "AttachStdout": True, "AttachStdin": True, "OpenStdin": True}).json()["Id"]
     try:
-        request(docker_sock, "POST", f"/v1.41/containers/{cid}/start")
+        request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{cid}/start")
         client = _hijack(own_proxy.sock, f"POST /v{version}/containers/{cid}/attach?stream=1&stdout=1&stdin=1 "
                                          f"HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n".encode())
         seen = b""
@@ -57,7 +57,7 @@ def test_a_client_gone_mid_attach_leaves_nothing_open(own_proxy: Apiproxy, docke
         # The container never noticed: it still runs, and apiproxy still serves.
         assert request(own_proxy.sock, "GET", f"/v1.41/containers/{cid}/json").json()["State"]["Running"]
     finally:
-        request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}?force=1")
 
 
 def test_a_client_gone_mid_build_leaves_nothing_open(own_proxy: Apiproxy) -> None:
@@ -87,7 +87,7 @@ def test_an_attach_that_ends_leaves_nothing_open(own_proxy: Apiproxy, docker_soc
                                                  version: str) -> None:
     start = _settled_fds(own_proxy)
     for _ in range(3):
-        cid = request(docker_sock, "POST", "/v1.41/containers/create", {
+        cid = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create", {
             "Image": image, "Cmd": ["seq", "1", "1000"], "AttachStdout": True}).json()["Id"]
         try:
             client = _hijack(own_proxy.sock, f"POST /v{version}/containers/{cid}/attach?stream=1&stdout=1 "
@@ -100,5 +100,5 @@ def test_an_attach_that_ends_leaves_nothing_open(own_proxy: Apiproxy, docker_soc
                 pass
             client.close()
         finally:
-            request(docker_sock, "DELETE", f"/v1.41/containers/{cid}?force=1")
+            request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}?force=1")
     assert _settled_fds(own_proxy) == start
