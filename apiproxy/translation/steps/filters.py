@@ -19,15 +19,20 @@ def _filters(text: Any) -> dict[str, Any]:
     return {key: list(value) if isinstance(value, (dict, list)) else [value] for key, value in parsed.items()}
 
 
+def _adding(query: dict[str, Any], name: str, values: list[str]) -> dict[str, Any]:
+    """`query` whose filters also give `values` for `name`."""
+    filters = _filters(query.get("filters"))
+    filters.setdefault(name, []).extend(values)
+    query["filters"] = json.dumps(filters)
+    return query
+
+
 @value_step
 def add_filter(query: Any, context: Context, name: str, value: str) -> Any:
     """`name=value` among the query's filters, unless the client gave that filter itself."""
-    if not isinstance(query, dict):
+    if not isinstance(query, dict) or name in _filters(query.get("filters")):
         return query
-    filters = _filters(query.get("filters"))
-    filters.setdefault(name, [value])
-    query["filters"] = json.dumps(filters)
-    return query
+    return _adding(query, name, [value])
 
 
 @value_step
@@ -35,7 +40,4 @@ def filter_as_reference(query: Any, context: Context) -> Any:
     """images/json's `filter` (a name glob) as the `reference` filter that replaced it."""
     if not isinstance(query, dict) or not query.get("filter"):
         return query
-    filters = _filters(query.get("filters"))
-    filters.setdefault("reference", []).append(query.pop("filter"))
-    query["filters"] = json.dumps(filters)
-    return query
+    return _adding(query, "reference", [query.pop("filter")])
