@@ -6,6 +6,8 @@ No reactor and no daemon: each endpoint family's legacy request goes through
 routing (`plan`) and the version chain's request side, and a dockerd 20.10
 answer through its response side, in a timeit loop. `run.py` passes answers it
 captured from its daemon; alone, this uses the small made-up ones below.
+With --floor: 1.41 and 1.24 clients' requests climbing to a daemon whose floor
+is 1.44 (dockerd 28.5 as Docker 29.0), and 1.44 clients' passing through.
 """
 from __future__ import annotations
 
@@ -13,13 +15,14 @@ import argparse
 import json
 import os
 import sys
+import time
 import timeit
 from dataclasses import dataclass
 from typing import Any, Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from apiproxy.api.upstream_info import choose_target, parse_upstream_info  # noqa: E402
+from apiproxy.api.upstream_info import UpstreamInfo, choose_target, parse_upstream_info  # noqa: E402
 from apiproxy.api.versions import Version  # noqa: E402
 from apiproxy.translation.exchange import Exchange  # noqa: E402
 from apiproxy.translation.memory import Memory  # noqa: E402
@@ -28,6 +31,9 @@ from apiproxy.translation.routing import Forward, Settings, plan  # noqa: E402
 CLIENT = "1.9"
 DOCKER_20_10 = parse_upstream_info({"Version": "20.10.24", "ApiVersion": "1.41", "MinAPIVersion": "1.12",
                                     "Components": [{"Name": "Engine", "Version": "20.10.24"}]})
+# dockerd 28.5 with DOCKER_MIN_API_VERSION=1.44: Docker 29.0's floor.
+DOCKER_FLOOR_1_44 = parse_upstream_info({"Version": "28.5.2", "ApiVersion": "1.51", "MinAPIVersion": "1.44",
+                                         "Components": [{"Name": "Engine", "Version": "28.5.2"}]})
 SETTINGS = Settings(unversioned_version=Version(1, 9))
 REQUEST_HEADERS = [(b"Host", b"docker"), (b"User-Agent", b"docker-py/0.2.3"),
                    (b"Content-Type", b"application/json")]
@@ -41,6 +47,26 @@ CREATE_BODY = {"Hostname": "", "User": "", "Memory": 0, "MemorySwap": 0, "CpuSha
                "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": ["A=1"], "Cmd": ["date"],
                "Dns": None, "Image": "busybox", "Volumes": {}, "VolumesFrom": "", "WorkingDir": "",
                "Entrypoint": None, "NetworkDisabled": False}
+# What docker CLI 1.12 (API 1.24) sends for `docker create busybox true`, and the 25.0 CLI (1.44).
+_HOST_1_24 = {"Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "", "Config": {}},
+              "NetworkMode": "default", "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+              "AutoRemove": False, "VolumeDriver": "", "VolumesFrom": None, "CapAdd": None, "CapDrop": None,
+              "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None, "IpcMode": "",
+              "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False,
+              "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "",
+              "UsernsMode": "", "ShmSize": 0, "ConsoleSize": [0, 0], "Isolation": "", "CpuShares": 0, "Memory": 0,
+              "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": None, "CpuPeriod": 0, "CpuQuota": 0,
+              "CpusetCpus": "", "CpusetMems": "", "Devices": [], "DiskQuota": 0, "KernelMemory": 0,
+              "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": -1, "OomKillDisable": False,
+              "PidsLimit": 0, "Ulimits": None}
+CREATE_1_24 = {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": True,
+               "AttachStderr": True, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": [],
+               "Cmd": ["true"], "Image": "busybox", "Volumes": {}, "WorkingDir": "", "Entrypoint": None,
+               "OnBuild": None, "Labels": {}, "HostConfig": _HOST_1_24,
+               "NetworkingConfig": {"EndpointsConfig": {}}}
+CREATE_1_44 = {**CREATE_1_24, "HostConfig": {
+    **{k: v for k, v in _HOST_1_24.items() if k not in ("DiskQuota", "KernelMemory", "PidsLimit")},
+    "CgroupnsMode": "", "Mounts": None, "MaskedPaths": None, "ReadonlyPaths": None, "PidsLimit": None}}
 
 
 def made_up_samples() -> dict[str, Any]:
@@ -80,6 +106,8 @@ class Family:
     response: Any  # the daemon's answer, JSON
     items: int  # response items (a list's length, or 1)
     stream: bool = False  # the response is a JSON stream of items, fed one at a time
+    client: str = ""  # the client's version; "" for the run's legacy one
+    status: int = 200
 
 
 def families(samples: dict[str, Any]) -> list[Family]:
@@ -100,13 +128,31 @@ def families(samples: dict[str, Any]) -> list[Family]:
     ]
 
 
-def _request(family: Family, prefix: str) -> Callable[[], Exchange]:
-    choice = choose_target(DOCKER_20_10, None)
+def floor_families(samples: dict[str, Any]) -> list[Family]:
+    """Modern clients below the 1.44 floor (climbing) and at it (passing through)."""
+    containers, images = samples["containers"], samples["images"]
+    rows = []
+    for client, body in (("1.41", CREATE_1_44), ("1.24", CREATE_1_24), ("1.44", CREATE_1_44)):
+        if client != "1.24":
+            rows += [Family(f"containers list v{client}", "GET", "/containers/json?all=1&limit=50", None,
+                            containers, len(containers), client=client),
+                     Family(f"images list v{client}", "GET", "/images/json", None, images, len(images),
+                            client=client)]
+        if client != "1.41":
+            rows += [Family(f"container create v{client}", "POST", "/containers/create", body,
+                            {"Id": CONTAINER_ID, "Warnings": []}, 1, client=client, status=201),
+                     Family(f"container start v{client}", "POST", f"/containers/{CONTAINER_ID}/start", None, "",
+                            1, client=client, status=204)]
+    return rows
+
+
+def _request(family: Family, prefix: str, info: UpstreamInfo = DOCKER_20_10) -> Callable[[], Exchange]:
+    choice = choose_target(info, None)
     body = json.dumps(family.request_body).encode() if family.request_body is not None else b""
     target = family.path if family.path == "/_ping" else prefix + family.path
 
     def run() -> Exchange:
-        decision = plan(family.method, target, DOCKER_20_10, choice, SETTINGS, Memory())
+        decision = plan(family.method, target, info, choice, SETTINGS, Memory())
         assert isinstance(decision, Forward), decision
         exchange = decision.exchange
         transform = exchange.request_body(REQUEST_HEADERS)
@@ -124,7 +170,7 @@ def _response(family: Family, exchange: Exchange) -> Callable[[], bytes]:
         json.dumps(family.response, separators=(",", ":")).encode() + (b"\r\n" if family.stream else b"")
 
     def run() -> bytes:
-        status, headers = exchange.response_head(200, RESPONSE_HEADERS)
+        status, headers = exchange.response_head(family.status, RESPONSE_HEADERS)
         transform = exchange.response_body(status, headers)
         if transform is None:
             return raw
@@ -134,34 +180,42 @@ def _response(family: Family, exchange: Exchange) -> Callable[[], bytes]:
 
 
 def _best_us(function: Callable[[], Any], budget: float) -> float:
-    """The best of five timeit rounds, in microseconds per call (best: least disturbed by other load)."""
-    timer = timeit.Timer(function)
+    """The best of five timeit rounds, in microseconds per call (best: least disturbed by other load).
+
+    CPU time of this process, not wall time: on a shared machine, time spent waiting for a core is not ours.
+    """
+    timer = timeit.Timer(function, timer=time.process_time)
     number, elapsed = timer.autorange()
     number = max(1, int(number * budget / max(elapsed, 1e-9) / 5))
     return min(timer.repeat(5, number)) / number * 1e6
 
 
-def measure(samples: dict[str, Any], client: str = CLIENT, budget: float = 0.5) -> list[dict[str, Any]]:
+def measure(samples: dict[str, Any], client: str = CLIENT, budget: float = 0.5,
+            floor: bool = False) -> list[dict[str, Any]]:
+    """Legacy families at `client` on dockerd 20.10, or (floor) the floor families on Docker 29.0's floor."""
     rows = []
-    for family in families(samples):
-        request = _request(family, f"/v{client}")
+    info = DOCKER_FLOOR_1_44 if floor else DOCKER_20_10
+    for family in floor_families(samples) if floor else families(samples):
+        request = _request(family, f"/v{family.client or client}", info)
         exchange = request()
         response = _response(family, exchange)
         response()  # fails loudly here if the sample does not translate
         request_us, response_us = _best_us(request, budget), _best_us(response, budget)
-        rows.append({"family": family.name, "translated": exchange.translated, "items": family.items,
+        rows.append({"family": family.name, "client": family.client or client,
+                     "translated": exchange.translated, "items": family.items,
                      "request_us": request_us, "response_us": response_us,
                      "response_item_us": response_us / max(family.items, 1)})
     return rows
 
 
-def profile(samples: dict[str, Any], name: str, client: str = CLIENT, calls: int = 2000) -> None:
+def profile(samples: dict[str, Any], name: str, client: str = CLIENT, calls: int = 2000,
+            floor: bool = False) -> None:
     """Where one family's request and response translation spend their time (cumulative)."""
     import cProfile
     import pstats
 
-    family = next(f for f in families(samples) if f.name == name)
-    request = _request(family, f"/v{client}")
+    family = next(f for f in (floor_families if floor else families)(samples) if f.name == name)
+    request = _request(family, f"/v{family.client or client}", DOCKER_FLOOR_1_44 if floor else DOCKER_20_10)
     response = _response(family, request())
 
     def loop() -> None:
@@ -175,10 +229,10 @@ def profile(samples: dict[str, Any], name: str, client: str = CLIENT, calls: int
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
-    lines = [f"  {'family':<22} {'request µs':>11} {'response µs':>12} {'items':>6} {'µs/item':>9}"]
+    lines = [f"  {'family':<26} {'request µs':>11} {'response µs':>12} {'items':>6} {'µs/item':>9}  translated"]
     for row in rows:
-        lines.append(f"  {row['family']:<22} {row['request_us']:>11.1f} {row['response_us']:>12.1f} "
-                     f"{row['items']:>6} {row['response_item_us']:>9.1f}")
+        lines.append(f"  {row['family']:<26} {row['request_us']:>11.1f} {row['response_us']:>12.1f} "
+                     f"{row['items']:>6} {row['response_item_us']:>9.1f}  {'yes' if row['translated'] else 'no'}")
     return "\n".join(lines)
 
 
@@ -186,6 +240,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", help="JSON of real daemon answers (written by run.py)")
     parser.add_argument("--client", default=CLIENT, help=f"legacy client version (default {CLIENT})")
+    parser.add_argument("--floor", action="store_true", help="1.41/1.24 clients on a 1.44 floor, and 1.44 ones")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--profile", metavar="FAMILY", help="cProfile one family (e.g. 'container create')")
     options = parser.parse_args()
@@ -194,9 +249,9 @@ def main() -> int:
         with open(options.samples) as f:
             samples = json.load(f)
     if options.profile:
-        profile(samples, options.profile, options.client)
+        profile(samples, options.profile, options.client, floor=options.floor)
         return 0
-    rows = measure(samples, options.client)
+    rows = measure(samples, options.client, floor=options.floor)
     print(json.dumps(rows, indent=1) if options.json else format_rows(rows))
     return 0
 

@@ -103,8 +103,13 @@ def terminate(process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
 class Daemon:
     """dockerd in a temporary directory (paths kept short: unix sockets take < 108 bytes)."""
 
-    def __init__(self, own_containerd: bool = False) -> None:
+    def __init__(self, own_containerd: bool = False, dockerd: str = "dockerd", path: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None, api: str = API) -> None:
         self.own_containerd = own_containerd  # a containerd of its own, which outlives a killed dockerd
+        self.dockerd = dockerd
+        # `path` first on PATH: the containerd (and shim) dockerd launches come from the same tree.
+        self.env = {**os.environ, "PATH": ":".join([*path, os.environ.get("PATH", "")]), **(env or {})}
+        self.api = api  # the version prefix this daemon's own calls are made at
         self.dir = tempfile.mkdtemp(prefix="apibench.", dir="/tmp")
         self.sock = os.path.join(self.dir, "docker.sock")
         self.log = os.path.join(self.dir, "dockerd.log")
@@ -123,13 +128,13 @@ class Daemon:
         # default socket; it would then share that one, so give it a private one.
         if self.own_containerd or os.path.exists("/run/containerd/containerd.sock"):
             extra = ["--containerd", self._start_private_containerd()]
-        command = ["dockerd", "--host", f"unix://{self.sock}", "--data-root", f"{self.dir}/root",
+        command = [self.dockerd, "--host", f"unix://{self.sock}", "--data-root", f"{self.dir}/root",
                    "--exec-root", f"{self.dir}/exec", "--pidfile", f"{self.dir}/docker.pid",
                    "--iptables=false", "--bridge=none", "--storage-driver=vfs", *extra]
         with open(self.log, "wb") as log:
             # Own session: a terminal's ^C reaches the benchmark, which then stops the daemon itself.
             self.process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                            start_new_session=True)
+                                            start_new_session=True, env=self.env)
         wait_for_socket(self.sock, self.process.pid, DAEMON_TIMEOUT, "dockerd", self.log)
 
     def _start_private_containerd(self) -> str:
@@ -144,7 +149,8 @@ class Daemon:
                     f'[plugins."io.containerd.internal.v1.opt"]\n  path = "{root}/opt"\n')
         with open(os.path.join(root, "containerd.log"), "wb") as log:
             self.containerd = subprocess.Popen(["containerd", "--config", f"{root}/config.toml"], stdout=log,
-                                               stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+                                               stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                                               env=self.env)
         deadline = time.monotonic() + DAEMON_TIMEOUT
         while not os.path.exists(address):
             if time.monotonic() > deadline or self.containerd.poll() is not None:
@@ -153,7 +159,7 @@ class Daemon:
         return address
 
     def version(self) -> dict[str, Any]:
-        return expect(self.sock, "GET", f"{API}/version", 200)
+        return expect(self.sock, "GET", f"{self.api}/version", 200)
 
     def import_image(self) -> None:
         """busybox-static as an image, built offline: no registry is reachable."""
@@ -179,20 +185,20 @@ class Daemon:
         repo, tag = IMAGE.rsplit(":", 1)
         query = urlencode([("fromSrc", "-"), ("repo", repo), ("tag", tag), ("changes", 'CMD ["sh"]'),
                            ("changes", "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin")])
-        status, data = call(self.sock, "POST", f"{API}/images/create?{query}", raw=rootfs.getvalue(),
+        status, data = call(self.sock, "POST", f"{self.api}/images/create?{query}", raw=rootfs.getvalue(),
                             headers={"Content-Type": "application/x-tar"})
         if status != 200 or b'"error"' in data:
             raise RuntimeError(f"image import failed ({status}): {data[-300:]!r}")
 
     def create(self, body: dict[str, Any], name: str | None = None) -> str:
         query = f"?{urlencode({'name': name})}" if name else ""
-        created = expect(self.sock, "POST", f"{API}/containers/create{query}", 201,
+        created = expect(self.sock, "POST", f"{self.api}/containers/create{query}", 201,
                          body={"Image": IMAGE, **body})
         self.containers.append(created["Id"])
         return created["Id"]
 
     def remove(self, container: str) -> None:
-        expect(self.sock, "DELETE", f"{API}/containers/{quote(container)}?force=1", (204, 404))
+        expect(self.sock, "DELETE", f"{self.api}/containers/{quote(container)}?force=1", (204, 404))
         if container in self.containers:
             self.containers.remove(container)
 

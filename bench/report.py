@@ -23,6 +23,15 @@ TABLES: list[tuple[str, str, list[tuple[str, str, bool]]]] = [
       ("total_p50_us", "total p50 µs", False)]),
     ("attach", "4. attach (hijacked), container output in MB/s", [("mb_per_s", "MB/s", True)]),
 ]
+# --upstream dockerd-28.5: "direct" and "apiproxy" at the daemon's floor (1.44), "apiproxy v…" below it.
+_LIST_ROWS = [("rps", "req/s", True), ("p50_us", "p50 µs", False), ("p99_us", "p99 µs", False)]
+FLOOR_TABLES: list[tuple[str, str, list[tuple[str, str, bool]]]] = [
+    ("floor_list50", "F1. GET /containers/json?all=1&limit=50 (50 containers), floor 1.44, c=1", _LIST_ROWS),
+    ("floor_images", "F2. GET /images/json, floor 1.44, c=1", _LIST_ROWS),
+    ("floor_create", "F3. create + start + remove (force) of a `true` container, one request at a time",
+     [("cycle_us", "cycle µs", False), ("create_us", "create µs", False), ("start_us", "start µs", False),
+      ("remove_us", "remove µs", False)]),
+]
 CPU_ROWS = [("loadgen_cpu_pct", "loadgen CPU %"), ("dockerd_cpu_pct", "dockerd CPU %"),
             ("proxy_cpu_pct", "proxy CPU %")]
 
@@ -69,6 +78,31 @@ def _core_worst(run: Run) -> float:
 # The families whose requests and answers count as "typical" for the 50 µs target.
 TYPICAL_FAMILIES = ("containers list", "container inspect", "container create", "images list",
                     "image inspect", "events item")
+
+FLOOR = "1.44"  # the client version that passes through on the floor daemon
+
+
+def _floor_core(run: Run, below: bool) -> float:
+    """Below the floor: the worst request or whole answer in µs; at it: how many families were translated."""
+    rows = [row for row in run["core"] if (row["client"] != FLOOR) == below]
+    if below:
+        return float(max(max(r["request_us"], r["response_us"]) for r in rows))
+    return float(sum(r["translated"] for r in rows))
+
+
+FLOOR_TARGETS = [
+    Target("floor containers/json v1.41: rps vs direct v1.44",
+           lambda r: ratio(r, "floor_list50", "apiproxy v1.41", "rps"), 0.85, True),
+    Target("floor images/json v1.41: rps vs direct v1.44",
+           lambda r: ratio(r, "floor_images", "apiproxy v1.41", "rps"), 0.85, True),
+    Target("floor containers/json v1.44 as is: rps vs direct",
+           lambda r: ratio(r, "floor_list50", "apiproxy", "rps"), 0.9, True),
+    Target("floor images/json v1.44 as is: rps vs direct",
+           lambda r: ratio(r, "floor_images", "apiproxy", "rps"), 0.9, True),
+    Target("floor pure translation: worst v1.41/v1.24 req/answer", lambda r: _floor_core(r, True), 50, False,
+           " µs"),
+    Target("floor pure translation: v1.44 families translated", lambda r: _floor_core(r, False), 0, False, ""),
+]
 
 TARGETS = [
     Target("_ping c=1: apiproxy rps vs splice", lambda r: ratio(r, "ping_c1", "apiproxy", "rps", "splice"),
@@ -129,8 +163,22 @@ def format_table(run: Run, scenario: str, title: str, rows: list[tuple[str, str,
     return "\n".join(lines)
 
 
+def is_floor(run: Run) -> bool:
+    return "floor_list50" in run
+
+
+def targets_of(run: Run) -> list[Target]:
+    return FLOOR_TARGETS if is_floor(run) else TARGETS
+
+
 def format_run(run: Run, number: int) -> str:
     parts = [f"=== run {number} ({run['reps']} interleaved repetitions; medians) ==="]
+    if is_floor(run):
+        parts += [format_table(run, *table) for table in FLOOR_TABLES]
+        parts.append(f"7. pure translation on a 1.44 floor (dockerd 28.5 as Docker 29.0; best of 5)\n"
+                     + format_rows(run["core"]))
+        parts.append("targets\n" + "\n".join(target.describe(run) for target in FLOOR_TARGETS))
+        return "\n\n".join(parts)
     for scenario, title, rows in TABLES:
         parts.append(format_table(run, scenario, title, rows))
     events = run["events"]
@@ -154,13 +202,15 @@ def _p99(values: list[float]) -> float:
 def summary(runs: list[Run]) -> str:
     """Each target across runs: it counts as met only if met in every run."""
     lines = ["targets over all runs"]
-    for target in TARGETS:
+    for target in targets_of(runs[0]):
         values = " ".join(f"{target.value(run):9.2f}" for run in runs)
         verdict = "met" if all(target.met(run) for run in runs) else "MISSED"
         lines.append(f"  {target.name:<52} {values}   {verdict}")
     return "\n".join(lines)
 
 
+FLOOR_BARS = [("floor_list50", "rps", "list 50 req/s"), ("floor_images", "rps", "images req/s"),
+              ("floor_create", "cycle_us", "create+start+rm")]
 CHART_BARS = [("ping_c1", "rps", "_ping c=1 req/s"), ("ping_c32", "rps", "_ping c=32 req/s"),
               ("list50", "rps", "list 50 req/s"), ("big_list", "ttfb_p50_us", "2 MB first byte"),
               ("big_list", "total_p50_us", "2 MB total"), ("attach", "mb_per_s", "attach MB/s")]
@@ -175,21 +225,24 @@ def chart(runs: list[Run], path: str) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib is not installed (pip install -e .[bench]): no chart written"
-    baselines = sorted({name for run in runs for name in run["ping_c1"] if name.startswith("apiproxy@")})
-    variants = ["socat", "splice", "apiproxy", *baselines, "apiproxy v1.9", "apiproxy v1.4", "apiproxy v1.5"]
+    bars = FLOOR_BARS if is_floor(runs[0]) else CHART_BARS
+    baselines = sorted({name for run in runs for name in run.get("ping_c1", ()) if name.startswith("apiproxy@")})
+    variants = ["socat", "splice", "apiproxy", *baselines, "apiproxy v1.9", "apiproxy v1.4", "apiproxy v1.5",
+                "apiproxy v1.41", "apiproxy v1.24"]
+    variants = [v for v in variants if any(v in run.get(scenario, {}) for run in runs for scenario, _, _ in bars)]
     figure, axes = plt.subplots(len(runs), 1, figsize=(11, 4 * len(runs)), squeeze=False)
     width = 0.8 / len(variants)
     for index, (run, axis) in enumerate(zip(runs, axes[:, 0])):
         for offset, variant in enumerate(variants):
             xs, ys = [], []
-            for position, (scenario, metric, _) in enumerate(CHART_BARS):
+            for position, (scenario, metric, _) in enumerate(bars):
                 if variant in run[scenario]:
                     xs.append(position + (offset - len(variants) / 2 + 0.5) * width)
                     ys.append(ratio(run, scenario, variant, metric))
             if xs:
                 axis.bar(xs, ys, width, label=variant)
         axis.axhline(1.0, color="black", linewidth=0.8)
-        axis.set_xticks(range(len(CHART_BARS)), [label for _, _, label in CHART_BARS])
+        axis.set_xticks(range(len(bars)), [label for _, _, label in bars])
         axis.set_ylabel("× direct (median of repetitions)")
         axis.set_title(f"run {index + 1}: ratio to the daemon's own socket (higher is better for req/s "
                        f"and MB/s, lower for times)", fontsize=9)

@@ -2,6 +2,7 @@
 """apiproxy's benchmark: one command, as root, from a fresh checkout.
 
     python3 bench/run.py [--quick] [--reps N] [--runs N] [--profile] [--baseline REV]
+    python3 bench/run.py --upstream dockerd-28.5 [--quick] [--reps N] [--runs N]
 
 Starts a private dockerd in a temporary directory, imports an offline busybox
 image, creates the containers the scenarios list, and measures every scenario
@@ -12,6 +13,12 @@ chart of ratios into --out, and removes everything it started. With --baseline
 REV, apiproxy as of that git revision (checked out in a temporary worktree) is
 one more target, named apiproxy@<short rev>, in every scenario apiproxy's
 modern requests are in: the two trees side by side.
+
+With --upstream dockerd-28.5 the daemon is Debian sid's dockerd 28.5 with sid's
+containerd, as tests/run fetches and unpacks it (`tests/run --fetch`, cached),
+refusing clients below API 1.44 (DOCKER_MIN_API_VERSION, Docker 29.0's floor);
+the scenarios are then the floor ones: 1.41 and 1.24 clients climbing through
+apiproxy, against 1.44 direct and through apiproxy (pass-through).
 
 Run by the system python3, it first installs what it needs (Debian packages,
 the project's virtualenv with the `bench` extra) and runs itself again there.
@@ -38,6 +45,8 @@ DEBIAN = {"dockerd": "docker.io", "containerd": "docker.io", "runc": "docker.io"
           "gcc": "gcc", "busybox": "busybox-static"}
 BIG_CONTAINERS, BIG_LABELS, LABEL_SIZE = 60, 33, 1000  # 60 x 33 KB of labels: a ~2 MB list
 IDLE_CONTAINERS = 50
+UPSTREAMS = ("dockerd-20.10", "dockerd-28.5")
+FLOOR = "1.44"  # Docker 29.0's
 
 
 def log(message: str) -> None:
@@ -120,6 +129,18 @@ def remove_baseline(tree: str) -> None:
     shutil.rmtree(os.path.dirname(tree), ignore_errors=True)
 
 
+def floor_daemon() -> Any:
+    """sid's dockerd 28.5 and containerd from tests/run's cache, refusing clients below FLOOR."""
+    from daemon import Daemon
+
+    log("fetching dockerd 28.5 through tests/run --fetch (cached after the first time)")
+    fetched = subprocess.run([os.path.join(REPO, "tests", "run"), "--fetch", "dockerd-28.5"], check=True,
+                             stdout=subprocess.PIPE, text=True, env={**os.environ, "APIPROXY_VENV": sys.prefix})
+    root = fetched.stdout.strip().splitlines()[-1]
+    return Daemon(dockerd=f"{root}/usr/sbin/dockerd", path=(f"{root}/usr/sbin", f"{root}/usr/bin"),
+                  env={"DOCKER_MIN_API_VERSION": FLOOR}, api=f"/v{FLOOR}")
+
+
 # The benchmark -------------------------------------------------------------------
 
 def prepare(daemon: Any) -> None:
@@ -137,19 +158,26 @@ def prepare(daemon: Any) -> None:
 def one_run(daemon: Any, loadgen: str, settings: Any, number: int, core_client: str,
             profile: bool, baseline: tuple[str, str] | None) -> dict[str, Any]:
     import core
+    from daemon import API
     from scenarios import Bench
     from targets import start_targets, stop_targets
 
     targets = start_targets(daemon, number, baseline)
     bench = Bench(daemon, targets, loadgen, settings, log)
     run: dict[str, Any] = {"reps": settings.reps}
+    floor = daemon.api != API
     try:
-        steps = [("ping_c1", "1. _ping c=1", lambda: bench.ping(1)),
-                 ("ping_c32", "1. _ping c=32", lambda: bench.ping(32)),
-                 ("list50", "2. containers/json limit=50", bench.list_containers),
-                 ("big_list", "3. containers/json ~2 MB", bench.big_list),
-                 ("attach", "4. attach throughput", bench.attach_throughput),
-                 ("events", "5. events", bench.events)]
+        floor_steps = [("floor_list50", "F1. containers/json limit=50",
+                        lambda: bench.floor_list("/containers/json?all=1&limit=50")),
+                       ("floor_images", "F2. images/json", lambda: bench.floor_list("/images/json")),
+                       ("floor_create", "F3. create+start+remove", bench.floor_create)]
+        steps = floor_steps if floor else [
+            ("ping_c1", "1. _ping c=1", lambda: bench.ping(1)),
+            ("ping_c32", "1. _ping c=32", lambda: bench.ping(32)),
+            ("list50", "2. containers/json limit=50", bench.list_containers),
+            ("big_list", "3. containers/json ~2 MB", bench.big_list),
+            ("attach", "4. attach throughput", bench.attach_throughput),
+            ("events", "5. events", bench.events)]
         for key, title, step in steps:
             log(f"run {number}: {title}")
             started = time.monotonic()
@@ -157,11 +185,13 @@ def one_run(daemon: Any, loadgen: str, settings: Any, number: int, core_client: 
             log(f"run {number}: {title} took {time.monotonic() - started:.0f}s")
         if profile:
             run["profile"] = profile_ping(bench)
-        log(f"run {number}: 6. memory")
-        run["memory"] = bench.memory()
+        if not floor:
+            log(f"run {number}: 6. memory")
+            run["memory"] = bench.memory()
         log(f"run {number}: 7. pure translation")
         run["core_client"] = core_client
-        run["core"] = core.measure(bench.captured_bodies(), core_client, budget=0.2 if settings.reps < 5 else 0.5)
+        run["core"] = core.measure(bench.captured_bodies(), core_client, budget=0.2 if settings.reps < 5 else 0.5,
+                                   floor=floor)
     finally:
         stop_targets(targets)
     return run
@@ -233,6 +263,8 @@ def main() -> int:
     parser.add_argument("--client", default="1.9", help="legacy version for the pure translation timing")
     parser.add_argument("--profile", action="store_true", help="also profile apiproxy with py-spy on _ping c=1")
     parser.add_argument("--baseline", metavar="REV", help="also measure apiproxy as of this git revision")
+    parser.add_argument("--upstream", choices=UPSTREAMS, default=UPSTREAMS[0],
+                        help=f"dockerd-28.5: sid's dockerd at the {FLOOR} floor, with the floor scenarios")
     parser.add_argument("--out", default=BUILD, help=f"where results JSON and chart go (default {BUILD})")
     options = parser.parse_args()
     if os.geteuid() != 0:
@@ -248,9 +280,10 @@ def main() -> int:
     settings = replace(base, reps=options.reps or base.reps, seconds=options.seconds or base.seconds)
     loadgen = build_loadgen()
     baseline = add_baseline(options.baseline) if options.baseline else None
-    daemon = Daemon()
+    daemon = floor_daemon() if options.upstream == "dockerd-28.5" else Daemon()
     runs: list[dict[str, Any]] = []
-    results: dict[str, Any] = {"machine": describe_machine(), "settings": vars(settings), "runs": runs}
+    results: dict[str, Any] = {"machine": describe_machine(), "settings": vars(settings), "runs": runs,
+                               "upstream": options.upstream}
     if baseline:
         results["baseline"] = {"rev": options.baseline, "target": baseline[0]}
     started = time.monotonic()

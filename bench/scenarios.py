@@ -34,12 +34,13 @@ class Settings:
     events: int  # per repetition
     memory_requests: int
     memory_stream_bytes: int
+    cycles: int = 5  # container create+start+remove cycles per variant and repetition
 
 
 FULL = Settings(reps=5, seconds=3.0, warmup=0.5, big_list_requests=20, attach_bytes=200_000_000, events=20,
                 memory_requests=100_000, memory_stream_bytes=1_000_000_000)
 QUICK = Settings(reps=2, seconds=1.0, warmup=0.2, big_list_requests=5, attach_bytes=20_000_000, events=5,
-                 memory_requests=10_000, memory_stream_bytes=100_000_000)
+                 memory_requests=10_000, memory_stream_bytes=100_000_000, cycles=3)
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,42 @@ class Bench:
 
         return answer
 
+    # Floor: clients below the daemon's floor climb to it; clients at it pass through -----
+
+    def floor_variants(self, below: str) -> list[Variant]:
+        """The daemon's floor version direct and through apiproxy, and a client `below` it."""
+        return [Variant("direct", "direct", self.daemon.api), Variant("apiproxy", "apiproxy", self.daemon.api),
+                Variant(f"apiproxy v{below}", "apiproxy", f"/v{below}")]
+
+    def floor_list(self, path: str) -> Samples:
+        keep = ("rps", "p50_us", "p99_us", "dockerd_cpu_pct", "proxy_cpu_pct")
+        return self.interleaved(self.floor_variants("1.41"), lambda v: _pick(self.load(v, path), keep))
+
+    def floor_create(self) -> Samples:
+        """create, start and remove (force) a container that runs `true`, one request after another."""
+        from core import CREATE_1_24, CREATE_1_44
+
+        def measure(variant: Variant) -> dict[str, float]:
+            sock, prefix = self.targets[variant.target].sock, variant.prefix
+            body = {**(CREATE_1_24 if prefix == "/v1.24" else CREATE_1_44), "Image": IMAGE}
+            spans: dict[str, list[float]] = {"create_us": [], "start_us": [], "remove_us": [], "cycle_us": []}
+            for _ in range(self.settings.cycles):
+                started = time.perf_counter()
+                container = expect(sock, "POST", f"{prefix}/containers/create", 201, body=body)["Id"]
+                self.daemon.containers.append(container)
+                created = time.perf_counter()
+                expect(sock, "POST", f"{prefix}/containers/{container}/start", 204)
+                running = time.perf_counter()
+                expect(sock, "DELETE", f"{prefix}/containers/{container}?force=1", 204)
+                self.daemon.containers.remove(container)
+                done = time.perf_counter()
+                for key, span in (("create_us", created - started), ("start_us", running - created),
+                                  ("remove_us", done - running), ("cycle_us", done - started)):
+                    spans[key].append(span * 1e6)
+            return {key: sorted(values)[len(values) // 2] for key, values in spans.items()}
+
+        return self.interleaved(self.floor_variants("1.24"), measure)
+
     # 6. memory -------------------------------------------------------------------
 
     def memory(self) -> dict[str, float]:
@@ -242,12 +279,12 @@ class Bench:
 
     def captured_bodies(self) -> dict[str, Any]:
         """Real dockerd answers for core.py to translate."""
-        sock = self.daemon.sock
-        containers = expect(sock, "GET", f"{API}/containers/json?all=1&limit=50", 200)
-        images = expect(sock, "GET", f"{API}/images/json", 200)
+        sock, api = self.daemon.sock, self.daemon.api
+        containers = expect(sock, "GET", f"{api}/containers/json?all=1&limit=50", 200)
+        images = expect(sock, "GET", f"{api}/images/json", 200)
         return {"containers": containers, "images": images,
-                "container": expect(sock, "GET", f"{API}/containers/{containers[0]['Id']}/json", 200),
-                "image": expect(sock, "GET", f"{API}/images/{IMAGE}/json", 200)}
+                "container": expect(sock, "GET", f"{api}/containers/{containers[0]['Id']}/json", 200),
+                "image": expect(sock, "GET", f"{api}/images/{IMAGE}/json", 200)}
 
 
 def _pick(figures: dict[str, float], keys: tuple[str, ...]) -> dict[str, float]:
