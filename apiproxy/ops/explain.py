@@ -14,10 +14,9 @@ from urllib.parse import parse_qsl
 
 from apiproxy.api.errors import error_reply
 from apiproxy.api.redaction import redact_target, redact_url
-from apiproxy.api.routes import match_legacy
 from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, is_legacy, known_versions
 from apiproxy.api.versions import Version, split_version_prefix
-from apiproxy.translation.chain import ChainExchange, exchange_for
+from apiproxy.translation.chain import ChainExchange
 from apiproxy.translation.emulations import outcome
 from apiproxy.translation.emulations.attach import NEVER_STARTED
 from apiproxy.translation.emulations.commands import (Answer, Call, EmulationFailed, Fetch, LegacyRequest, Park, Pass,
@@ -333,11 +332,8 @@ def _outcome(result: Reply | Pass | Park | WebSocket, question: Question, exchan
 
 
 def _forwarded(result: Pass, question: Question, exchange: ChainExchange) -> list[str]:
-    forwarding: Exchange = exchange
-    if result.as_endpoint is not None:  # the answer is translated as another endpoint's, so is this request
-        method, template = result.as_endpoint.split(" ", 1)
-        forwarding = exchange_for(match_legacy(method, template), exchange.client_version, exchange.target,
-                                  upstream_kind=question.upstream_kind, upstream_api=exchange.target)
+    info = UpstreamInfo(question.upstream_kind, "", exchange.target, None)
+    forwarding = outcome.forwarding_exchange(result, exchange, info, exchange.context.memory)
     given = passed_on(question.headers)
     body = outcome.forwarded_body(result, forwarding, question.body, given)
     lines = ["then apiproxy forwards the request:",
