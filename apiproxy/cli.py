@@ -132,7 +132,7 @@ def versions(argv: list[str]) -> int:
 
 
 def explain(argv: list[str]) -> int:
-    from apiproxy.api.versions import BadVersion, parse_version
+    from apiproxy.api.versions import BadVersion, parse_version, split_version_prefix
     from apiproxy.ops import explain as explaining
 
     parser = argparse.ArgumentParser(
@@ -142,8 +142,9 @@ def explain(argv: list[str]) -> int:
     parser.add_argument("method", metavar="METHOD")
     parser.add_argument("path", metavar="PATH", help="path and query, as the client sends it (/vX.Y prefix optional)")
     parser.add_argument("--client-version", metavar="V", help="the client's API version (or a /vX.Y prefix in PATH)")
-    parser.add_argument("--target-version", metavar="V", default=str(explaining.highest_target()),
-                        help="the version apiproxy speaks upstream (default %(default)s)")
+    parser.add_argument("--target-version", metavar="V",
+                        help="the daemon's own API version, which 1.0-1.9 clients are sent at (default "
+                             f"{explaining.highest_target()}, or a newer client's own)")
     parser.add_argument("--floor", metavar="V", default=str(explaining.DEFAULT_FLOOR),
                         help="the oldest version the daemon accepts: clients of 1.10 on below it climb to it "
                              "(default %(default)s, Docker 26-28's; Docker 29's is 1.44 or 1.40)")
@@ -156,8 +157,13 @@ def explain(argv: list[str]) -> int:
     options = parser.parse_args(argv)
     try:
         client = parse_version(options.client_version) if options.client_version else None
+        path = explaining.with_version(options.path, client)
+        version = split_version_prefix(path.partition("?")[0]).version
+        assert version is not None  # with_version gives it a prefix
+        target = parse_version(options.target_version) if options.target_version else \
+            explaining.default_target(version)
         question = explaining.Question(
-            options.method, explaining.with_version(options.path, client), parse_version(options.target_version),
+            options.method, path, target,
             options.upstream_kind, [explaining.parse_header(text) for text in options.headers], _stdin_body(),
             options.response, options.status, parse_version(options.floor))
     except (BadVersion, ValueError) as error:

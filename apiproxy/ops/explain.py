@@ -61,6 +61,12 @@ def highest_target() -> Version:
     return known_versions()[1][-1]
 
 
+def default_target(client: Version) -> Version:
+    """The daemon's own version when none is given: the highest apiproxy translates to, or a modern
+    client's own when it is newer (a daemon that refuses it is asked with --target-version)."""
+    return highest_target() if is_legacy(client) else max(highest_target(), client)
+
+
 def with_version(path: str, client_version: Version | None) -> str:
     """PATH with the client's /vX.Y prefix; ValueError if no version is known or two disagree."""
     prefixed = split_version_prefix(path.partition("?")[0]).version
@@ -129,8 +135,12 @@ def _heading(question: Question, exchange: ChainExchange) -> list[str]:
     assert route is not None and version is not None
     lines = [f"{question.method} {redact_target(question.target)}: API {version} -> {exchange.target} "
              f"({question.upstream_kind}), endpoint {route.key}"]
+    if not is_legacy(version):
+        lines.append(f"API {version} is below the daemon's floor: the request climbs the version changes to "
+                     f"{exchange.target}, and its answer comes back down")
     if not route.exists_in(version):
-        lines.append(f"note: the endpoint is of API {route.since}-{route.until}; apiproxy translates it all the same")
+        lived = f"{route.since}-{route.until}" if route.until < Version(1, 99) else f"{route.since} on"
+        lines.append(f"note: the endpoint is of API {lived}; apiproxy translates it all the same")
     return lines
 
 
@@ -147,6 +157,8 @@ def _walk(exchange: ChainExchange, view: Callable[[int], list[str]], downward: b
     for number, (change, description) in enumerate(steps[::-1] if downward else steps, 1):
         current = view(number)
         lines.append(f"{number}. [{change.origin}] {description}")
+        if change.untranslatable:
+            lines.append(f"{INDENT}not translated: {change.untranslatable}")
         lines += current if current != previous else [INDENT + "(no change)"]
         previous = current
     return previous
@@ -248,7 +260,9 @@ def _explain_answer(question: Question, exchange: ChainExchange, emulated: bool,
 def _explain_emulation(question: Question, exchange: ChainExchange, emulate: Any, sent: str,
                        lines: list[str]) -> None:
     lines.append("changes crossed:")
-    lines += [f"{INDENT}[{change.origin}] {text}" for change, text in zip(exchange.crossed, exchange.applied())]
+    for change, text in zip(exchange.crossed, exchange.applied()):
+        lines.append(f"{INDENT}[{change.origin}] {text}")
+        lines += [f"{INDENT * 2}not translated: {change.untranslatable}"] if change.untranslatable else []
     lines.append(f"served by the emulation {emulate.__name__}: {(emulate.__doc__ or '').splitlines()[0]}")
     query = dict(parse_qsl(sent.partition("?")[2], keep_blank_values=True))  # after the chain's query steps
     request = LegacyRequest(question.method, exchange.real_params, query, exchange.legacy_body(question.body),
