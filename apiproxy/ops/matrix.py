@@ -178,7 +178,7 @@ def _modern_reasons(spans: list[Span], table: list[tuple[Route, list[Cell]]], co
         found: dict[str, list[Span]] = {}
         for span, c in zip(spans, cells):
             for reason in c.reasons if c.kind in (UNSUPPORTED, UNTRANSLATABLE) else ():
-                found.setdefault(reason, []).append(span)
+                found.setdefault(reason, []).append(Span(max(span.first, route.since), min(span.last, route.until)))
         out += [f"{code}{route.key}{code} ({_joined(spans_of)}): {reason}" for reason, spans_of in found.items()]
     return out
 
