@@ -12,7 +12,7 @@ DESCRIPTION = "A socket for Docker API v1.0-v1.9 clients in front of today's dae
 USAGE = """apiproxy [--config FILE] [--listen ENDPOINT]... [--allow-plain-tcp] [--upstream ENDPOINT]
                 [--target-version auto|V]
        apiproxy check-config FILE
-       apiproxy versions [--target V] [--markdown]
+       apiproxy versions [--target V] [--floor V] [--markdown]
        apiproxy config-reference
        apiproxy explain [--client-version V] [--target-version V] [--floor V] [--upstream-kind docker|podman]
                         [-H 'NAME: VALUE']... [--response [--status N]] METHOD PATH [< BODY]"""
@@ -108,23 +108,31 @@ def _invalid_server_endpoint(key: str, description: str) -> list[tuple[str, str]
 
 
 def versions(argv: list[str]) -> int:
-    from apiproxy.api.versions import parse_version
+    from apiproxy.api.versions import BadVersion, parse_version
     from apiproxy.ops import matrix
 
-    parser = argparse.ArgumentParser(prog="apiproxy versions",
-                                     description="The compatibility matrix: legacy endpoint x version.")
-    parser.add_argument("--target", default="1.41", help="the upstream's version (default 1.41)")
+    parser = argparse.ArgumentParser(
+        prog="apiproxy versions",
+        description="The compatibility matrix: how each endpoint is served to each client version.")
+    parser.add_argument("--target", default="1.41", help="the version 1.0-1.9 clients are sent at (default 1.41)")
+    parser.add_argument("--floor", default="1.44",
+                        help="the daemon's oldest version, which clients of 1.10 on below it climb to "
+                             "(default 1.44, Docker 29.0's; 1.40 Docker 29.3's, 1.24 Docker 25-28's)")
     parser.add_argument("--markdown", action="store_true", help="write docs/compatibility.md's text to stdout")
     options = parser.parse_args(argv)
     if options.markdown:
-        sys.stdout.write(matrix.markdown(matrix.MATRIX_TARGETS))
-    else:
-        sys.stdout.write(matrix.text(parse_version(options.target)))
+        sys.stdout.write(matrix.markdown())
+        return 0
+    try:
+        target, floor = parse_version(options.target), parse_version(options.floor)
+    except BadVersion as error:
+        parser.error(str(error))
+    sys.stdout.write(matrix.text(target) + "\n" + matrix.modern_text(floor))
     return 0
 
 
 def explain(argv: list[str]) -> int:
-    from apiproxy.api.versions import BadVersion, parse_version
+    from apiproxy.api.versions import BadVersion, parse_version, split_version_prefix
     from apiproxy.ops import explain as explaining
 
     parser = argparse.ArgumentParser(
@@ -134,8 +142,9 @@ def explain(argv: list[str]) -> int:
     parser.add_argument("method", metavar="METHOD")
     parser.add_argument("path", metavar="PATH", help="path and query, as the client sends it (/vX.Y prefix optional)")
     parser.add_argument("--client-version", metavar="V", help="the client's API version (or a /vX.Y prefix in PATH)")
-    parser.add_argument("--target-version", metavar="V", default=str(explaining.highest_target()),
-                        help="the version apiproxy speaks upstream (default %(default)s)")
+    parser.add_argument("--target-version", metavar="V",
+                        help="the daemon's own API version, which 1.0-1.9 clients are sent at (default "
+                             f"{explaining.highest_target()}, or a newer client's own)")
     parser.add_argument("--floor", metavar="V", default=str(explaining.DEFAULT_FLOOR),
                         help="the oldest version the daemon accepts: clients of 1.10 on below it climb to it "
                              "(default %(default)s, Docker 26-28's; Docker 29's is 1.44 or 1.40)")
@@ -148,8 +157,13 @@ def explain(argv: list[str]) -> int:
     options = parser.parse_args(argv)
     try:
         client = parse_version(options.client_version) if options.client_version else None
+        path = explaining.with_version(options.path, client)
+        version = split_version_prefix(path.partition("?")[0]).version
+        assert version is not None  # with_version gives it a prefix
+        target = parse_version(options.target_version) if options.target_version else \
+            explaining.default_target(version)
         question = explaining.Question(
-            options.method, explaining.with_version(options.path, client), parse_version(options.target_version),
+            options.method, path, target,
             options.upstream_kind, [explaining.parse_header(text) for text in options.headers], _stdin_body(),
             options.response, options.status, parse_version(options.floor))
     except (BadVersion, ValueError) as error:

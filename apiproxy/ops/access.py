@@ -13,6 +13,7 @@ from functools import lru_cache
 from apiproxy.api.policy import policy_path
 from apiproxy.api.routes import compile_template, match_legacy, match_modern, modern_routes
 from apiproxy.api.versions import Version
+from apiproxy.translation.exchange import Exchange
 
 OTHER = "other"  # any endpoint, or version, that has no bounded name
 ACCESS_NAMESPACE = "apiproxy.access"  # the access log's events; logs.py routes them
@@ -58,6 +59,12 @@ class AccessRecord:
     bytes_in: int = 0
     bytes_out: int = 0
     changes: list[str] = field(default_factory=list)  # the version changes crossed, in order
+
+    def forwarded(self, exchange: Exchange) -> None:
+        """The request goes upstream: at its client's own version (passed through), at the daemon's
+        floor (a client below it climbed: `1.41 -> 1.44`) or at the target (a 2013 client)."""
+        self.target_version = exchange.target
+        self.changes = exchange.changes_crossed()
 
     def fields(self, now: float) -> dict[str, object]:
         """The log event's fields: text and JSON formats both read them."""

@@ -14,10 +14,9 @@ from urllib.parse import parse_qsl
 
 from apiproxy.api.errors import error_reply
 from apiproxy.api.redaction import redact_target, redact_url
-from apiproxy.api.routes import match_legacy
 from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, is_legacy, known_versions
 from apiproxy.api.versions import Version, split_version_prefix
-from apiproxy.translation.chain import ChainExchange, exchange_for
+from apiproxy.translation.chain import ChainExchange
 from apiproxy.translation.emulations import outcome
 from apiproxy.translation.emulations.attach import NEVER_STARTED
 from apiproxy.translation.emulations.commands import (Answer, Call, EmulationFailed, Fetch, LegacyRequest, Park, Pass,
@@ -60,6 +59,12 @@ class Explanation:
 
 def highest_target() -> Version:
     return known_versions()[1][-1]
+
+
+def default_target(client: Version) -> Version:
+    """The daemon's own version when none is given: the highest apiproxy translates to, or a modern
+    client's own when it is newer (a daemon that refuses it is asked with --target-version)."""
+    return highest_target() if is_legacy(client) else max(highest_target(), client)
 
 
 def with_version(path: str, client_version: Version | None) -> str:
@@ -130,8 +135,12 @@ def _heading(question: Question, exchange: ChainExchange) -> list[str]:
     assert route is not None and version is not None
     lines = [f"{question.method} {redact_target(question.target)}: API {version} -> {exchange.target} "
              f"({question.upstream_kind}), endpoint {route.key}"]
+    if not is_legacy(version):
+        lines.append(f"API {version} is below the daemon's floor: the request climbs the version changes to "
+                     f"{exchange.target}, and its answer comes back down")
     if not route.exists_in(version):
-        lines.append(f"note: the endpoint is of API {route.since}-{route.until}; apiproxy translates it all the same")
+        lived = f"{route.since}-{route.until}" if route.until < Version(1, 99) else f"{route.since} on"
+        lines.append(f"note: the endpoint is of API {lived}; apiproxy translates it all the same")
     return lines
 
 
@@ -148,6 +157,8 @@ def _walk(exchange: ChainExchange, view: Callable[[int], list[str]], downward: b
     for number, (change, description) in enumerate(steps[::-1] if downward else steps, 1):
         current = view(number)
         lines.append(f"{number}. [{change.origin}] {description}")
+        if change.untranslatable:
+            lines.append(f"{INDENT}not translated: {change.untranslatable}")
         lines += current if current != previous else [INDENT + "(no change)"]
         previous = current
     return previous
@@ -249,7 +260,9 @@ def _explain_answer(question: Question, exchange: ChainExchange, emulated: bool,
 def _explain_emulation(question: Question, exchange: ChainExchange, emulate: Any, sent: str,
                        lines: list[str]) -> None:
     lines.append("changes crossed:")
-    lines += [f"{INDENT}[{change.origin}] {text}" for change, text in zip(exchange.crossed, exchange.applied())]
+    for change, text in zip(exchange.crossed, exchange.applied()):
+        lines.append(f"{INDENT}[{change.origin}] {text}")
+        lines += [f"{INDENT * 2}not translated: {change.untranslatable}"] if change.untranslatable else []
     lines.append(f"served by the emulation {emulate.__name__}: {(emulate.__doc__ or '').splitlines()[0]}")
     query = dict(parse_qsl(sent.partition("?")[2], keep_blank_values=True))  # after the chain's query steps
     request = LegacyRequest(question.method, exchange.real_params, query, exchange.legacy_body(question.body),
@@ -333,11 +346,8 @@ def _outcome(result: Reply | Pass | Park | WebSocket, question: Question, exchan
 
 
 def _forwarded(result: Pass, question: Question, exchange: ChainExchange) -> list[str]:
-    forwarding: Exchange = exchange
-    if result.as_endpoint is not None:  # the answer is translated as another endpoint's, so is this request
-        method, template = result.as_endpoint.split(" ", 1)
-        forwarding = exchange_for(match_legacy(method, template), exchange.client_version, exchange.target,
-                                  upstream_kind=question.upstream_kind, upstream_api=exchange.target)
+    info = UpstreamInfo(question.upstream_kind, "", exchange.target, None)
+    forwarding = outcome.forwarding_exchange(result, exchange, info, exchange.context.memory)
     given = passed_on(question.headers)
     body = outcome.forwarded_body(result, forwarding, question.body, given)
     lines = ["then apiproxy forwards the request:",

@@ -312,8 +312,7 @@ class ClientConnection(Protocol):
         self.client_version = decision.exchange.client_version
         self.upstream_target = decision.target
         if self.record is not None:
-            self.record.target_version = decision.exchange.target
-            self.record.changes = decision.exchange.changes_crossed()
+            self.record.forwarded(decision.exchange)
         emulate = self.exchange.emulation()
         if emulate is not None:
             self.emulate = emulate

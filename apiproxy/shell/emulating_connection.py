@@ -9,12 +9,11 @@ from urllib.parse import parse_qsl
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from apiproxy.api.routes import match_legacy
 from apiproxy.shell.client_side import EMULATING, PARKED, ClientConnection, Listening
 from apiproxy.shell.daemon import describe_failure
 from apiproxy.shell.fetch import fetch_to_tar
 from apiproxy.shell.sending import FromWebSocket
-from apiproxy.translation.chain import ChainExchange, exchange_for
+from apiproxy.translation.chain import ChainExchange
 from apiproxy.translation.emulations import outcome
 from apiproxy.translation.emulations.commands import (Answer, Emulation, EmulationFailed, Fetch, LegacyRequest, Park,
                                                       Pass, Reply, Unpark, WebSocket)
@@ -123,13 +122,8 @@ class EmulatingConnection(ClientConnection):
             self._websocket(result.path)
         else:
             assert self.request is not None and self.exchange is not None
-            if result.as_endpoint is not None:
-                method, template = result.as_endpoint.split(" ", 1)
-                info = self.daemon.info  # as routing built the first exchange, so the same profile applies
-                self.exchange = exchange_for(
-                    match_legacy(method, template), self.exchange.client_version, self.exchange.target,
-                    memory=self.daemon.memory, upstream_kind=info.kind if info else "docker",
-                    upstream_version=info.version if info else "", upstream_api=info.api_version if info else None)
+            # as routing built the first exchange, so the same profile applies
+            self.exchange = outcome.forwarding_exchange(result, self.exchange, self.daemon.info, self.daemon.memory)
             self.request.method = result.method
             self.answer_as_attach = result.as_attach
             self.upstream_target = f"/v{self.exchange.target}{result.path}"

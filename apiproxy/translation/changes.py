@@ -193,6 +193,10 @@ class EndpointChange:
     # serves 1.12-1.41) answered those the newer way, with no version gate.
     legacy_only: bool = False
     origin: str = ""  # where it is declared, as the access log names it: "1.4" or a profile, "docker"
+    # What no translation gives back across this change (kernel memory limits): the client gets the
+    # closest honest answer, and the compatibility matrix says why.
+    untranslatable: str | None = None
+    client_since: Version | None = None  # crossed only by clients of this version or later (who could ask it)
 
 
 @dataclass
@@ -212,9 +216,12 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
     for entry in data.get("changes", []):
         unknown = set(entry) - {"endpoint", "description", "status", "hijack", "emulate", "unsupported",
                                 "request_transform", "from_api", "stream_separator", "emulate_if_query", "legacy_only",
-                                *SECTIONS}
+                                "untranslatable", "client_since", *SECTIONS}
         if unknown or "endpoint" not in entry or "description" not in entry:
             raise ChangeError(f"{source}: a change needs endpoint and description; unknown {sorted(unknown)}")
+        for key in ("untranslatable", "unsupported"):  # a reason people read: say it
+            if key in entry and not (isinstance(entry[key], str) and entry[key].strip()):
+                raise ChangeError(f"{source}: {entry['endpoint']}: {key} must be a reason, a non-empty string")
         endpoints.append(EndpointChange(
             endpoint=entry["endpoint"],
             description=entry["description"],
@@ -230,6 +237,8 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
             emulate_if_query=tuple(entry.get("emulate_if_query", ())),
             legacy_only=entry.get("legacy_only", False),
             origin=Path(source).stem,
+            untranslatable=entry.get("untranslatable"),
+            client_since=parse_version(entry["client_since"]) if "client_since" in entry else None,
         ))
     return VersionChange(parse_version(data["version"]), data.get("description", ""), endpoints, source)
 
@@ -271,7 +280,9 @@ def between(client: Version, target: Version,
     """The changes a request crosses going from `client` up to `target`, in order."""
     legacy = is_legacy(client)
     return tuple((change, endpoint_change) for change in all_changes() if client < change.version <= target
-                 for endpoint_change in change.for_endpoint(endpoint) if legacy or not endpoint_change.legacy_only)
+                 for endpoint_change in change.for_endpoint(endpoint)
+                 if (legacy or not endpoint_change.legacy_only)
+                 and (endpoint_change.client_since is None or client >= endpoint_change.client_since))
 
 
 def run_steps(steps: list[Step], document: Any, context: Context) -> Any:

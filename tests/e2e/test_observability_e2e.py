@@ -137,14 +137,19 @@ def test_registry_credentials_and_url_passwords_never_logged(observed: tuple[Api
         assert secret not in log, secret
 
 
-def test_modern_clients_in_the_log_as_themselves(observed: tuple[Apiproxy, str]) -> None:
+def test_modern_clients_in_the_log_as_themselves(observed: tuple[Apiproxy, str], docker_sock: str) -> None:
     proxy, metrics = observed
     assert proxy.sock is not None
     docker(proxy.sock, "version")
     docker(proxy.sock, "ps", "-a")
+    # A 1.41 client (Debian's CLI) climbs to a higher floor: the line shows both versions.
+    floor = request(docker_sock, "GET", f"/v{DIRECT_API}/version").json()["MinAPIVersion"]
+    sent = floor if tuple(map(int, floor.split("."))) > (1, 41) else "1.41"
+    assert request(proxy.sock, "GET", "/v1.41/containers/json").status == 200
     lines = access_lines(proxy.log)
     modern = [line for line in lines if re.match(r"1\.(2[4-9]|[3-9]\d) -> ", line)]
     assert any(re.fullmatch(r"(\S+) -> \1 GET /containers/json 200 .* changes=-", line) for line in modern), lines
+    assert any(line.startswith(f"1.41 -> {sent} GET /containers/json 200 ") for line in lines), lines
     samples = scrape_metrics(metrics)
     assert any(name == "apiproxy_requests_total" and dict(labels)["endpoint"] == "/containers/json"
                for name, labels in samples)

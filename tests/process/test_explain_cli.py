@@ -45,3 +45,21 @@ def test_no_stdin_is_no_body_and_usage_errors_exit_2() -> None:
     assert missing.returncode == 2 and "--client-version" in missing.stderr
     assert _explain("--client-version", "1.3", "-H", "no colon", "GET", "/containers/json").returncode == 2
     assert _explain("--client-version", "one", "GET", "/containers/json").returncode == 2
+
+
+def test_a_1_30_create_on_a_floor_1_44_daemon_shows_the_climb_and_the_rewrites() -> None:
+    done = _explain("--client-version", "1.30", "--floor", "1.44", "POST", "/containers/create",
+                    body=b'{"Image": "busybox", "HostConfig": {"KernelMemory": 4194304}}')
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "POST /v1.30/containers/create: API 1.30 -> 1.44 (docker), endpoint POST /containers/create"
+    assert any(line.startswith("1. [1.40] ") for line in lines)
+    assert '            "IpcMode": "shareable"' in lines[lines.index("apiproxy sends (API 1.44):"):]
+    assert any(line.startswith("    not translated: ") and "KernelMemory" in line for line in lines)
+
+
+def test_any_client_version_is_explained() -> None:
+    for client in ("1.10", "1.24", "1.41", "1.51"):
+        done = _explain("--client-version", client, "--floor", "1.44", "GET", "/images/json")
+        assert done.returncode == 0, (client, done.stdout, done.stderr)
+        assert done.stdout.startswith(f"GET /v{client}/images/json: ")

@@ -5,8 +5,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from apiproxy.api.routes import match_legacy, match_modern
+from apiproxy.api.upstream_info import UpstreamInfo, is_legacy
+from apiproxy.translation.chain import exchange_for
 from apiproxy.translation.emulations.commands import Pass, Reply
 from apiproxy.translation.exchange import Exchange
+from apiproxy.translation.memory import Memory
 from apiproxy.wire.http1 import Headers
 
 
@@ -59,3 +63,17 @@ def forwarded_body(result: Pass, exchange: Exchange, client_body: bytes, headers
         transform = exchange.request_body(headers)
         return transform.feed(client_body) + transform.close() if transform is not None else client_body
     return _json(result.body) if result.body is not None else b""
+
+
+def forwarding_exchange(result: Pass, exchange: Exchange, info: UpstreamInfo | None,
+                        memory: Memory | None = None) -> Exchange:
+    """The exchange a `Pass` is forwarded with: the emulated request's own, or, when its answer is
+    translated as another endpoint's (`as_endpoint`: copy's tar from archive), that endpoint's,
+    built as routing built the first so the same upstream profile applies."""
+    if result.as_endpoint is None or exchange.client_version is None:
+        return exchange
+    method, template = result.as_endpoint.split(" ", 1)
+    match = match_legacy if is_legacy(exchange.client_version) else match_modern
+    return exchange_for(match(method, template), exchange.client_version, exchange.target, memory=memory,
+                        upstream_kind=info.kind if info else "docker", upstream_version=info.version if info else "",
+                        upstream_api=info.api_version if info else None)

@@ -13,8 +13,9 @@ from apiproxy.api.redaction import redact_target
 from apiproxy.ops.config import LogSettings
 from apiproxy.shell.logs import LogRouter
 from apiproxy.ops.metrics import REGISTRY, exposition, upstream_known
-from apiproxy.api.upstream_info import UpstreamInfo
-from apiproxy.api.versions import Version
+from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo
+from apiproxy.api.versions import Version, parse_version
+from apiproxy.translation.routing import Forward, Settings, plan
 
 
 @pytest.mark.parametrize("method, path, template", [
@@ -147,3 +148,35 @@ def test_upstream_info_has_one_series_for_the_current_daemon() -> None:
     assert series == ['apiproxy_upstream_info{api_version="1.45",kind="docker",min_api_version="1.24",'
                       'target="1.45"} 1.0']
     assert REGISTRY.get_sample_value("apiproxy_upstream_reconnects_total") is not None
+
+
+FLOOR_1_44 = UpstreamInfo("docker", "28.5.2", Version(1, 51), Version(1, 44))  # as Docker 29.0
+
+
+def _logged(method: str, target: str, info: UpstreamInfo = FLOOR_1_44) -> str:
+    """The access line of a request the proxy routes as it routes every request, answered 200."""
+    decision = plan(method, target, info, TargetChoice(Version(1, 45)), Settings(Version(1, 9)))
+    assert isinstance(decision, Forward)
+    record = AccessRecord(method, endpoint_template(method, target), decision.exchange.client_version, started=0.0,
+                          status=200)
+    record.forwarded(decision.exchange)
+    return ACCESS_FORMAT.format(**record.fields(now=0.0))
+
+
+def test_a_climbed_request_shows_both_versions_and_the_changes_crossed() -> None:
+    line = _logged("GET", "/v1.41/images/json")
+    assert line.startswith("1.41 -> 1.44 GET /images/json 200 ")
+    crossed = [parse_version(origin) for origin in line.rsplit(" changes=", 1)[1].split(",")]
+    assert Version(1, 44) in crossed and all(Version(1, 41) < v <= Version(1, 44) for v in crossed)  # VirtualSize…
+    assert _logged("GET", "/v1.41/no/such/thing").startswith("1.41 -> 1.44 GET other 200 ")  # climbs all the same
+
+
+def test_a_passed_through_request_shows_one_version_and_no_change() -> None:
+    for client in ("1.44", "1.51"):
+        line = _logged("GET", f"/v{client}/images/json")
+        assert line.startswith(f"{client} -> {client} GET /images/json 200 ") and line.endswith(" changes=-")
+    assert _logged("GET", "/_ping").startswith("- -> - GET /_ping 200 ")  # the daemon's own version
+
+
+def test_a_legacy_request_shows_its_target() -> None:
+    assert _logged("GET", "/v1.9/containers/1/json").startswith("1.9 -> 1.45 GET /containers/{id}/json 200 ")

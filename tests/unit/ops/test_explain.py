@@ -8,9 +8,9 @@ import pytest
 from apiproxy.translation.changes import between
 from apiproxy.api.datafiles import load_json
 from apiproxy.api.errors import error_reply
-from apiproxy.ops.explain import (NEW_CONTAINER, Explanation, Question, explain, highest_target, parse_header,
-                                  with_version)
-from apiproxy.api.routes import legacy_routes
+from apiproxy.ops.explain import (NEW_CONTAINER, Explanation, Question, default_target, explain, highest_target,
+                                  parse_header, with_version)
+from apiproxy.api.routes import legacy_routes, modern_routes
 from apiproxy.translation.routing import Forward, Settings, plan
 from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, known_versions
 from apiproxy.api.versions import Version, parse_version
@@ -230,4 +230,66 @@ def test_every_legacy_endpoint_at_every_version_is_explained_both_ways(target: V
         for version in known_versions()[0]:
             for response in (False, True):
                 answer = explain(Question(route.method, f"/v{version}{path}", target, kind, response=response))
+                assert answer.exit_code == 0 or answer.lines[-2].startswith("apiproxy answers 4"), answer.lines
+
+
+# Clients of 1.10 on, below the daemon's floor ----------------------------------------------------
+
+V1_44 = Version(1, 44)
+DOCKER_29 = Version(1, 52)  # its own version; its floor is 1.44
+
+
+def test_a_1_30_create_climbs_to_the_floor_with_its_rewrites() -> None:
+    body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": 0}}
+    answer = explain(Question("POST", "/v1.30/containers/create", DOCKER_29, body=json.dumps(body).encode(),
+                              floor=V1_44))
+    assert answer.exit_code == 0, answer.lines
+    assert answer.lines[0] == "POST /v1.30/containers/create: API 1.30 -> 1.44 (docker), endpoint POST /containers/create"
+    assert "below the daemon's floor" in answer.lines[1]
+    crossed = [line for line in answer.lines if line[:1].isdigit()]
+    assert crossed[0].startswith("1. [1.40] ") and all("[1.3" not in line for line in crossed)  # from 1.31 up
+    assert all(float(line.split("[")[1].split("]")[0]) <= 1.44 for line in crossed)  # never above the floor
+    sent = block(answer, "apiproxy sends (API 1.44):")
+    assert sent[0] == "    POST /v1.44/containers/create"
+    assert shown_json(sent) == {**body, "HostConfig": {"Memory": 0, "IpcMode": "shareable"}}  # 1.40's default
+
+
+def test_what_cannot_be_translated_is_said_where_it_is_crossed() -> None:
+    body = {"Image": "busybox", "HostConfig": {"KernelMemory": 4194304}}
+    answer = explain(Question("POST", "/v1.30/containers/create", DOCKER_29, body=json.dumps(body).encode(),
+                              floor=V1_44))
+    lost = [number for number, line in enumerate(answer.lines) if line.startswith("    not translated: ")]
+    assert any("KernelMemory" in answer.lines[number] for number in lost)
+    assert all(answer.lines[number - 1][:1].isdigit() for number in lost)  # right under its change
+
+
+def test_a_climbed_answer_comes_down_to_the_clients_version() -> None:
+    answer = explain(Question("GET", "/v1.41/images/json", DOCKER_29, body=b'[{"Id": "sha256:a", "RepoTags": [], '
+                              b'"Size": 5}]', response=True, floor=V1_44))
+    assert answer.exit_code == 0
+    assert shown_json(block(answer, "the client gets (API 1.41):")) == [
+        {"Id": "sha256:a", "RepoTags": ["<none>:<none>"], "Size": 5, "VirtualSize": 5}]
+
+
+def test_a_client_at_or_above_the_floor_passes_through() -> None:
+    for client in ("1.44", "1.51"):
+        answer = explain(Question("POST", f"/v{client}/containers/create", DOCKER_29, body=b"{}", floor=V1_44))
+        assert answer.lines == [f"POST /v{client}/containers/create: apiproxy passes the request through "
+                                f"untouched, as POST /v{client}/containers/create."]
+
+
+def test_the_default_daemon_version_serves_every_client() -> None:
+    assert default_target(Version(1, 3)) == default_target(Version(1, 30)) == highest_target()
+    assert default_target(Version(1, 51)) == Version(1, 51)
+
+
+def test_every_modern_endpoint_at_every_version_is_explained_both_ways() -> None:
+    """Clients of 1.10-1.51 on a floor-1.44 daemon: explained, passed through, or refused as the proxy
+    would refuse them; never an exception."""
+    for route in modern_routes():
+        path = route.template.replace("{id}", "4fa6e0f0c678").replace("{name}", "team/app")
+        for minor in range(10, 52):
+            for response in (False, True):
+                answer = explain(Question(route.method, f"/v1.{minor}{path}", DOCKER_29, response=response,
+                                          floor=V1_44))
                 assert answer.exit_code == 0 or answer.lines[-2].startswith("apiproxy answers 4"), answer.lines

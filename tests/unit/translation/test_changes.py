@@ -187,3 +187,19 @@ def test_a_push_body_of_a_1_7_client_goes_into_x_registry_auth_unless_it_gave_th
         assert transform is not None and _through(transform, json.dumps(credentials).encode()) == b""
         sent = [value for name, value in exchange.request_headers(given) if name.lower() == b"x-registry-auth"]
         assert sent == ([encode_registry_header(expected).encode()] if expected else [b"e30"])
+
+
+def test_an_untranslatable_entry_needs_its_reason() -> None:
+    entry = {"endpoint": "POST /containers/create", "description": "d", "untranslatable": "  "}
+    with pytest.raises(ChangeError, match="untranslatable must be a reason"):
+        changes._compile_change({"version": "1.42", "changes": [entry]}, "changes/1.42.json")
+    loaded = changes._compile_change({"version": "1.42", "changes": [{**entry, "untranslatable": "gone",
+                                                                       "client_since": "1.21"}]}, "x/1.42.json")
+    assert loaded.endpoints[0].untranslatable == "gone" and loaded.endpoints[0].client_since == Version(1, 21)
+
+
+def test_a_change_with_client_since_is_crossed_only_by_clients_that_could_ask_it() -> None:
+    def lost(client: Version) -> list[str]:
+        return [change.untranslatable for _, change in changes.between(client, Version(1, 44), "POST /containers/create")
+                if change.untranslatable and "KernelMemory" in change.untranslatable]
+    assert lost(Version(1, 30)) and lost(Version(1, 21)) and not lost(Version(1, 20))

@@ -1,7 +1,10 @@
 """outcome.py: the one rendering of an emulation's result, which the proxy sends and explain prints."""
 from __future__ import annotations
 
+from apiproxy.api.routes import match_legacy
+from apiproxy.api.upstream_info import UpstreamInfo
 from apiproxy.api.versions import Version
+from apiproxy.translation.chain import ChainExchange, exchange_for
 from apiproxy.translation.emulations import outcome
 from apiproxy.translation.emulations.commands import Pass, Reply
 from apiproxy.translation.exchange import Exchange
@@ -39,3 +42,14 @@ def test_a_pass_forwards_its_own_body_or_the_clients() -> None:
     assert outcome.forwarded_body(Pass("POST", "/x", {"A": 1}), IDENTITY, b"ignored", []) == b'{"A":1}'
     assert outcome.forwarded_body(Pass("POST", "/x"), IDENTITY, b"ignored", []) == b""
     assert outcome.forwarded_body(Pass("POST", "/x", client_body=True), IDENTITY, b"raw", []) == b"raw"
+
+
+def test_a_pass_is_forwarded_with_its_own_exchange_or_the_endpoint_it_names() -> None:
+    route = match_legacy("GET", "/containers/ps")
+    first = exchange_for(route, Version(1, 3), Version(1, 41))
+    assert outcome.forwarding_exchange(Pass("GET", "/containers/json"), first, None) is first
+    info = UpstreamInfo("podman", "4.3.1", Version(1, 41), Version(1, 24))
+    other = outcome.forwarding_exchange(Pass("GET", "/containers/json", as_endpoint="GET /containers/json"), first, info)
+    assert isinstance(other, ChainExchange) and other.endpoint == "GET /containers/json"
+    assert (other.client_version, other.target) == (Version(1, 3), Version(1, 41))
+    assert other.context.upstream_kind == "podman"  # built as routing built the first: the same profile
