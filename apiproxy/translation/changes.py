@@ -187,6 +187,8 @@ class EndpointChange:
     unsupported: str | None  # why apiproxy cannot serve the request across this change
     request_transform: StreamStep | None  # makes a streaming transform of the request body
     from_api: Version | None = None  # a profile entry: the daemons that do this speak at least this
+    until_api: Version | None = None  # a profile entry: the daemons that do this speak below this
+    below: Version | None = None  # a profile entry: only for requests sent at a version below this
     stream_separator: str | None = None  # what ends each item of a JSON stream below this version
     emulate_if_query: tuple[str, ...] = ()  # the emulation only serves requests giving one of these
     # Crossed by v1.0-v1.9 clients only: the daemons that still served later clients (dockerd 20.10
@@ -211,8 +213,8 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
     endpoints = []
     for entry in data.get("changes", []):
         unknown = set(entry) - {"endpoint", "description", "status", "hijack", "emulate", "unsupported",
-                                "request_transform", "from_api", "stream_separator", "emulate_if_query", "legacy_only",
-                                *SECTIONS}
+                                "request_transform", "from_api", "until_api", "below", "stream_separator",
+                                "emulate_if_query", "legacy_only", *SECTIONS}
         if unknown or "endpoint" not in entry or "description" not in entry:
             raise ChangeError(f"{source}: a change needs endpoint and description; unknown {sorted(unknown)}")
         endpoints.append(EndpointChange(
@@ -226,6 +228,8 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
             unsupported=entry.get("unsupported"),
             request_transform=registry.stream_step.resolve_optional(entry.get("request_transform"), source),
             from_api=parse_version(entry["from_api"]) if "from_api" in entry else None,
+            until_api=parse_version(entry["until_api"]) if "until_api" in entry else None,
+            below=parse_version(entry["below"]) if "below" in entry else None,
             stream_separator=entry.get("stream_separator"),
             emulate_if_query=tuple(entry.get("emulate_if_query", ())),
             legacy_only=entry.get("legacy_only", False),
@@ -251,6 +255,13 @@ def _profile(kind: str) -> VersionChange | None:
     return _compile_change({**data, "version": "0.0"}, f"upstreams/{kind}.json")
 
 
+def _holds(change: EndpointChange, upstream_api: Version | None, sent_at: Version | None) -> bool:
+    """Whether a profile entry holds for a daemon of `upstream_api` asked at `sent_at`."""
+    return (change.from_api is None or (upstream_api is not None and upstream_api >= change.from_api)) \
+        and (change.until_api is None or upstream_api is None or upstream_api < change.until_api) \
+        and (change.below is None or sent_at is None or sent_at < change.below)
+
+
 @lru_cache(maxsize=4096)  # the same few combinations, asked on every request
 def profile(kind: str, endpoint: str | None, upstream_api: Version) -> tuple[EndpointChange, ...]:
     """What daemons do whatever the API version: applied after the chain.
@@ -262,7 +273,18 @@ def profile(kind: str, endpoint: str | None, upstream_api: Version) -> tuple[End
     """
     found = [_profile(name) for name in ("all", kind)]
     return tuple(change for profile in found if profile for change in profile.for_endpoint(endpoint)
-                 if change.from_api is None or upstream_api >= change.from_api)
+                 if _holds(change, upstream_api, None))
+
+
+@lru_cache(maxsize=4096)
+def release_profile(name: str, endpoint: str | None, upstream_api: Version | None,
+                    sent_at: Version) -> tuple[EndpointChange, ...]:
+    """What a daemon release (`docker29`) stopped doing at every API version, for a request sent
+    at `sent_at`: applied after the chain and the kind's profile, for legacy and modern clients alike
+    (each entry's `below` says which versions the daemons before that release answered so)."""
+    found = _profile(name)
+    return tuple(change for change in found.for_endpoint(endpoint)
+                 if _holds(change, upstream_api, sent_at)) if found else ()
 
 
 @lru_cache(maxsize=4096)

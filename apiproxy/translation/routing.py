@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from apiproxy.api.routes import Route, match_legacy, match_modern
 from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, climb_target, is_legacy
 from apiproxy.api.versions import Version, split_version_prefix
-from apiproxy.translation.chain import exchange_for
+from apiproxy.translation.chain import exchange_for, release_exchange
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.memory import Memory
 
@@ -68,6 +68,10 @@ def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetCho
         climb = climb_target(info, version)
         if climb is not None:  # below the daemon's floor: up the chain to it
             return _climb(method, rest, query, version, climb, info, memory)
+        if info.release is not None:  # Docker 29 dropped fields older clients expect: restored
+            restored = _restore(method, rest, query, version, info, memory)
+            if restored is not None:
+                return restored
         if not addressed.prefixed:
             # unversioned_version configured to a modern version: say it explicitly.
             return Forward(f"/v{version}{rest}{suffix}", exchange_for(route, version, version))
@@ -82,7 +86,7 @@ def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetCho
             return Refuse(400, f"client version {version} is too new. Maximum supported API "
                                f"version is {target}", version)
     exchange = exchange_for(route, version, target, path=rest, upstream_kind=info.kind, memory=memory,
-                            upstream_version=info.version, upstream_api=info.api_version)
+                            upstream_version=info.version, upstream_api=info.api_version, release=info.release)
     return Forward(f"/v{target}{exchange.request_target(rest, query)}", exchange)
 
 
@@ -92,5 +96,18 @@ def _climb(method: str, path: str, query: str, version: Version, target: Version
     else sent as it is at the version the daemon accepts."""
     route = match_modern(method, path)
     exchange = exchange_for(route, version, target, path=path, upstream_kind=info.kind, memory=memory,
-                            upstream_version=info.version, upstream_api=info.api_version)
+                            upstream_version=info.version, upstream_api=info.api_version, release=info.release)
     return Forward(f"/v{target}{exchange.request_target(path, query)}", exchange)
+
+
+def _restore(method: str, path: str, query: str, version: Version, info: UpstreamInfo,
+             memory: Memory | None) -> Forward | None:
+    """A modern client's request at its own version, with the answer's fields its release dropped
+    restored (info.release); None when the endpoint lost nothing at this version."""
+    assert info.release is not None
+    exchange = release_exchange(match_modern(method, path), version, path=path, release=info.release,
+                                upstream_kind=info.kind, memory=memory, upstream_version=info.version,
+                                upstream_api=info.api_version)
+    if exchange is None:
+        return None
+    return Forward(f"/v{version}{exchange.request_target(path, query)}", exchange)
