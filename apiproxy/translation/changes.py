@@ -24,6 +24,7 @@ import apiproxy.translation.emulations.attach  # noqa: F401
 import apiproxy.translation.emulations.containers  # noqa: F401
 import apiproxy.translation.emulations.images  # noqa: F401
 import apiproxy.translation.steps.containers  # noqa: F401
+import apiproxy.translation.steps.docker29  # noqa: F401
 import apiproxy.translation.steps.events  # noqa: F401
 import apiproxy.translation.steps.filters  # noqa: F401
 import apiproxy.translation.steps.host_settings  # noqa: F401

@@ -10,6 +10,7 @@ from apiproxy.api.datafiles import load_json
 from apiproxy.api.upstream_info import choose_target, parse_upstream_info, release_profile
 from apiproxy.api.versions import Version, parse_version
 from apiproxy.translation.chain import ChainExchange
+from apiproxy.translation.steps.docker29 import KERNEL_MEMORY_DISCARDED
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.routing import Forward, Settings, plan
 
@@ -153,3 +154,24 @@ def test_system_df_keeps_the_lists_docker_28_always_sent() -> None:
 def test_every_entry_names_the_versions_it_restores() -> None:
     data = load_json("upstreams/docker29.json")
     assert all(parse_version(entry["below"]) <= Version(1, 52) for entry in data["changes"])
+
+
+def test_a_kernel_memory_limit_is_answered_with_docker_28s_warning() -> None:
+    decision = plan("POST", "/v1.41/containers/create?name=x", DOCKER_29_3, choose_target(DOCKER_29_3, None), SETTINGS)
+    assert isinstance(decision, Forward) and isinstance(decision.exchange, ChainExchange)
+    assert decision.target == "/v1.41/containers/create?name=x"
+    request = decision.exchange.request_body([])
+    assert request is not None
+    sent = json.loads(request.feed(b'{"Image": "busybox", "HostConfig": {"KernelMemory": 8388608}}') + request.close())
+    assert sent["HostConfig"]["KernelMemory"] == 8388608  # the daemon ignores it; apiproxy says so
+    created = _body(decision.exchange, {"Id": "c" * 64, "Warnings": []})
+    assert created["Warnings"] == [KERNEL_MEMORY_DISCARDED]
+    quiet = plan("POST", "/v1.41/containers/create", DOCKER_29_3, choose_target(DOCKER_29_3, None), SETTINGS)
+    assert isinstance(quiet, Forward) and isinstance(quiet.exchange, ChainExchange)
+    body = quiet.exchange.request_body([])
+    assert body is not None
+    body.feed(b'{"Image": "busybox", "HostConfig": {"Memory": 8388608}}')
+    body.close()
+    assert _body(quiet.exchange, {"Id": "c" * 64, "Warnings": None})["Warnings"] is None
+    at_floor = plan("POST", "/v1.42/containers/create", DOCKER_29_3, choose_target(DOCKER_29_3, None), SETTINGS)
+    assert isinstance(at_floor, Forward) and type(at_floor.exchange) is Exchange
