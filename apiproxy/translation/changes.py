@@ -288,6 +288,15 @@ def release_profile(name: str, endpoint: str | None, upstream_api: Version | Non
                  if _holds(change, upstream_api, sent_at)) if found else ()
 
 
+@lru_cache(maxsize=None)
+def release_ceiling(name: str) -> Version | None:
+    """The version from which a release's profile restores nothing (docker29: 1.52); None: no such profile
+    or an entry for every version."""
+    found = _profile(name)
+    belows = [change.below for change in found.endpoints] if found else []
+    return None if not belows or None in belows else max(below for below in belows if below is not None)
+
+
 @lru_cache(maxsize=4096)
 def between(client: Version, target: Version,
             endpoint: str | None) -> tuple[tuple[VersionChange, EndpointChange], ...]:

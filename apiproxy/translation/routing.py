@@ -7,6 +7,7 @@ from apiproxy.api.routes import Route, match_legacy, match_modern
 from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, climb_target, is_legacy
 from apiproxy.api.versions import Version, split_version_prefix
 from apiproxy.translation.chain import exchange_for, release_exchange
+from apiproxy.translation.changes import release_ceiling
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.memory import Memory
 
@@ -68,7 +69,7 @@ def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetCho
         climb = climb_target(info, version)
         if climb is not None:  # below the daemon's floor: up the chain to it
             return _climb(method, rest, query, version, climb, info, memory)
-        if info.release is not None:  # Docker 29 dropped fields older clients expect: restored
+        if info.release is not None:  # Docker 29 dropped fields older clients expect: given back
             restored = _restore(method, rest, query, version, info, memory)
             if restored is not None:
                 return restored
@@ -105,6 +106,9 @@ def _restore(method: str, path: str, query: str, version: Version, info: Upstrea
     """A modern client's request at its own version, with the answer's fields its release dropped
     restored (info.release); None when the endpoint lost nothing at this version."""
     assert info.release is not None
+    ceiling = release_ceiling(info.release)
+    if ceiling is not None and version >= ceiling:  # 1.52 and later: what the release answers is theirs
+        return None
     exchange = release_exchange(match_modern(method, path), version, path=path, release=info.release,
                                 upstream_kind=info.kind, memory=memory, upstream_version=info.version,
                                 upstream_api=info.api_version)

@@ -10,6 +10,7 @@ from apiproxy.api.datafiles import load_json
 from apiproxy.api.upstream_info import choose_target, parse_upstream_info, release_profile
 from apiproxy.api.versions import Version, parse_version
 from apiproxy.translation.chain import ChainExchange
+from apiproxy.translation.changes import release_ceiling
 from apiproxy.translation.steps.docker29 import KERNEL_MEMORY_DISCARDED
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.routing import Forward, Settings, plan
@@ -175,3 +176,8 @@ def test_a_kernel_memory_limit_is_answered_with_docker_28s_warning() -> None:
     assert _body(quiet.exchange, {"Id": "c" * 64, "Warnings": None})["Warnings"] is None
     at_floor = plan("POST", "/v1.42/containers/create", DOCKER_29_3, choose_target(DOCKER_29_3, None), SETTINGS)
     assert isinstance(at_floor, Forward) and type(at_floor.exchange) is Exchange
+
+
+def test_the_profile_says_from_which_version_it_restores_nothing() -> None:
+    assert release_ceiling("docker29") == Version(1, 52)
+    assert release_ceiling("no-such-release") is None
