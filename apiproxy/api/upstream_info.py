@@ -48,10 +48,10 @@ def _version_or_none(value: Any) -> Version | None:
 DOCKER29_API = Version(1, 52)  # Docker 29.0's ApiVersion: a build that names no release is placed by it
 
 
-def release_profile(kind: str, version: str, api_version: Version | None) -> str | None:
-    """"docker29" for Docker 29 and later, which dropped fields at every API version
-    (schemas/upstreams/docker29.json); Podman never.  The release is the version's first
-    number; a build that names none ("dev") is placed by its ApiVersion."""
+def choose_release(kind: str, version: str, api_version: Version | None) -> str | None:
+    """A daemon's release profile: "docker29" for Docker 29 and later, which dropped fields at
+    every API version (schemas/upstreams/docker29.json); Podman never.  The release is the
+    version's first number; a build that names none ("dev") is placed by its ApiVersion."""
     if kind != "docker":
         return None
     major = re.match(r"v?(\d+)\.", version)
@@ -72,7 +72,7 @@ def parse_upstream_info(body: dict[str, Any]) -> UpstreamInfo:
         version=version,
         api_version=api_version,
         min_api_version=_version_or_none(body.get("MinAPIVersion")),
-        release=release_profile(kind, version, api_version),
+        release=choose_release(kind, version, api_version),
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from apiproxy.api.datafiles import load_json
-from apiproxy.api.upstream_info import choose_target, parse_upstream_info, release_profile
+from apiproxy.api.upstream_info import choose_release, choose_target, parse_upstream_info
 from apiproxy.api.versions import Version, parse_version
 from apiproxy.translation.chain import ChainExchange
 from apiproxy.translation.changes import release_ceiling
@@ -48,9 +48,9 @@ def test_the_profile_is_chosen_by_the_daemons_release(version: str, api: str, ki
     assert parse_upstream_info(_version(version, api, "1.24", kind)).release == expected
 
 
-def test_release_profile_needs_a_docker_kind() -> None:
-    assert release_profile("podman", "29.1.0", Version(1, 52)) is None
-    assert release_profile("docker", "v29.1.0", None) == "docker29"
+def test_the_release_needs_a_docker_kind() -> None:
+    assert choose_release("podman", "29.1.0", Version(1, 52)) is None
+    assert choose_release("docker", "v29.1.0", None) == "docker29"
 
 
 def _plan(info: Any, path: str) -> Forward:
