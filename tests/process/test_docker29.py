@@ -45,10 +45,9 @@ class Setup:
                 if item.target not in ("/version", "/_ping") and "apiproxy.legacy-id" not in item.target]
 
 
-@pytest.fixture(scope="module")
-def docker29() -> Iterator[Setup]:
+def _running(release: str) -> Iterator[Setup]:
     workdir = tempfile.mkdtemp(prefix="ap29-")
-    fake = FakeDocker29(f"{workdir}/docker29.sock")
+    fake = FakeDocker29(f"{workdir}/docker29.sock", release)
     proxy = start_apiproxy(fake.path, workdir=workdir)
     yield Setup(fake, proxy)
     code = proxy.stop()
@@ -57,6 +56,18 @@ def docker29() -> Iterator[Setup]:
     shutil.rmtree(workdir, ignore_errors=True)
     assert code == 0, log
     assert "Traceback" not in log, log
+
+
+@pytest.fixture(scope="module")
+def docker29() -> Iterator[Setup]:
+    """Docker 29.1.3: API 1.44-1.52."""
+    yield from _running("29.1.3")
+
+
+@pytest.fixture(scope="module")
+def docker29_3() -> Iterator[Setup]:
+    """Docker 29.3.1: API 1.40-1.54, VirtualSize given back below 1.44."""
+    yield from _running("29.3.1")
 
 
 def _restored(settings: dict[str, Any]) -> dict[str, Any]:
@@ -135,3 +146,25 @@ def test_a_legacy_client_gets_its_shapes_with_the_dropped_fields(docker29: Setup
                                   "/v1.52/images/json", "/v1.52/images/busybox/json", "/v1.52/system/df"])
 def test_a_1_52_client_gets_the_answer_untouched(docker29: Setup, path: str) -> None:
     assert docker29.through(path).body == docker29.direct(path).body
+
+
+# Docker 29.3 (floor 1.40): a 1.41 client is served at its own version -----------------------------
+
+def test_on_29_3_a_1_41_client_is_served_at_its_version_with_the_dropped_fields(docker29_3: Setup) -> None:
+    mark = len(docker29_3.fake.requests)
+    web = docker29_3.through(f"/v1.41/containers/{WEB}/json").json()
+    df = docker29_3.through("/v1.41/system/df").json()
+    assert docker29_3.reached(mark) == [f"/v1.41/containers/{WEB}/json", "/v1.41/system/df"]
+    assert _restored(web["NetworkSettings"]) == DROPPED
+    assert df["BuilderSize"] == 1024 + 2048 and df["BuildCache"][0]["Parent"] == "ndlpt0hhvkqcdfkputsk4cq9c"
+    assert df["Images"] == docker29_3.direct("/v1.41/system/df").json()["Images"]  # VirtualSize: 29.3's own
+    for path in ("/v1.41/images/json", "/v1.41/images/busybox/json", "/v1.41/info"):
+        assert docker29_3.through(path).body == docker29_3.direct(path).body, path
+    assert docker29_3.through("/v1.41/images/json").json()[0]["VirtualSize"] == 4422144
+
+
+def test_on_29_3_a_1_39_client_climbs_to_1_40(docker29_3: Setup) -> None:
+    mark = len(docker29_3.fake.requests)
+    web = docker29_3.through(f"/v1.39/containers/{QUIET}/json").json()
+    assert docker29_3.reached(mark) == [f"/v1.40/containers/{QUIET}/json"]
+    assert _restored(web["NetworkSettings"]) == DROPPED
