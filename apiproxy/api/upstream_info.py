@@ -48,6 +48,7 @@ def _version_or_none(value: Any) -> Version | None:
 DOCKER29_API = Version(1, 52)  # Docker 29.0's ApiVersion: a build that names no release is placed by it
 
 
+@lru_cache(maxsize=64)  # asked for every translated request, of the one daemon
 def choose_release(kind: str, version: str, api_version: Version | None) -> str | None:
     """A daemon's release profile: "docker29" for Docker 29 and later, which dropped fields at
     every API version (schemas/upstreams/docker29.json); Podman never.  The release is the

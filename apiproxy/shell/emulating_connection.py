@@ -129,8 +129,7 @@ class EmulatingConnection(ClientConnection):
                 self.exchange = exchange_for(
                     match_legacy(method, template), self.exchange.client_version, self.exchange.target,
                     memory=self.daemon.memory, upstream_kind=info.kind if info else "docker",
-                    upstream_version=info.version if info else "", upstream_api=info.api_version if info else None,
-                    release=info.release if info else None)
+                    upstream_version=info.version if info else "", upstream_api=info.api_version if info else None)
             self.request.method = result.method
             self.answer_as_attach = result.as_attach
             self.upstream_target = f"/v{self.exchange.target}{result.path}"

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 from apiproxy.api import validation
 from apiproxy.api.errors import JSON_ERRORS_SINCE
 from apiproxy.api.routes import Route
-from apiproxy.api.upstream_info import is_legacy
+from apiproxy.api.upstream_info import choose_release, is_legacy
 from apiproxy.api.versions import Version
 from apiproxy.translation import changes
 from apiproxy.translation.changes import EndpointChange, Step, run_steps
@@ -73,13 +73,14 @@ class ChainExchange(Exchange):
     @classmethod
     def build(cls, route: Route, client_version: Version, target: Version, path: str,
               upstream_kind: str, memory: Memory | None = None, upstream_version: str = "",
-              upstream_api: Version | None = None, release: str | None = None) -> ChainExchange:
+              upstream_api: Version | None = None) -> ChainExchange:
         context = Context(route.method, route.template, route.params(path), client_version, target,
                           upstream_kind, upstream_version, memory=memory or Memory())
         crossed = [change for _, change in changes.between(client_version, target, route.key)]
         if is_legacy(client_version):  # the profiles say how daemons differ from those of 2013
             crossed += changes.profile(upstream_kind, route.key, upstream_api or target)
-        if release is not None:  # what the daemon's release dropped at every version (docker29)
+        release = choose_release(upstream_kind, upstream_version, upstream_api)
+        if release is not None:  # what the daemon's release dropped at every version (docker29), any client
             crossed += changes.release_profile(release, route.key, upstream_api, target)
         return cls(route, client_version, target, context, crossed)
 
@@ -259,22 +260,9 @@ class ChainExchange(Exchange):
 
 def exchange_for(route: Route | None, client_version: Version | None, target: Version | None,
                  *, path: str = "", upstream_kind: str = "docker", memory: Memory | None = None,
-                 upstream_version: str = "", upstream_api: Version | None = None,
-                 release: str | None = None) -> Exchange:
+                 upstream_version: str = "", upstream_api: Version | None = None) -> Exchange:
     """The exchange for a request: identity unless a version change lies between."""
     if route is None or client_version is None or target is None or client_version == target:
         return Exchange(route, client_version, target)
     return ChainExchange.build(route, client_version, target, path, upstream_kind, memory, upstream_version,
-                               upstream_api, release)
-
-
-def release_exchange(route: Route | None, version: Version, *, path: str, release: str, upstream_kind: str,
-                     memory: Memory | None = None, upstream_version: str = "",
-                     upstream_api: Version | None = None) -> ChainExchange | None:
-    """The exchange of a modern client the daemon serves at its own version, when the daemon's
-    release dropped something that version's daemons answered (docker29); None: nothing to restore,
-    the request passes through untouched."""
-    if route is None or not changes.release_profile(release, route.key, upstream_api, version):
-        return None
-    return ChainExchange.build(route, version, version, path, upstream_kind, memory, upstream_version,
-                               upstream_api, release)
+                               upstream_api)

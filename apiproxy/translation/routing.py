@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from apiproxy.api.routes import Route, match_legacy, match_modern
 from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, climb_target, is_legacy
 from apiproxy.api.versions import Version, split_version_prefix
-from apiproxy.translation.chain import exchange_for, release_exchange
-from apiproxy.translation.changes import release_ceiling
+from apiproxy.translation.chain import exchange_for
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.memory import Memory
+from apiproxy.translation.release import release_exchange
 
 
 @dataclass
@@ -69,10 +69,9 @@ def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetCho
         climb = climb_target(info, version)
         if climb is not None:  # below the daemon's floor: up the chain to it
             return _climb(method, rest, query, version, climb, info, memory)
-        if info.release is not None:  # Docker 29 dropped fields older clients expect: given back
-            restored = _restore(method, rest, query, version, info, memory)
-            if restored is not None:
-                return restored
+        restoring = release_exchange(method, rest, version, info, memory) if info.release else None
+        if restoring is not None:  # what the daemon's release dropped (Docker 29), given back
+            return Forward(f"/v{version}{restoring.request_target(rest, query)}", restoring)
         if not addressed.prefixed:
             # unversioned_version configured to a modern version: say it explicitly.
             return Forward(f"/v{version}{rest}{suffix}", exchange_for(route, version, version))
@@ -87,7 +86,7 @@ def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetCho
             return Refuse(400, f"client version {version} is too new. Maximum supported API "
                                f"version is {target}", version)
     exchange = exchange_for(route, version, target, path=rest, upstream_kind=info.kind, memory=memory,
-                            upstream_version=info.version, upstream_api=info.api_version, release=info.release)
+                            upstream_version=info.version, upstream_api=info.api_version)
     return Forward(f"/v{target}{exchange.request_target(rest, query)}", exchange)
 
 
@@ -97,21 +96,5 @@ def _climb(method: str, path: str, query: str, version: Version, target: Version
     else sent as it is at the version the daemon accepts."""
     route = match_modern(method, path)
     exchange = exchange_for(route, version, target, path=path, upstream_kind=info.kind, memory=memory,
-                            upstream_version=info.version, upstream_api=info.api_version, release=info.release)
+                            upstream_version=info.version, upstream_api=info.api_version)
     return Forward(f"/v{target}{exchange.request_target(path, query)}", exchange)
-
-
-def _restore(method: str, path: str, query: str, version: Version, info: UpstreamInfo,
-             memory: Memory | None) -> Forward | None:
-    """A modern client's request at its own version, with the answer's fields its release dropped
-    restored (info.release); None when the endpoint lost nothing at this version."""
-    assert info.release is not None
-    ceiling = release_ceiling(info.release)
-    if ceiling is not None and version >= ceiling:  # 1.52 and later: what the release answers is theirs
-        return None
-    exchange = release_exchange(match_modern(method, path), version, path=path, release=info.release,
-                                upstream_kind=info.kind, memory=memory, upstream_version=info.version,
-                                upstream_api=info.api_version)
-    if exchange is None:
-        return None
-    return Forward(f"/v{version}{exchange.request_target(path, query)}", exchange)
