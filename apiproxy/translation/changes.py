@@ -214,8 +214,8 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
     endpoints = []
     for entry in data.get("changes", []):
         unknown = set(entry) - {"endpoint", "description", "status", "hijack", "emulate", "unsupported",
-                                "request_transform", "from_api", "until_api", "below", "stream_separator",
-                                "emulate_if_query", "legacy_only", *SECTIONS}
+                                "request_transform", "from_api", "stream_separator", "emulate_if_query", "legacy_only",
+                                *SECTIONS}
         if unknown or "endpoint" not in entry or "description" not in entry:
             raise ChangeError(f"{source}: a change needs endpoint and description; unknown {sorted(unknown)}")
         endpoints.append(EndpointChange(
@@ -229,8 +229,6 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
             unsupported=entry.get("unsupported"),
             request_transform=registry.stream_step.resolve_optional(entry.get("request_transform"), source),
             from_api=parse_version(entry["from_api"]) if "from_api" in entry else None,
-            until_api=parse_version(entry["until_api"]) if "until_api" in entry else None,
-            below=parse_version(entry["below"]) if "below" in entry else None,
             stream_separator=entry.get("stream_separator"),
             emulate_if_query=tuple(entry.get("emulate_if_query", ())),
             legacy_only=entry.get("legacy_only", False),
@@ -247,13 +245,23 @@ def all_changes() -> tuple[VersionChange, ...]:
     return tuple(sorted(changes, key=lambda change: change.version))
 
 
+_PROFILE_KEYS = ("until_api", "below")  # what only a profile's entries say: which daemons, which requests
+
+
 @lru_cache(maxsize=None)
 def _profile(kind: str) -> VersionChange | None:
     path = schemas_dir() / "upstreams" / f"{kind}.json"
     if not path.is_file():
         return None
     data = load_json(f"upstreams/{kind}.json")
-    return _compile_change({**data, "version": "0.0"}, f"upstreams/{kind}.json")
+    entries = data.get("changes", [])
+    compiled = _compile_change({**data, "version": "0.0", "changes": [
+        {key: value for key, value in entry.items() if key not in _PROFILE_KEYS} for entry in entries]},
+        f"upstreams/{kind}.json")
+    for change, entry in zip(compiled.endpoints, entries):
+        change.until_api = parse_version(entry["until_api"]) if "until_api" in entry else None
+        change.below = parse_version(entry["below"]) if "below" in entry else None
+    return compiled
 
 
 def _holds(change: EndpointChange, upstream_api: Version | None, sent_at: Version | None) -> bool:
