@@ -1,6 +1,7 @@
 """What apiproxy knows of its upstream daemon, and the version it talks to it. Pure."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -19,6 +20,9 @@ class UpstreamInfo:
     version: str  # the product's own version, for the log
     api_version: Version | None  # None: a daemon too old to say (Docker 0.3-0.5)
     min_api_version: Version | None
+    # The profile of a daemon release that dropped answers at every API version ("docker29"),
+    # applied to every client below the versions it names; None for every other daemon.
+    release: str | None = None
 
     @property
     def lowest(self) -> Version:
@@ -41,16 +45,35 @@ def _version_or_none(value: Any) -> Version | None:
         return None
 
 
+DOCKER29_API = Version(1, 52)  # Docker 29.0's ApiVersion: a build that names no release is placed by it
+
+
+@lru_cache(maxsize=64)  # asked for every translated request, of the one daemon
+def choose_release(kind: str, version: str, api_version: Version | None) -> str | None:
+    """A daemon's release profile: "docker29" for Docker 29 and later, which dropped fields at
+    every API version (schemas/upstreams/docker29.json); Podman never.  The release is the
+    version's first number; a build that names none ("dev") is placed by its ApiVersion."""
+    if kind != "docker":
+        return None
+    major = re.match(r"v?(\d+)\.", version)
+    if major is not None:
+        return "docker29" if int(major.group(1)) >= 29 else None
+    return "docker29" if api_version is not None and api_version >= DOCKER29_API else None
+
+
 def parse_upstream_info(body: dict[str, Any]) -> UpstreamInfo:
     """Interpret a `/version` answer; Podman names itself in `Components`."""
     components = body.get("Components") or []
     names = " ".join(str(c.get("Name", "")) for c in components if isinstance(c, dict))
     kind = "podman" if "podman" in names.lower() else "docker"
+    version = str(body.get("Version", "unknown"))
+    api_version = _version_or_none(body.get("ApiVersion"))
     return UpstreamInfo(
         kind=kind,
-        version=str(body.get("Version", "unknown")),
-        api_version=_version_or_none(body.get("ApiVersion")),
+        version=version,
+        api_version=api_version,
         min_api_version=_version_or_none(body.get("MinAPIVersion")),
+        release=choose_release(kind, version, api_version),
     )
 
 

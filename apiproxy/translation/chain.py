@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 from apiproxy.api import validation
 from apiproxy.api.errors import JSON_ERRORS_SINCE
 from apiproxy.api.routes import Route
-from apiproxy.api.upstream_info import is_legacy
+from apiproxy.api.upstream_info import choose_release, is_legacy
 from apiproxy.api.versions import Version
 from apiproxy.translation import changes
 from apiproxy.translation.changes import EndpointChange, Step, run_steps
@@ -79,6 +79,9 @@ class ChainExchange(Exchange):
         crossed = [change for _, change in changes.between(client_version, target, route.key)]
         if is_legacy(client_version):  # the profiles say how daemons differ from those of 2013
             crossed += changes.profile(upstream_kind, route.key, upstream_api or target)
+        release = choose_release(upstream_kind, upstream_version, upstream_api)
+        if release is not None:  # what the daemon's release dropped at every version (docker29), any client
+            crossed += changes.release_profile(release, route.key, upstream_api, target)
         return cls(route, client_version, target, context, crossed)
 
     @property

@@ -24,6 +24,7 @@ import apiproxy.translation.emulations.attach  # noqa: F401
 import apiproxy.translation.emulations.containers  # noqa: F401
 import apiproxy.translation.emulations.images  # noqa: F401
 import apiproxy.translation.steps.containers  # noqa: F401
+import apiproxy.translation.steps.docker29  # noqa: F401
 import apiproxy.translation.steps.events  # noqa: F401
 import apiproxy.translation.steps.filters  # noqa: F401
 import apiproxy.translation.steps.host_settings  # noqa: F401
@@ -187,6 +188,8 @@ class EndpointChange:
     unsupported: str | None  # why apiproxy cannot serve the request across this change
     request_transform: StreamStep | None  # makes a streaming transform of the request body
     from_api: Version | None = None  # a profile entry: the daemons that do this speak at least this
+    until_api: Version | None = None  # a profile entry: the daemons that do this speak below this
+    below: Version | None = None  # a profile entry: only for requests sent at a version below this
     stream_separator: str | None = None  # what ends each item of a JSON stream below this version
     emulate_if_query: tuple[str, ...] = ()  # the emulation only serves requests giving one of these
     # Crossed by v1.0-v1.9 clients only: the daemons that still served later clients (dockerd 20.10
@@ -251,13 +254,30 @@ def all_changes() -> tuple[VersionChange, ...]:
     return tuple(sorted(changes, key=lambda change: change.version))
 
 
+_PROFILE_KEYS = ("until_api", "below")  # what only a profile's entries say: which daemons, which requests
+
+
 @lru_cache(maxsize=None)
 def _profile(kind: str) -> VersionChange | None:
     path = schemas_dir() / "upstreams" / f"{kind}.json"
     if not path.is_file():
         return None
     data = load_json(f"upstreams/{kind}.json")
-    return _compile_change({**data, "version": "0.0"}, f"upstreams/{kind}.json")
+    entries = data.get("changes", [])
+    compiled = _compile_change({**data, "version": "0.0", "changes": [
+        {key: value for key, value in entry.items() if key not in _PROFILE_KEYS} for entry in entries]},
+        f"upstreams/{kind}.json")
+    for change, entry in zip(compiled.endpoints, entries):
+        change.until_api = parse_version(entry["until_api"]) if "until_api" in entry else None
+        change.below = parse_version(entry["below"]) if "below" in entry else None
+    return compiled
+
+
+def _holds(change: EndpointChange, upstream_api: Version | None, sent_at: Version | None) -> bool:
+    """Whether a profile entry holds for a daemon of `upstream_api` asked at `sent_at`."""
+    return (change.from_api is None or (upstream_api is not None and upstream_api >= change.from_api)) \
+        and (change.until_api is None or upstream_api is None or upstream_api < change.until_api) \
+        and (change.below is None or sent_at is None or sent_at < change.below)
 
 
 @lru_cache(maxsize=4096)  # the same few combinations, asked on every request
@@ -271,7 +291,27 @@ def profile(kind: str, endpoint: str | None, upstream_api: Version) -> tuple[End
     """
     found = [_profile(name) for name in ("all", kind)]
     return tuple(change for profile in found if profile for change in profile.for_endpoint(endpoint)
-                 if change.from_api is None or upstream_api >= change.from_api)
+                 if _holds(change, upstream_api, None))
+
+
+@lru_cache(maxsize=4096)
+def release_profile(name: str, endpoint: str | None, upstream_api: Version | None,
+                    sent_at: Version) -> tuple[EndpointChange, ...]:
+    """What a daemon release (`docker29`) stopped doing at every API version, for a request sent
+    at `sent_at`: applied after the chain and the kind's profile, for legacy and modern clients alike
+    (each entry's `below` says which versions the daemons before that release answered so)."""
+    found = _profile(name)
+    return tuple(change for change in found.for_endpoint(endpoint)
+                 if _holds(change, upstream_api, sent_at)) if found else ()
+
+
+@lru_cache(maxsize=None)
+def release_ceiling(name: str) -> Version | None:
+    """The version from which a release's profile restores nothing (docker29: 1.52); None: no such profile
+    or an entry for every version."""
+    found = _profile(name)
+    belows = [change.below for change in found.endpoints] if found else []
+    return None if not belows or None in belows else max(below for below in belows if below is not None)
 
 
 @lru_cache(maxsize=4096)

@@ -9,6 +9,7 @@ from apiproxy.api.versions import Version, split_version_prefix
 from apiproxy.translation.chain import exchange_for
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.memory import Memory
+from apiproxy.translation.release import release_exchange
 
 
 @dataclass
@@ -68,6 +69,9 @@ def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetCho
         climb = climb_target(info, version)
         if climb is not None:  # below the daemon's floor: up the chain to it
             return _climb(method, rest, query, version, climb, info, memory)
+        restoring = release_exchange(method, rest, version, info, memory) if info.release else None
+        if restoring is not None:  # what the daemon's release dropped (Docker 29), given back
+            return Forward(f"/v{version}{restoring.request_target(rest, query)}", restoring)
         if not addressed.prefixed:
             # unversioned_version configured to a modern version: say it explicitly.
             return Forward(f"/v{version}{rest}{suffix}", exchange_for(route, version, version))

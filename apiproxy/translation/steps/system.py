@@ -50,6 +50,8 @@ def builder_size(usage: Any, context: Context) -> Any:
     items = [item for item in usage.get("BuildCache") or [] if isinstance(item, dict)]
     usage.setdefault("BuilderSize", sum(item.get("Size") or 0 for item in items))
     for item in items:
-        parents = item.pop("Parents", None) or []
+        # moby's json tag says " Parents" (a stray space), so that is the key dockerd sends
+        parents = item.pop("Parents", None) or item.pop(" Parents", None) or []
+        item.pop(" Parents", None)
         item.setdefault("Parent", parents[0] if parents else "")
     return usage
