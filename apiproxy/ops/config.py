@@ -203,7 +203,8 @@ def _advertisable(version: Version) -> list[tuple[str, str]]:
     (it would get 2013 shapes), nor one above the newest whose changes apiproxy knows."""
     oldest, newest = Version(1, 10), newest_known()
     if version < oldest:
-        problem = f"{version} is a 2013 version, whose answers a negotiating client cannot read: give {oldest} or later"
+        problem = f"{version} is a 2013 version, whose answers a negotiating client cannot read: " \
+                  f"give {oldest} or later"
     elif version > newest:
         problem = f"apiproxy knows the version changes up to {newest}: give {newest} or lower"
     else:
