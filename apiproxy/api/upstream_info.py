@@ -86,6 +86,24 @@ def known_versions() -> tuple[tuple[Version, ...], tuple[Version, ...]]:
     return legacy, tuple(sorted(set(legacy + targets)))
 
 
+@lru_cache(maxsize=1)
+def newest_known() -> Version:
+    """The newest version whose changes schemas/changes/ holds in full (versions.json's "newest")."""
+    return parse_version(load_json("versions.json")["newest"])
+
+
+def advertised_version(info: UpstreamInfo, pinned: Version | None) -> Version | None:
+    """The ApiVersion apiproxy's /version and /_ping answers carry (None: the daemon said none).
+
+    The daemon's own, capped at the newest version apiproxy knows the changes of, or at the
+    configured `pinned` one: a client that negotiates then speaks a version apiproxy can
+    translate whatever the daemon's floor.
+    """
+    if info.highest is None:
+        return None
+    return min(info.highest, pinned or newest_known())
+
+
 def is_legacy(version: Version) -> bool:
     return version in known_versions()[0]
 

@@ -13,6 +13,7 @@ import jsonschema
 
 from apiproxy.api.datafiles import load_json
 from apiproxy.api.policy import Policy, PolicyError
+from apiproxy.api.upstream_info import newest_known
 from apiproxy.api.versions import BadVersion, Version, parse_version
 from apiproxy.ops.listen_specs import EndpointError, UnixListen, parse_mode, parse_systemd_listen, parse_unix_listen
 
@@ -68,7 +69,8 @@ class Config:
     listeners: tuple[Listener, ...]
     upstream: str
     target_version: Version | None  # None: auto
-    unversioned_version: Version
+    unversioned_version: Version | None  # None: auto, the advertised version
+    advertise_version: Version | None = None  # None: auto, the daemon's capped at the newest known
     log: LogSettings = field(default_factory=LogSettings)
     insert_fetch_urls: bool = True
     upstream_tls: TLSFiles | None = None
@@ -135,7 +137,12 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
     upstream = data.get("upstream", {})
     target_text = upstream.get("target_version", "auto")
     target = None if target_text == "auto" else version("upstream.target_version", target_text)
-    unversioned = version("unversioned_version", data.get("unversioned_version", "1.9"))
+    unversioned_text = data.get("unversioned_version", "auto")
+    unversioned = None if unversioned_text == "auto" else version("unversioned_version", unversioned_text)
+    advertise_text = upstream.get("advertise_version", "auto")
+    advertise = None if advertise_text == "auto" else version("upstream.advertise_version", advertise_text)
+    if advertise is not None:
+        problems.extend(_advertisable(advertise))
     listeners = []
     for index, entry in enumerate(data.get("listeners", [])):
         key = f"listeners.{index}"
@@ -173,13 +180,14 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
     log = LogSettings(**data.get("log", {}))
     if log.access not in ("stderr", "off") and not _appendable(log.access):
         problems.append(("log.access", f"cannot append to {log.access}"))
-    if problems or unversioned is None:
+    if problems:
         return None, problems
     config = Config(
         listeners=tuple(listeners),
         upstream=upstream.get("endpoint", DEFAULT_UPSTREAM),
         target_version=target,
         unversioned_version=unversioned,
+        advertise_version=advertise,
         log=log,
         insert_fetch_urls=data.get("insert_fetch_urls", True),
         upstream_tls=upstream_tls,
@@ -188,6 +196,20 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
         metrics_listen=data.get("metrics", {}).get("listen"),
     )
     return config, problems
+
+
+def _advertisable(version: Version) -> list[tuple[str, str]]:
+    """A pinned advertised version is one a negotiating client can be served at: not a 2013 one
+    (it would get 2013 shapes), nor one above the newest whose changes apiproxy knows."""
+    oldest, newest = Version(1, 10), newest_known()
+    if version < oldest:
+        problem = f"{version} is a 2013 version, whose answers a negotiating client cannot read: " \
+                  f"give {oldest} or later"
+    elif version > newest:
+        problem = f"apiproxy knows the version changes up to {newest}: give {newest} or lower"
+    else:
+        return []
+    return [("upstream.advertise_version", problem)]
 
 
 def _permissions(entry: dict[str, Any], key: str, unix: UnixListen | None,

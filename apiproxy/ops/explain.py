@@ -16,7 +16,8 @@ from apiproxy.api.errors import error_reply
 from apiproxy.api.redaction import redact_target, redact_url
 from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, is_legacy, known_versions
 from apiproxy.api.versions import Version, split_version_prefix
-from apiproxy.translation.chain import ChainExchange
+from apiproxy.translation.advertise import Advertising
+from apiproxy.translation.chain import ChainExchange, exchange_for
 from apiproxy.translation.emulations import outcome
 from apiproxy.translation.emulations.attach import NEVER_STARTED
 from apiproxy.translation.emulations.commands import (Answer, Call, EmulationFailed, Fetch, LegacyRequest, Park, Pass,
@@ -121,6 +122,12 @@ def _explain(question: Question, lines: list[str]) -> int:
 
 def _untranslated(question: Question, sent: str, exchange: Exchange, lines: list[str]) -> int:
     what = f"{question.method} {redact_target(question.target)}"
+    if isinstance(exchange, Advertising):
+        field, also = ("API-Version header", "") if exchange.path == "/_ping" else ("ApiVersion", " (MinAPIVersion: 1.0)")
+        lines.append(f"{what}: apiproxy passes the request through as {question.method} {redact_target(sent)}; "
+                     f"the answer's {field} says {exchange.advertised}{also}, the daemon's own capped at the newest "
+                     f"version apiproxy knows the changes of.")
+        return 0
     if exchange.route is not None or exchange.client_version is None or not is_legacy(exchange.client_version):
         lines.append(f"{what}: apiproxy passes the request through untouched, "
                      f"as {question.method} {redact_target(sent)}.")

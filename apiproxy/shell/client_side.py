@@ -269,7 +269,7 @@ class ClientConnection(Protocol):
         self.answer_as_attach = False
         path = head.target.partition("?")[0]
         # Known before routing, so that even "daemon unreachable" speaks the client's style.
-        self.client_version = address(head.method, path, self.factory.settings).version
+        self.client_version = address(head.method, path, self.factory.settings, self.daemon.info).version
         self.record = AccessRecord(head.method, endpoint_template(head.method, path), self.client_version,
                                    self.factory.clock.seconds(), bytes_in=len(self.raw_head))
         connection = http1.tokens(head.headers, b"connection")

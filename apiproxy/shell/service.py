@@ -64,7 +64,7 @@ class Service:
         self.reload_config = reload
         self.daemon = Daemon(reactor, config.upstream, config.target_version, config.upstream_tls)
         self.daemon.memory.insert_fetch_urls = config.insert_fetch_urls
-        self.settings = Settings(unversioned_version=config.unversioned_version)
+        self.settings = Settings(config.unversioned_version, config.advertise_version)
         self.parked: dict[str, list[Any]] = {}  # attaches awaiting a start, whichever listener
         self.listening: dict[Listener, tuple[ProxyFactory, Any]] = {}
         self.stopping = False
@@ -112,9 +112,9 @@ class Service:
         except ConfigError as error:
             log.error("SIGHUP: the new configuration is refused, the running one stays: {error}", error=str(error))
             return
-        if (new.upstream, new.upstream_tls, new.target_version, new.unversioned_version) != \
+        if (new.upstream, new.upstream_tls, new.target_version, new.unversioned_version, new.advertise_version) != \
                 (self.config.upstream, self.config.upstream_tls, self.config.target_version,
-                 self.config.unversioned_version):
+                 self.config.unversioned_version, self.config.advertise_version):
             log.warn("SIGHUP: upstream and version settings change only with a restart; they stay as they were")
         if new.metrics_listen != self.config.metrics_listen:
             log.warn("SIGHUP: [metrics] listen changes only with a restart; it stays as it was")

@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from apiproxy.api.routes import Route, match_legacy, match_modern
-from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, climb_target, is_legacy
+from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, advertised_version, climb_target, is_legacy
 from apiproxy.api.versions import Version, split_version_prefix
+from apiproxy.translation.advertise import ADVERTISING, Advertising
 from apiproxy.translation.chain import exchange_for
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.memory import Memory
@@ -31,7 +32,8 @@ class Refuse:
 
 @dataclass(frozen=True)
 class Settings:
-    unversioned_version: Version
+    unversioned_version: Version | None  # None: auto, the advertised version
+    advertise_version: Version | None = None  # None: auto, the daemon's capped at the newest known
 
 
 @dataclass(frozen=True)
@@ -44,21 +46,38 @@ class Addressed:
     route: Route | None
 
 
-def address(method: str, path: str, settings: Settings) -> Addressed:
+def address(method: str, path: str, settings: Settings, info: UpstreamInfo | None = None) -> Addressed:
     prefixed = split_version_prefix(path)
     if prefixed.version is not None:
         return Addressed(prefixed.version, prefixed.path, True, match_legacy(method, prefixed.path))
     route = match_legacy(method, path) if path != "/_ping" else None
-    # A bare 2013 endpoint speaks the configured default; any other bare path
-    # is not a 2013 endpoint and the upstream answers it at its own version.
-    return Addressed(settings.unversioned_version if route else None, path, False, route)
+    # A bare 2013 endpoint speaks the configured default (auto: the version advertised, so
+    # today's tools get today's shapes); any other bare path is not a 2013 endpoint and the
+    # upstream answers it at its own version.
+    version = settings.unversioned_version
+    if version is None and info is not None:
+        version = advertised_version(info, settings.advertise_version)
+    return Addressed(version if route else None, path, False, route)
 
 
 def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetChoice,
          settings: Settings, memory: Memory | None = None) -> Forward | Refuse:
+    addressed = address(method, request_target.partition("?")[0], settings, info)
+    decision = _plan(method, request_target, addressed, info, choice, memory)
+    advertised = advertised_version(info, settings.advertise_version)
+    if isinstance(decision, Forward) and advertised is not None and (method, addressed.path) in ADVERTISING \
+            and (addressed.version is None or not is_legacy(addressed.version)):
+        # No version change of 1.10 on touches these two: nothing is lost if a climb is replaced.
+        exchange = decision.exchange
+        decision.exchange = Advertising(exchange.route, exchange.client_version, exchange.target, advertised,
+                                        addressed.path)
+    return decision
+
+
+def _plan(method: str, request_target: str, addressed: Addressed, info: UpstreamInfo, choice: TargetChoice,
+          memory: Memory | None) -> Forward | Refuse:
     path, question, query = request_target.partition("?")
     suffix = question + query
-    addressed = address(method, path, settings)
     version, rest, route = addressed.version, addressed.path, addressed.route
     if version is None:
         return Forward(request_target, exchange_for(None, None, None))

@@ -23,7 +23,7 @@ def test_legacy_version_answers_through_apiproxy(proxy_sock: str, docker_sock: s
 
 
 @pytest.mark.parametrize("path", ["/v1.9/containers/json?all=1", "/v1.0/containers/json",
-                                  "/v1.000000/containers/json", "/containers/json", "/v1.5/images/json"])
+                                  "/v1.000000/containers/json", "/v1.5/images/json"])
 def test_legacy_requests_reach_the_daemon(proxy_sock: str, path: str) -> None:
     reply = request(proxy_sock, "GET", path)
     assert reply.status == 200, reply

@@ -93,7 +93,10 @@ class Fleet:
     def _start(version: str, api_version: bool, target_version: str | None) -> Old:
         workdir = tempfile.mkdtemp(prefix="ap-old-")  # short: unix socket paths are limited
         fake = FakeDaemon(f"{workdir}/fake.sock", version, api_version=api_version)
-        extra = ["--target-version", target_version] if target_version else []
+        # Bare paths are read as the 2013 tools that sent them meant: at 1.9 (at most the daemon's own).
+        with open(f"{workdir}/apiproxy.toml", "w") as config:
+            config.write('unversioned_version = "1.9"\n')
+        extra = ["--config", f"{workdir}/apiproxy.toml"] + (["--target-version", target_version] if target_version else [])
         proxy = start_apiproxy(fake.path, *extra, workdir=workdir)
         target = target_version or (version if api_version else None)
         old = Old(fake, proxy, target, workdir)
@@ -166,7 +169,7 @@ def test_v13_container_list_goes_at_target_and_returns_ports_as_text(fleet: Flee
 
 
 def test_bare_path_is_answered_as_the_daemon_would(fleet: Fleet) -> None:
-    # unversioned_version is 1.9; a bare path at a 1.7 daemon goes at 1.7, as that daemon answered it.
+    # unversioned_version is configured 1.9; a bare path at a 1.7 daemon goes at 1.7, as that daemon answered it.
     old = fleet.get("1.7")
     reply = old.send("GET", "/containers/json")
     assert [r.target for r in old.received()] == ["/v1.7/containers/json"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import grp
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from support import REPO, Apiproxy, request, start_apiproxy
+from echo_upstream import EchoUpstream
+from support import REPO, Apiproxy, deadline_poll, request, start_apiproxy
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -91,6 +93,10 @@ def test_check_config_accepts_the_shipped_file() -> None:
     ('[[listeners]]\nendpoint = "unix:/tmp/x.sock"\nmode = "0666"\n', "listeners.0.mode:"),
     ('[[listeners]]\nendpoint = "unix:/tmp/x.sock"\n[colour]\n', "colour: unknown key"),
     ('unversioned_version = 9\n[[listeners]]\nendpoint = "unix:/tmp/x.sock"\n', "unversioned_version:"),
+    ('[upstream]\nadvertise_version = "1.9"\n[[listeners]]\nendpoint = "unix:/tmp/x.sock"\n',
+     "upstream.advertise_version: 1.9 is a 2013 version"),
+    ('[upstream]\nadvertise_version = "1.99"\n[[listeners]]\nendpoint = "unix:/tmp/x.sock"\n',
+     "upstream.advertise_version: apiproxy knows the version changes up to"),
     ('[[listeners]]\nendpoint = "unix:/tmp/x.sock"\nendpoint = "b"\n', "line 3, column"),
 ])
 def test_check_config_reports_the_key_and_the_problem(workdir: str, text: str, expected: str) -> None:
@@ -99,6 +105,27 @@ def test_check_config_reports_the_key_and_the_problem(workdir: str, text: str, e
     result = _run_cli("check-config", str(config))
     assert result.returncode == 1
     assert expected in result.stderr, result.stderr
+
+
+def test_the_advertised_version_is_configured_and_changes_only_with_a_restart(echo: EchoUpstream,
+                                                                              workdir: str) -> None:
+    config = Path(workdir, "c.toml")
+    config.write_text(f'[upstream]\nendpoint = "unix:{echo.path}"\nadvertise_version = "1.24"\n'
+                      f'[[listeners]]\nendpoint = "unix:{workdir}/ap.sock"\n')
+    proxy = Apiproxy(["--config", str(config)], f"{workdir}/ap.sock", workdir).wait_listening()
+    try:
+        assert proxy.sock is not None
+        version = request(proxy.sock, "GET", "/version").json()  # a bare path: read at 1.24
+        assert (version["ApiVersion"], version["MinAPIVersion"]) == ("1.24", "1.0")
+        assert echo.requests[-1]["target"] == "/v1.24/version"
+        config.write_text(config.read_text().replace('"1.24"', '"1.30"'))
+        os.kill(proxy.pid, signal.SIGHUP)
+        deadline_poll(lambda: "SIGHUP: configuration read again" in proxy.log)
+        assert "SIGHUP: upstream and version settings change only with a restart" in proxy.log
+        assert request(proxy.sock, "HEAD", "/_ping").status == 200
+        assert request(proxy.sock, "GET", "/v1.41/version").json()["ApiVersion"] == "1.24"
+    finally:
+        assert proxy.stop() == 0, proxy.log
 
 
 def test_a_bad_config_never_listens(workdir: str) -> None:

@@ -36,14 +36,33 @@ def test_reference_config_loads() -> None:
         listeners=(Listener("unix:/var/run/docker-legacy.sock", 0o660, "docker"),),
         upstream="unix:/var/run/docker.sock",
         target_version=None,
-        unversioned_version=Version(1, 9),
+        unversioned_version=None,
     )
 
 
 def test_defaults_fill_a_minimal_config() -> None:
     assert validate({"listeners": [LISTENER]}) == Config(
-        (Listener("unix:/tmp/legacy.sock", 0o660, "docker"),), "unix:/var/run/docker.sock", None,
-        Version(1, 9))
+        (Listener("unix:/tmp/legacy.sock", 0o660, "docker"),), "unix:/var/run/docker.sock", None, None, None)
+
+
+@pytest.mark.parametrize(("unversioned", "advertise", "expected"), [
+    ("1.9", "auto", (Version(1, 9), None)),
+    ("auto", "1.10", (None, Version(1, 10))),
+    ("1.24", "1.41", (Version(1, 24), Version(1, 41))),
+])
+def test_versions_of_bare_paths_and_advertised(unversioned: str, advertise: str,
+                                               expected: tuple[Version | None, Version | None]) -> None:
+    loaded = validate({"listeners": [LISTENER], "unversioned_version": unversioned,
+                       "upstream": {"advertise_version": advertise}})
+    assert (loaded.unversioned_version, loaded.advertise_version) == expected
+
+
+def test_advertise_version_is_checked_against_what_apiproxy_knows() -> None:
+    newest = config.newest_known()
+    validate({"listeners": [LISTENER], "upstream": {"advertise_version": str(newest)}})
+    above = Version(newest.major, newest.minor + 1)
+    assert problems_of({"listeners": [LISTENER], "upstream": {"advertise_version": str(above)}}) == [
+        ("upstream.advertise_version", f"apiproxy knows the version changes up to {newest}: give {newest} or lower")]
 
 
 def test_no_docker_group_leaves_the_group_alone(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,6 +90,11 @@ def test_unknown_keys_are_problems(data: dict[str, Any], key: str) -> None:
     ({"upstream": {"endpoint": ""}}, "upstream.endpoint"),
     ({"upstream": {"target_version": "latest"}}, "upstream.target_version"),
     ({"upstream": {"target_version": "99999.1"}}, "upstream.target_version"),
+    ({"upstream": {"advertise_version": "latest"}}, "upstream.advertise_version"),
+    ({"upstream": {"advertise_version": "1.45.0"}}, "upstream.advertise_version"),
+    ({"upstream": {"advertise_version": "1.9"}}, "upstream.advertise_version"),  # 2013 answers
+    ({"upstream": {"advertise_version": "1.99"}}, "upstream.advertise_version"),  # above the newest known
+    ({"unversioned_version": "latest"}, "unversioned_version"),
     ({"listeners": {"endpoint": "unix:/tmp/x.sock"}}, "listeners"),
     ({"listeners": [{"mode": "0600"}]}, "listeners.0"),
     ({"listeners": [{**LISTENER, "mode": 0o600}]}, "listeners.0.mode"),

@@ -1,6 +1,7 @@
 """apiproxy.routes, .routing and .upstream: which endpoint, which version, which target."""
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -8,8 +9,11 @@ import pytest
 
 from apiproxy.api import routes
 from apiproxy.api.datafiles import load_json
+from apiproxy.translation import changes
+from apiproxy.translation.advertise import ADVERTISING, Advertising
 from apiproxy.translation.routing import Forward, Refuse, Settings, address, plan
-from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, choose_target, parse_upstream_info
+from apiproxy.api.upstream_info import (TargetChoice, UpstreamInfo, advertised_version, choose_target, newest_known,
+                                        parse_upstream_info)
 from apiproxy.api.versions import Version, parse_version
 
 ENDPOINTS: list[dict[str, Any]] = load_json("endpoints.json")["endpoints"]
@@ -311,3 +315,111 @@ def test_a_climbing_client_crosses_the_changes_of_its_endpoint_and_no_profile() 
     decision = plan_for("GET", "/v1.41/images/json", info=DOCKER_29)
     assert isinstance(decision, Forward)
     assert decision.exchange.changes_crossed() == ["1.43", "1.44"]
+
+
+# advertised version -------------------------------------------------------------
+
+AUTO = Settings(unversioned_version=None)
+DOCKER_29 = parse_upstream_info(docker_version("1.52", "1.44", "29.0.0"))
+
+
+@pytest.mark.parametrize(("info", "pinned", "advertised"), [
+    (DOCKER_20_10, None, Version(1, 41)),  # the daemon's own, below the newest known
+    (DOCKER_29, None, Version(1, 45)),  # capped at the newest known
+    (DOCKER_29, Version(1, 41), Version(1, 41)),
+    (DOCKER_20_10, Version(1, 44), Version(1, 41)),  # never above the daemon's own
+    (PODMAN, None, Version(1, 41)),
+    (parse_upstream_info({"Version": "0.5.3"}), None, None),
+])
+def test_advertised_version(info: UpstreamInfo, pinned: Version | None, advertised: Version | None) -> None:
+    assert advertised_version(info, pinned) == advertised
+
+
+def test_newest_known_is_at_least_the_newest_change() -> None:
+    assert newest_known() >= max(change.version for change in changes.all_changes())
+
+
+def test_no_modern_change_touches_version_or_ping() -> None:
+    # routing replaces a climbing client's /version and /_ping exchange with Advertising.
+    touched = [(change.version, endpoint.endpoint) for change in changes.all_changes()
+               for endpoint in change.endpoints if change.version >= Version(1, 10)
+               and endpoint.endpoint in {f"{method} {path}" for method, path in ADVERTISING}]
+    assert touched == []
+
+
+def test_address_reads_a_bare_path_at_the_advertised_version_under_auto() -> None:
+    assert address("GET", "/containers/json", AUTO, DOCKER_29).version == Version(1, 45)
+    assert address("GET", "/containers/json", Settings(None, Version(1, 41)), DOCKER_29).version == Version(1, 41)
+    assert address("GET", "/containers/json", AUTO).version is None  # the daemon not read yet
+    assert address("GET", "/networks", AUTO, DOCKER_29).version is None
+
+
+@pytest.mark.parametrize(("info", "settings", "upstream_target", "translated"), [
+    (DOCKER_20_10, AUTO, "/v1.41/containers/json?all=1", False),
+    (DOCKER_29, AUTO, "/v1.45/containers/json?all=1", False),  # the daemon serves 1.45 itself
+    (PODMAN, AUTO, "/v1.41/containers/json?all=1", False),
+    (DOCKER_29, Settings(None, Version(1, 41)), "/v1.44/containers/json?all=1", True),  # below the floor: climbs
+    (DOCKER_2013, AUTO, "/v1.7/containers/json?all=1", False),  # a 2013 daemon answers bare paths as its own
+    (DOCKER_29, LEGACY_DEFAULT, "/v1.45/containers/json?all=1", True),  # 1.9 configured: the 2013 shapes
+])
+def test_plan_of_a_bare_path(info: UpstreamInfo, settings: Settings, upstream_target: str, translated: bool) -> None:
+    decision = plan_for("GET", "/containers/json?all=1", info, settings=settings)
+    assert isinstance(decision, Forward), decision
+    assert (decision.target, decision.exchange.translated) == (upstream_target, translated)
+
+
+@pytest.mark.parametrize(("method", "target", "settings", "upstream_target"), [
+    ("GET", "/version", AUTO, "/v1.45/version"),
+    ("GET", "/v1.45/version", LEGACY_DEFAULT, "/v1.45/version"),
+    ("GET", "/v1.41/version", LEGACY_DEFAULT, "/v1.44/version"),  # climbing to the floor
+    ("GET", "/_ping", LEGACY_DEFAULT, "/_ping"),
+    ("HEAD", "/_ping", AUTO, "/_ping"),
+    ("HEAD", "/v1.50/_ping", AUTO, "/v1.50/_ping"),
+])
+def test_plan_advertises_to_modern_and_unversioned_clients(method: str, target: str, settings: Settings,
+                                                            upstream_target: str) -> None:
+    decision = plan_for(method, target, DOCKER_29, settings=settings)
+    assert isinstance(decision, Forward) and isinstance(decision.exchange, Advertising)
+    assert (decision.target, decision.exchange.advertised) == (upstream_target, Version(1, 45))
+
+
+@pytest.mark.parametrize(("target", "settings"), [
+    ("/v1.9/version", AUTO), ("/version", LEGACY_DEFAULT), ("/v1.0/version", AUTO), ("/v1.9/_ping", AUTO),
+    ("/v4.0.0/libpod/_ping", AUTO), ("/v1.45/info", AUTO)])
+def test_plan_leaves_legacy_clients_and_other_endpoints_alone(target: str, settings: Settings) -> None:
+    decision = plan_for("GET", target, DOCKER_29, settings=settings)
+    assert isinstance(decision, Forward) and not isinstance(decision.exchange, Advertising)
+
+
+def _answer(exchange: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[Any, Any]:
+    status, headers = exchange.response_head(status, headers)
+    transform = exchange.response_body(status, headers)
+    return headers, json.loads(transform.feed(body) + transform.close()) if transform else None
+
+
+def test_advertising_rewrites_only_the_two_versions_of_version() -> None:
+    decision = plan_for("GET", "/version", PODMAN, settings=AUTO)
+    assert isinstance(decision, Forward)
+    podman = {"Platform": {"Name": "linux/amd64"}, "Version": "4.3.1", "ApiVersion": "1.41", "MinAPIVersion": "1.24",
+              "Components": [{"Name": "Podman Engine", "Version": "4.3.1",
+                              "Details": {"APIVersion": "4.3.1", "MinAPIVersion": "4.0.0"}}]}
+    headers, body = _answer(decision.exchange, 200, [(b"Content-Type", b"application/json")],
+                            json.dumps(podman).encode())
+    assert body == {**podman, "ApiVersion": "1.41", "MinAPIVersion": "1.0"}
+    assert list(body) == list(podman)  # in the daemon's order
+
+
+def test_advertising_caps_pings_api_version_header() -> None:
+    decision = plan_for("HEAD", "/_ping", DOCKER_29, settings=AUTO)
+    assert isinstance(decision, Forward)
+    upstream = [(b"Api-Version", b"1.52"), (b"Docker-Experimental", b"false"), (b"Content-Length", b"2")]
+    headers, body = _answer(decision.exchange, 200, upstream, b"OK")
+    assert sorted(headers) == sorted([(b"API-Version", b"1.45"), (b"Docker-Experimental", b"false"),
+                                      (b"Content-Length", b"2")])
+    assert body is None
+
+
+def test_advertising_leaves_errors_alone() -> None:
+    decision = plan_for("GET", "/version", DOCKER_29, settings=AUTO)
+    assert isinstance(decision, Forward)
+    assert decision.exchange.response_body(500, []) is None
