@@ -165,3 +165,49 @@ def options_of_another_mount_type(mount: Any, context: Context) -> Any:
             if key in mount and mount.get("Type") != kind:
                 del mount[key]
     return mount
+
+
+_ENDPOINT_SYSCTLS = "com.docker.network.endpoint.sysctls"
+
+
+@value_step
+def eth0_sysctls_as_endpoint_options(body: Any, context: Context) -> Any:
+    """HostConfig.Sysctls for eth0 → the endpoint's DriverOpts sysctls, as daemons below API 1.48
+    migrated them themselves ("net.ipv4.conf.eth0.x" becomes "net.ipv4.conf.IFNAME.x"); from 1.48
+    on the daemon refuses them. Anything it could not migrate is left for the daemon to refuse."""
+    if not isinstance(body, dict) or not isinstance(body.get("HostConfig"), dict):
+        return body
+    host = body["HostConfig"]
+    sysctls, mode = host.get("Sysctls"), host.get("NetworkMode") or "default"
+    if not isinstance(sysctls, dict) or not isinstance(mode, str) or mode == "host" or mode.startswith("container:"):
+        return body
+    moved = {k: v for k, v in sysctls.items() if k.split(".")[0] == "net" and len(k.split(".", 4)) == 5
+             and k.split(".", 4)[3] == "eth0"}
+    if not moved:
+        return body
+    networking = body.get("NetworkingConfig") or {}
+    endpoints = networking.get("EndpointsConfig") or {}
+    name = "bridge" if mode == "default" else mode
+    if endpoints and name not in endpoints:
+        if len(endpoints) != 1:
+            return body  # which network they were meant for is not known: the daemon says so
+        name = next(iter(endpoints))  # clients below 1.44 could name only one network
+    endpoint = endpoints.get(name) or {}
+    endpoints[name], networking["EndpointsConfig"], body["NetworkingConfig"] = endpoint, endpoints, networking
+    options = endpoint.get("DriverOpts") or {}
+    migrated = ",".join(f"net.{'.'.join(k.split('.', 4)[1:3])}.IFNAME.{k.split('.', 4)[4]}={v}"
+                        for k, v in moved.items())
+    old = options.get(_ENDPOINT_SYSCTLS)
+    options[_ENDPOINT_SYSCTLS] = f"{migrated},{old}" if old else migrated
+    endpoint["DriverOpts"] = options
+    for key in moved:
+        del sysctls[key]
+    return body
+
+
+@value_step
+def without_volume_driver_warning(warnings: Any, context: Context) -> Any:
+    """The daemon warns from API 1.48 that VolumeDriver misses volumes given as Mounts; the CLI did."""
+    if not isinstance(warnings, list):
+        return warnings
+    return [w for w in warnings if not (isinstance(w, str) and "container-wide volume-driver" in w)]

@@ -27,3 +27,11 @@ def legacy_event(event: Any, context: Context) -> Any:
     if kind == "container":
         legacy["from"] = event.get("from") or (actor.get("Attributes") or {}).get("image", "")
     return legacy
+
+
+@value_step
+def without_image_create(event: Any, context: Context) -> Any:
+    """Image `create` events (any image made, tagged or not) came with API 1.46; None drops them."""
+    if isinstance(event, dict) and event.get("Type") == "image" and event.get("Action") == "create":
+        return None
+    return event

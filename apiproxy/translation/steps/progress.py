@@ -46,3 +46,37 @@ def without_aux(item: Any, context: Context) -> Any:
     if isinstance(item, dict) and "aux" in item and not ({"status", "stream", "error"} & set(item)):
         return None
     return item
+
+
+def _human_size(size: float) -> str:
+    """Decimal units with four significant digits, as Docker's progress bars print them."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    index = 0
+    while size >= 1000 and index < len(units) - 1:
+        size, index = size / 1000, index + 1
+    return f"{size:.4g}{units[index]}"
+
+
+def _progress_bar(detail: dict[str, Any]) -> str:
+    current, total = detail.get("current") or 0, detail.get("total") or 0
+    if not isinstance(current, (int, float)) or not isinstance(total, (int, float)) or current <= 0:
+        return ""
+    if total <= 0:
+        return f"{_human_size(current):>8}"
+    filled = min(50, int(50 * current / total))
+    bar = "=" * filled + (">" if filled < 50 else "") + " " * (49 - filled)
+    return f"[{bar}] {_human_size(current):>8}/{_human_size(total)}"
+
+
+@value_step
+def progress_strings(item: Any, context: Context) -> Any:
+    """The `progress` and `error` strings deprecated in API 1.48 (daemons may leave them empty),
+    rebuilt from progressDetail and errorDetail for the clients that print them."""
+    if not isinstance(item, dict):
+        return item
+    detail, error = item.get("progressDetail"), item.get("errorDetail")
+    if not item.get("progress") and isinstance(detail, dict) and _progress_bar(detail):
+        item["progress"] = _progress_bar(detail)
+    if not item.get("error") and isinstance(error, dict) and error.get("message"):
+        item["error"] = error["message"]
+    return item

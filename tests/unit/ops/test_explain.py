@@ -295,10 +295,10 @@ def test_every_modern_endpoint_at_every_version_is_explained_both_ways() -> None
                 assert answer.exit_code == 0 or answer.lines[-2].startswith("apiproxy answers 4"), answer.lines
 
 
-@pytest.mark.parametrize(("path", "told"), [("/version", "ApiVersion says 1.45 (MinAPIVersion: 1.0)"),
-                                            ("/_ping", "API-Version header says 1.45")])
+@pytest.mark.parametrize(("path", "told"), [("/version", "ApiVersion says 1.51 (MinAPIVersion: 1.0)"),
+                                            ("/_ping", "API-Version header says 1.51")])
 def test_version_and_ping_tell_the_advertised_version(path: str, told: str) -> None:
-    answer = ask("GET", path, client="1.41", target=Version(1, 51))
+    answer = ask("GET", path, client="1.41", target=Version(1, 52))
     assert answer.exit_code == 0
     assert answer.lines == [f"GET /v1.41{path}: apiproxy passes the request through as GET /v1.41{path}; "
                             f"the answer's {told}, the daemon's own capped at the newest version apiproxy knows "

@@ -325,7 +325,7 @@ DOCKER_29 = parse_upstream_info(docker_version("1.52", "1.44", "29.0.0"))
 
 @pytest.mark.parametrize(("info", "pinned", "advertised"), [
     (DOCKER_20_10, None, Version(1, 41)),  # the daemon's own, below the newest known
-    (DOCKER_29, None, Version(1, 45)),  # capped at the newest known
+    (DOCKER_29, None, Version(1, 51)),  # capped at the newest known
     (DOCKER_29, Version(1, 41), Version(1, 41)),
     (DOCKER_20_10, Version(1, 44), Version(1, 41)),  # never above the daemon's own
     (PODMAN, None, Version(1, 41)),
@@ -348,7 +348,7 @@ def test_no_modern_change_touches_version_or_ping() -> None:
 
 
 def test_address_reads_a_bare_path_at_the_advertised_version_under_auto() -> None:
-    assert address("GET", "/containers/json", AUTO, DOCKER_29).version == Version(1, 45)
+    assert address("GET", "/containers/json", AUTO, DOCKER_29).version == Version(1, 51)
     assert address("GET", "/containers/json", Settings(None, Version(1, 41)), DOCKER_29).version == Version(1, 41)
     assert address("GET", "/containers/json", AUTO).version is None  # the daemon not read yet
     assert address("GET", "/networks", AUTO, DOCKER_29).version is None
@@ -356,7 +356,7 @@ def test_address_reads_a_bare_path_at_the_advertised_version_under_auto() -> Non
 
 @pytest.mark.parametrize(("info", "settings", "upstream_target", "translated"), [
     (DOCKER_20_10, AUTO, "/v1.41/containers/json?all=1", False),
-    (DOCKER_29, AUTO, "/v1.45/containers/json?all=1", False),  # the daemon serves 1.45 itself
+    (DOCKER_29, AUTO, "/v1.51/containers/json?all=1", False),  # the daemon serves 1.51 itself
     (PODMAN, AUTO, "/v1.41/containers/json?all=1", False),
     (DOCKER_29, Settings(None, Version(1, 41)), "/v1.44/containers/json?all=1", True),  # below the floor: climbs
     (DOCKER_2013, AUTO, "/v1.7/containers/json?all=1", False),  # a 2013 daemon answers bare paths as its own
@@ -369,7 +369,7 @@ def test_plan_of_a_bare_path(info: UpstreamInfo, settings: Settings, upstream_ta
 
 
 @pytest.mark.parametrize(("method", "target", "settings", "upstream_target"), [
-    ("GET", "/version", AUTO, "/v1.45/version"),
+    ("GET", "/version", AUTO, "/v1.51/version"),
     ("GET", "/v1.45/version", LEGACY_DEFAULT, "/v1.45/version"),
     ("GET", "/v1.41/version", LEGACY_DEFAULT, "/v1.44/version"),  # climbing to the floor
     ("GET", "/_ping", LEGACY_DEFAULT, "/_ping"),
@@ -380,7 +380,7 @@ def test_plan_advertises_to_modern_and_unversioned_clients(method: str, target: 
                                                             upstream_target: str) -> None:
     decision = plan_for(method, target, DOCKER_29, settings=settings)
     assert isinstance(decision, Forward) and isinstance(decision.exchange, Advertising)
-    assert (decision.target, decision.exchange.advertised) == (upstream_target, Version(1, 45))
+    assert (decision.target, decision.exchange.advertised) == (upstream_target, Version(1, 51))
 
 
 @pytest.mark.parametrize(("target", "settings"), [
@@ -414,7 +414,7 @@ def test_advertising_caps_pings_api_version_header() -> None:
     assert isinstance(decision, Forward)
     upstream = [(b"Api-Version", b"1.52"), (b"Docker-Experimental", b"false"), (b"Content-Length", b"2")]
     headers, body = _answer(decision.exchange, 200, upstream, b"OK")
-    assert sorted(headers) == sorted([(b"API-Version", b"1.45"), (b"Docker-Experimental", b"false"),
+    assert sorted(headers) == sorted([(b"API-Version", b"1.51"), (b"Docker-Experimental", b"false"),
                                       (b"Content-Length", b"2")])
     assert body is None
 
