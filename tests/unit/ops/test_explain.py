@@ -64,7 +64,7 @@ def test_a_step_shows_the_body_as_that_change_left_it() -> None:
 
 def test_a_change_that_does_not_touch_the_request_says_so() -> None:
     answer = ask("POST", "/containers/create", {"Image": "busybox"})
-    errors = next(line for line in answer.lines if line.startswith(("5. [1.24]", "4. [1.24]")))
+    errors = next(line for line in answer.lines if line[:1].isdigit() and line.partition(". ")[2].startswith("[1.24]"))
     assert block(answer, errors) == ["    (no change)"]
 
 
