@@ -114,3 +114,16 @@ def container_mac_to_endpoint(body: Any, context: Context) -> Any:
     if isinstance(endpoint, dict):
         endpoint["MacAddress"] = body.pop("MacAddress")
     return body
+
+
+@value_step
+def without_read_only_recursion(mount: Any, context: Context) -> Any:
+    """A mount as inspect showed it below API 1.44: without ReadOnlyNonRecursive and ReadOnlyForceRecursive
+    (of 1.44), and without the BindOptions they alone made (apiproxy sets the first on read-only binds)."""
+    options = mount.get("BindOptions") if isinstance(mount, dict) else None
+    if isinstance(options, dict):
+        options.pop("ReadOnlyNonRecursive", None)
+        options.pop("ReadOnlyForceRecursive", None)
+        if not options:
+            del mount["BindOptions"]
+    return mount

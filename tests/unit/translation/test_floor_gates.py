@@ -200,3 +200,14 @@ def test_a_mac_address_with_the_host_network_is_left_for_the_daemon_to_refuse() 
     sent = sent_body(climb("POST", "/containers/create", "1.43"),
                      {"Image": "b", "MacAddress": "02:42:ac:11:00:09", "HostConfig": {"NetworkMode": "host"}})
     assert sent["MacAddress"] == "02:42:ac:11:00:09"
+
+
+def test_inspect_below_1_44_hides_the_read_only_recursion_options() -> None:
+    exchange = climb("GET", "/containers/{id}/json", "1.43")
+    transform = exchange.response_body(200, JSON)
+    assert transform is not None
+    mounts = [{"Type": "bind", "ReadOnly": True, "BindOptions": {"ReadOnlyNonRecursive": True}},
+              {"Type": "bind", "BindOptions": {"Propagation": "rshared", "ReadOnlyForceRecursive": True}}]
+    shown = json.loads(transform.feed(json.dumps({"HostConfig": {"Mounts": mounts}}).encode()) + transform.close())
+    assert shown["HostConfig"]["Mounts"] == [{"Type": "bind", "ReadOnly": True},
+                                             {"Type": "bind", "BindOptions": {"Propagation": "rshared"}}]
