@@ -211,3 +211,15 @@ def test_inspect_below_1_44_hides_the_read_only_recursion_options() -> None:
     shown = json.loads(transform.feed(json.dumps({"HostConfig": {"Mounts": mounts}}).encode()) + transform.close())
     assert shown["HostConfig"]["Mounts"] == [{"Type": "bind", "ReadOnly": True},
                                              {"Type": "bind", "BindOptions": {"Propagation": "rshared"}}]
+
+
+def test_inspect_below_1_21_has_no_networks_map_and_shows_old_config_fields() -> None:
+    exchange = climb("GET", "/containers/{id}/json", "1.17")
+    transform = exchange.response_body(200, JSON)
+    assert transform is not None
+    inspect = {"Config": {"Image": "b"}, "NetworkSettings": {"IPAddress": "", "Networks": {"n": {}}},
+               "HostConfig": {"VolumeDriver": "local", "CpusetCpus": "0", "Memory": 0, "MemorySwap": 0,
+                              "CpuShares": 0}}
+    shown = json.loads(transform.feed(json.dumps(inspect).encode()) + transform.close())
+    assert shown["NetworkSettings"] == {"IPAddress": ""}
+    assert {k: shown["Config"][k] for k in ("VolumeDriver", "Cpuset")} == {"VolumeDriver": "local", "Cpuset": "0"}
