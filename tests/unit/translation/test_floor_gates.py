@@ -223,3 +223,29 @@ def test_inspect_below_1_21_has_no_networks_map_and_shows_old_config_fields() ->
     shown = json.loads(transform.feed(json.dumps(inspect).encode()) + transform.close())
     assert shown["NetworkSettings"] == {"IPAddress": ""}
     assert {k: shown["Config"][k] for k in ("VolumeDriver", "Cpuset")} == {"VolumeDriver": "local", "Cpuset": "0"}
+
+
+@pytest.mark.parametrize("path", ["/services/create", "/services/{id}/update"])
+def test_service_specs_lose_what_their_version_did_not_read(path: str) -> None:
+    spec = {"Name": "s", "Mode": {"ReplicatedJob": {}},
+            "TaskTemplate": {"ContainerSpec": {"Image": "b", "Sysctls": {"a": "1"}, "CapabilityAdd": ["X"],
+                                               "Configs": [{"ConfigID": "c", "Runtime": {}}],
+                                               "Privileges": {"NoNewPrivileges": True, "SELinuxContext": None},
+                                               "Healthcheck": {"Test": ["NONE"], "StartInterval": 1}},
+                             "Placement": {"MaxReplicas": 2}, "Resources": {"Limits": {"Pids": 5}}}}
+    sent = sent_body(climb("POST", path, "1.39"), spec)
+    assert sent == {"Name": "s", "Mode": {}, "TaskTemplate": {
+        "ContainerSpec": {"Image": "b", "Configs": [{"ConfigID": "c"}], "Privileges": {"SELinuxContext": None},
+                          "Healthcheck": {"Test": ["NONE"]}},
+        "Placement": {}, "Resources": {"Limits": {}}}}
+
+
+def test_small_query_and_info_gates() -> None:
+    assert sent_query(climb("GET", "/services", "1.40"), "/services", "status=true") == ""
+    assert sent_query(climb("GET", "/images/json", "1.41"), "/images/json", "shared-size=1") == ""
+    exchange = climb("GET", "/info", "1.43")
+    transform = exchange.response_body(200, JSON)
+    assert transform is not None
+    info = {"Runtimes": {"runc": {"path": "runc", "status": {"a": "b"}}}}
+    assert json.loads(transform.feed(json.dumps(info).encode()) + transform.close()) == \
+        {"Runtimes": {"runc": {"path": "runc"}}}
