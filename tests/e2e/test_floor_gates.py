@@ -44,6 +44,13 @@ def made(docker_sock: str) -> Iterator[list[tuple[str, str]]]:
         request(docker_sock, "DELETE", f"/v{DIRECT_API}/{kind}/{ident}?force=1", validate=False)
 
 
+def needs(docker_sock: str, version: str) -> None:
+    """Skip where the daemon is older than `version` (dockerd 20.10 serves up to 1.41)."""
+    newest = request(docker_sock, "GET", "/version").json()["ApiVersion"]
+    if api_number(version) > api_number(newest):
+        pytest.skip(f"the daemon serves API {newest} at most")
+
+
 def create(sock: str, version: str, made: list[tuple[str, str]], body: dict[str, Any], start: bool = False) -> str:
     reply = request(sock, "POST", f"/v{version}/containers/create", body)
     assert reply.status == 201, reply
@@ -79,6 +86,7 @@ def content_type(head: bytes) -> str:
 @pytest.mark.parametrize(("version", "expected"), [("1.41", RAW), ("1.44", MUX)])
 def test_stream_content_types_below_1_42(proxy_sock: str, docker_sock: str, image: str, made: list[tuple[str, str]],
                                          version: str, expected: str) -> None:
+    needs(docker_sock, version)
     cid = create(proxy_sock, version, made, {"Image": image, "Cmd": ["sleep", "60"]}, start=True)
     conn, head = open_head(proxy_sock, f"POST /v{version}/containers/{cid}/attach?stream=1&stdout=1 HTTP/1.1\r\n"
                                        "Host: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
@@ -93,7 +101,8 @@ def test_stream_content_types_below_1_42(proxy_sock: str, docker_sock: str, imag
     with conn:
         assert head.startswith(b"HTTP/1.1 101") and content_type(head) == expected, head
     logs = request(proxy_sock, "GET", f"/v{version}/containers/{cid}/logs?stdout=1")
-    assert logs.status == 200 and logs.header("Content-Type") == expected
+    # Docker 20.10 sent logs with no Content-Type; the gate of Docker 22-29 says raw-stream below 1.42.
+    assert logs.status == 200 and logs.header("Content-Type") in ((expected, None) if expected == RAW else (expected,))
 
 
 def test_create_below_1_41_gets_the_host_cgroup_namespace_on_cgroup_v1(proxy_sock: str, docker_sock: str,
@@ -118,7 +127,7 @@ def test_wait_below_1_30_ignores_the_condition(proxy_sock: str, image: str, made
     cid = create(proxy_sock, "1.29", made, {"Image": image, "Cmd": ["sh", "-c", "exit 3"]}, start=True)
     # next-exit would wait for a next run at 1.30 on; below, wait returns once the container is stopped.
     reply = request(proxy_sock, "POST", f"/v1.29/containers/{cid}/wait?condition=next-exit", timeout=60)
-    assert reply.status == 200 and reply.json() == {"StatusCode": 3}
+    assert reply.status == 200 and reply.json()["StatusCode"] == 3
 
 
 def test_the_network_list_below_1_28_names_its_containers(proxy_sock: str, image: str, network: str,
@@ -193,6 +202,7 @@ def test_update_below_1_40_ignores_pids_limit(proxy_sock: str, docker_sock: str,
 
 
 def test_create_below_1_44(proxy_sock: str, docker_sock: str, image: str, made: list[tuple[str, str]]) -> None:
+    needs(docker_sock, "1.43")
     cid = create(proxy_sock, "1.43", made, {"Image": image, "Cmd": ["true"], "HostConfig": {
         "Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/t", "ReadOnly": True}]}})
     [shown] = request(proxy_sock, "GET", f"/v1.43/containers/{cid}/json").json()["HostConfig"]["Mounts"]
