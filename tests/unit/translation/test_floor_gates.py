@@ -11,7 +11,8 @@ from apiproxy.api.routes import match_modern
 from apiproxy.api.versions import Version, parse_version
 from apiproxy.translation.chain import ChainExchange, exchange_for
 from apiproxy.translation.document import Context
-from apiproxy.translation.emulations.commands import Answer, Call, LegacyRequest, Pass, Reply
+from apiproxy.translation.emulations.attach import attach_websocket, attach_websocket_every_stream
+from apiproxy.translation.emulations.commands import Answer, Call, LegacyRequest, Pass, Reply, WebSocket
 from apiproxy.translation.emulations.containers import create_knowing_cgroup_version
 from apiproxy.translation.emulations.networks import networks_with_containers
 from apiproxy.translation.memory import Memory
@@ -119,7 +120,12 @@ def test_networks_below_1_28_list_their_containers() -> None:
 
 
 def test_attach_ws_sends_text_frames_below_1_28_and_every_stream_below_1_42() -> None:
-    assert climb("GET", "/containers/{id}/attach/ws", "1.27").emulation() is not None
+    exchange = climb("GET", "/containers/{id}/attach/ws", "1.27", "1.40")
+    assert exchange.emulation() is attach_websocket_every_stream
+    request = LegacyRequest("GET", {"id": "c"}, {"stream": "1", "stdout": "1", "stderr": "0"}, None, exchange.context)
+    assert run(attach_websocket_every_stream(request), {})[1] == \
+        WebSocket("/containers/c/attach?stream=1&stdin=1&stdout=1&stderr=1")
+    assert climb("GET", "/containers/{id}/attach/ws", "1.9").emulation() is attach_websocket  # reads the params
     exchange = climb("GET", "/containers/{id}/attach/ws", "1.41")
     assert exchange.emulation() is None  # binary frames as today's: only the stream parameters change
     assert sent_query(exchange, "/containers/c/attach/ws", "stream=1&stdout=1&stdin=0") == \
