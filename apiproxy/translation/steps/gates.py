@@ -127,3 +127,12 @@ def without_read_only_recursion(mount: Any, context: Context) -> Any:
         if not options:
             del mount["BindOptions"]
     return mount
+
+
+@value_step
+def refuse_templating(spec: Any, context: Context, kind: str) -> Any:
+    """The daemon's answer below API 1.37 to a secret or config with Templating (an option of 1.37)."""
+    if isinstance(spec, dict) and spec.get("Templating") is not None:
+        raise TranslationError(f"{kind} templating is not supported on the specified API version: "
+                               f"{context.client_version}")
+    return spec

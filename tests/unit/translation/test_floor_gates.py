@@ -255,3 +255,22 @@ def test_small_query_and_info_gates() -> None:
     info = {"Runtimes": {"runc": {"path": "runc", "status": {"a": "b"}}}}
     assert json.loads(transform.feed(json.dumps(info).encode()) + transform.close()) == \
         {"Runtimes": {"runc": {"path": "runc"}}}
+
+
+def test_build_pull_and_swarm_parameters_older_versions_ignored() -> None:
+    assert sent_query(climb("POST", "/build", "1.31"), "/build", "t=x&platform=linux&outputs=%5B%5D") == "t=x"
+    assert sent_query(climb("POST", "/build", "1.39"), "/build", "platform=linux&outputs=%5B%5D") == \
+        "platform=linux"
+    assert sent_query(climb("POST", "/images/create", "1.31"), "/images/create", "fromImage=b&platform=linux") == \
+        "fromImage=b"
+    assert sent_body(climb("POST", "/swarm/init", "1.38"), {"ListenAddr": "x", "SubnetSize": 24,
+                                                           "DefaultAddrPool": ["10.0.0.0/8"], "DataPathPort": 7}) == \
+        {"ListenAddr": "x"}
+    assert sent_body(climb("POST", "/swarm/init", "1.39"), {"SubnetSize": 24, "DataPathPort": 7}) == {"SubnetSize": 24}
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/secrets/create", "secret"), ("/configs/create", "config")])
+def test_templating_below_1_37_is_refused_as_the_daemon_refused_it(path: str, kind: str) -> None:
+    with pytest.raises(TranslationError, match=f"{kind} templating is not supported on the specified API version: 1.36"):
+        sent_body(climb("POST", path, "1.36"), {"Name": "s", "Templating": {"Name": "golang"}})
+    assert sent_body(climb("POST", path, "1.36"), {"Name": "s"}) == {"Name": "s"}
