@@ -109,7 +109,8 @@ def test_create_below_1_41_gets_the_host_cgroup_namespace_on_cgroup_v1(proxy_soc
                                                                       image: str, made: list[tuple[str, str]]) -> None:
     cgroup_version = request(docker_sock, "GET", f"/v{DIRECT_API}/info").json().get("CgroupVersion", "1")
     old = create(proxy_sock, "1.40", made, {"Image": image, "Cmd": ["true"]})
-    given = create(proxy_sock, "1.40", made, {"Image": image, "Cmd": ["true"], "HostConfig": {"CgroupnsMode": "private"}})
+    given = create(proxy_sock, "1.40", made, {"Image": image, "Cmd": ["true"],
+                                              "HostConfig": {"CgroupnsMode": "private"}})
     assert inspect(docker_sock, old)["HostConfig"]["CgroupnsMode"] == ("host" if cgroup_version == "1" else "private")
     assert inspect(docker_sock, given)["HostConfig"]["CgroupnsMode"] == "private"
 

@@ -140,6 +140,6 @@ def create_knowing_cgroup_version(request: LegacyRequest) -> Emulation:
     if memory.cgroup_version is None and not (isinstance(host, dict) and host.get("CgroupnsMode")):
         info = yield Call("GET", "/info")
         if info is not None and info.status == 200 and isinstance(info.body, dict):
-            memory.cgroup_version = str(info.body.get("CgroupVersion") or "1")
+            memory.cgroup_version = str(info.body.get("CgroupVersion") or "1").removeprefix("v")  # Podman: "v1"
     query = f"?{urlencode(request.query)}" if request.query else ""
     return Pass("POST", f"/containers/create{query}", client_body=True)

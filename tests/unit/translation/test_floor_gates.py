@@ -81,6 +81,9 @@ def test_a_create_below_1_41_asks_the_cgroup_version_once_and_gets_the_host_name
     again = climb("POST", "/containers/create", "1.30", memory=memory)
     calls, _ = run(create_knowing_cgroup_version(LegacyRequest("POST", {}, {}, {"Image": "b"}, again.context)), {})
     assert calls == []  # known now
+    podman = LegacyRequest("POST", {}, {}, {"Image": "b"}, climb("POST", "/containers/create", "1.30").context)
+    run(create_knowing_cgroup_version(podman), {"GET /info": Answer(200, {"CgroupVersion": "v1"})})
+    assert podman.context.memory.cgroup_version == "1"  # Podman says "v1"
 
 
 def test_on_cgroup_v2_a_create_below_1_41_keeps_the_daemons_default() -> None:
@@ -271,6 +274,7 @@ def test_build_pull_and_swarm_parameters_older_versions_ignored() -> None:
 
 @pytest.mark.parametrize(("path", "kind"), [("/secrets/create", "secret"), ("/configs/create", "config")])
 def test_templating_below_1_37_is_refused_as_the_daemon_refused_it(path: str, kind: str) -> None:
-    with pytest.raises(TranslationError, match=f"{kind} templating is not supported on the specified API version: 1.36"):
+    refusal = f"{kind} templating is not supported on the specified API version: 1.36"
+    with pytest.raises(TranslationError, match=refusal):
         sent_body(climb("POST", path, "1.36"), {"Name": "s", "Templating": {"Name": "golang"}})
     assert sent_body(climb("POST", path, "1.36"), {"Name": "s"}) == {"Name": "s"}
