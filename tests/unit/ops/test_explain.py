@@ -231,3 +231,9 @@ def test_every_legacy_endpoint_at_every_version_is_explained_both_ways(target: V
             for response in (False, True):
                 answer = explain(Question(route.method, f"/v{version}{path}", target, kind, response=response))
                 assert answer.exit_code == 0 or answer.lines[-2].startswith("apiproxy answers 4"), answer.lines
+
+
+def test_an_answers_headers_come_down_as_the_client_gets_them() -> None:
+    answer = ask("GET", "/containers/x/logs?stdout=1", b"", client="1.41", target=Version(1, 44),
+                 floor=Version(1, 44), response=True, headers=("Content-Type: application/vnd.docker.multiplexed-stream",))
+    assert "    header Content-Type: application/vnd.docker.raw-stream" in block(answer, "the client gets (API 1.41):")
