@@ -235,5 +235,6 @@ def test_every_legacy_endpoint_at_every_version_is_explained_both_ways(target: V
 
 def test_an_answers_headers_come_down_as_the_client_gets_them() -> None:
     answer = ask("GET", "/containers/x/logs?stdout=1", b"", client="1.41", target=Version(1, 44),
-                 floor=Version(1, 44), response=True, headers=("Content-Type: application/vnd.docker.multiplexed-stream",))
+                 floor=Version(1, 44), response=True,
+                 headers=("Content-Type: application/vnd.docker.multiplexed-stream",))
     assert "    header Content-Type: application/vnd.docker.raw-stream" in block(answer, "the client gets (API 1.41):")
