@@ -150,7 +150,7 @@ def explain(argv: list[str]) -> int:
                              "(default %(default)s, Docker 26-28's; Docker 29's is 1.44 or 1.40)")
     parser.add_argument("--upstream-kind", choices=("docker", "podman"), default="docker")
     parser.add_argument("-H", dest="headers", metavar="'NAME: VALUE'", action="append", default=[],
-                        help="a request header; repeatable")
+                        help="a request header (with --response, a header of the daemon's answer); repeatable")
     parser.add_argument("--response", action="store_true",
                         help="stdin is the daemon's answer: show what the client gets")
     parser.add_argument("--status", metavar="N", type=int, default=200, help="the daemon's answer status (default 200)")

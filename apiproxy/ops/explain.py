@@ -237,7 +237,7 @@ def _explain_request(question: Question, exchange: ChainExchange, target: str, l
 
 def _explain_answer(question: Question, exchange: ChainExchange, emulated: bool, lines: list[str]) -> int:
     kind = b"application/json" if json_values(question.body) is not None else b"text/plain; charset=utf-8"
-    given: Headers = [(b"Content-Type", kind)] if question.body else []
+    given: Headers = list(question.headers) or ([(b"Content-Type", kind)] if question.body else [])
     if emulated:
         lines.append("note: an emulation serves this request; this is the answer to the request it forwards")
     if exchange.hijacked_streams()[0] is not None:

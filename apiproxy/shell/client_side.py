@@ -565,7 +565,8 @@ class ClientConnection(Protocol):
             pass  # the client was answered already (a websocket)
         elif self.parked_ready is None:
             self._answered(head.status)
-            self._send(http1.format_response_head(head.status, head.reason, head.headers))
+            self._send(http1.format_response_head(head.status, head.reason,
+                                                  self.exchange.response_headers(head.headers)))
         else:
             ready, self.parked_ready = self.parked_ready, None
             ready.callback(None)

@@ -215,8 +215,24 @@ class ChainExchange(Exchange):
     # Down -----------------------------------------------------------------
 
     def status_depends_on_message(self, status: int) -> bool:
+        if 200 <= status < 300 and any(change.head_after_body for change in self.crossed):
+            return True  # the older version sent the head with the body: it waits for it
         return any(rule.newer == status and rule.when is not None
                    for change in self.crossed for rule in change.status)
+
+    def response_headers(self, headers: Headers) -> Headers:
+        steps = self._down("response_headers")
+        if not steps:
+            return headers
+        # Steps see {lowercased name: text value}, as request headers do; a None value removes the header.
+        named = run_steps(steps, text_headers(headers), self.context)
+        kept: Headers = []
+        for name, _ in headers:  # the daemon's spelling and order stay; a repeated name is sent once
+            value = named.pop(name.decode("latin-1").lower(), None)
+            if value is not None:
+                kept.append((name, value.encode("latin-1")))
+        return kept + [(name.encode("latin-1"), value.encode("latin-1")) for name, value in named.items()
+                       if value is not None]
 
     def response_head(self, status: int, headers: Headers, message: bytes | None = None) -> tuple[int, Headers]:
         for change in reversed(self.crossed):
@@ -225,6 +241,7 @@ class ChainExchange(Exchange):
                     status = rule.older
                     if rule.body is not None:
                         self.replacement = rule.body
+        headers = self.response_headers(headers)
         if status >= 400 and self._down("error") and self.client_version is not None \
                 and self.client_version < JSON_ERRORS_SINCE:
             headers = without(headers, {b"content-type"}) + [(b"Content-Type", b"text/plain; charset=utf-8")]

@@ -23,10 +23,12 @@ from typing import Any, Callable
 import apiproxy.translation.emulations.attach  # noqa: F401
 import apiproxy.translation.emulations.containers  # noqa: F401
 import apiproxy.translation.emulations.images  # noqa: F401
+import apiproxy.translation.emulations.networks  # noqa: F401
 import apiproxy.translation.steps.containers  # noqa: F401
 import apiproxy.translation.steps.docker29  # noqa: F401
 import apiproxy.translation.steps.events  # noqa: F401
 import apiproxy.translation.steps.filters  # noqa: F401
+import apiproxy.translation.steps.gates  # noqa: F401
 import apiproxy.translation.steps.host_settings  # noqa: F401
 import apiproxy.translation.steps.images  # noqa: F401
 import apiproxy.translation.steps.podman  # noqa: F401
@@ -42,7 +44,7 @@ from apiproxy.translation.document import MISSING, ChangeError, Context, get, po
 from apiproxy.translation.registry import EmulationStep, HijackStep, StreamStep
 
 ANY_ENDPOINT = "*"
-SECTIONS = ("query", "headers", "request", "response", "stream_item", "error")
+SECTIONS = ("query", "headers", "request", "response", "response_headers", "stream_item", "error")
 
 
 # Steps --------------------------------------------------------------------
@@ -111,6 +113,15 @@ def _strip_prefix(spec: dict[str, Any]) -> Step:
     return _on_objects(spec.get("at", ""), action)
 
 
+def _replace(spec: dict[str, Any]) -> Step:
+    path, old, new = spec["path"], spec["from"], spec["to"]
+
+    def action(node: dict[str, Any]) -> None:
+        if get(node, path) == old:
+            put(node, path, copy.deepcopy(new))
+    return _on_objects(spec.get("at", ""), action)
+
+
 def _split(spec: dict[str, Any]) -> Step:
     path, separator = spec["path"], spec["separator"]
 
@@ -149,6 +160,7 @@ _OPS: dict[str, Callable[[dict[str, Any], str], Step]] = {
     "default": lambda spec, source: _default(spec, overwrite=False),
     "set": lambda spec, source: _default(spec, overwrite=True),
     "strip_prefix": lambda spec, source: _strip_prefix(spec),
+    "replace": lambda spec, source: _replace(spec),
     "split": lambda spec, source: _split(spec),
     "join": lambda spec, source: _join(spec),
     "call": _call,
@@ -195,6 +207,11 @@ class EndpointChange:
     # Crossed by v1.0-v1.9 clients only: the daemons that still served later clients (dockerd 20.10
     # serves 1.12-1.41) answered those the newer way, with no version gate.
     legacy_only: bool = False
+    # Crossed by 1.10+ clients only: the 2013 daemons did what today's do (attach/ws honoured its stream
+    # parameters); the daemons in between did otherwise below this version.
+    modern_only: bool = False
+    # The answer's head waits for its body, as the older version sent it (wait below 1.30: at the exit).
+    head_after_body: bool = False
     origin: str = ""  # where it is declared, as the access log names it: "1.4" or a profile, "docker"
     # What no translation gives back across this change (kernel memory limits): the client gets the
     # closest honest answer, and the compatibility matrix says why.
@@ -219,7 +236,8 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
     for entry in data.get("changes", []):
         unknown = set(entry) - {"endpoint", "description", "status", "hijack", "emulate", "unsupported",
                                 "request_transform", "from_api", "stream_separator", "emulate_if_query", "legacy_only",
-                                "untranslatable", "client_since", *SECTIONS}
+                                "untranslatable", "client_since", "modern_only", "head_after_body",
+                                *SECTIONS}
         if unknown or "endpoint" not in entry or "description" not in entry:
             raise ChangeError(f"{source}: a change needs endpoint and description; unknown {sorted(unknown)}")
         for key in ("untranslatable", "unsupported"):  # a reason people read: say it
@@ -239,6 +257,8 @@ def _compile_change(data: dict[str, Any], source: str) -> VersionChange:
             stream_separator=entry.get("stream_separator"),
             emulate_if_query=tuple(entry.get("emulate_if_query", ())),
             legacy_only=entry.get("legacy_only", False),
+            modern_only=entry.get("modern_only", False),
+            head_after_body=entry.get("head_after_body", False),
             origin=Path(source).stem,
             untranslatable=entry.get("untranslatable"),
             client_since=parse_version(entry["client_since"]) if "client_since" in entry else None,
@@ -321,7 +341,7 @@ def between(client: Version, target: Version,
     legacy = is_legacy(client)
     return tuple((change, endpoint_change) for change in all_changes() if client < change.version <= target
                  for endpoint_change in change.for_endpoint(endpoint)
-                 if (legacy or not endpoint_change.legacy_only)
+                 if not (endpoint_change.modern_only if legacy else endpoint_change.legacy_only)
                  and (endpoint_change.client_since is None or client >= endpoint_change.client_since))
 
 

@@ -62,6 +62,10 @@ class Exchange:
     def response_head(self, status: int, headers: Headers, message: bytes | None = None) -> tuple[int, Headers]:
         return status, headers
 
+    def response_headers(self, headers: Headers) -> Headers:
+        """The answer's headers as the client's version had them (also of a 101 or a hijacked answer)."""
+        return headers
+
     def response_body(self, status: int, headers: Headers) -> Transform | None:
         return None
 

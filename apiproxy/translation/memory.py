@@ -18,3 +18,5 @@ class Memory:
     host_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Configuration (insert_fetch_urls): whether insert may download the URL it names.
     insert_fetch_urls: bool = True
+    # The daemon's /info CgroupVersion ("1" or "2"), asked once: creates below API 1.41 depend on it.
+    cgroup_version: str | None = None

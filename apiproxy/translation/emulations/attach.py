@@ -54,3 +54,13 @@ def attach_websocket(request: LegacyRequest) -> Emulation:
              if key in request.query}
     return WebSocket(f"/containers/{request.params['id']}/attach?{urlencode(query)}")
     yield
+
+
+@emulation
+def attach_websocket_every_stream(request: LegacyRequest) -> Emulation:
+    """attach/ws below API 1.28 (text frames), for clients of 1.10 on: their daemons attached stdin,
+    stdout and stderr whatever the parameters said (until 1.42), where the raw attach reads them."""
+    query: dict[str, str] = {key: request.query[key] for key in ("logs", "stream") if key in request.query}
+    query.update(stdin="1", stdout="1", stderr="1")
+    return WebSocket(f"/containers/{request.params['id']}/attach?{urlencode(query)}")
+    yield

@@ -129,3 +129,17 @@ def copy_via_archive(request: LegacyRequest) -> Emulation:
     request.context.extra_headers.append((b"Accept-Encoding", b"identity"))
     return Pass("GET", f"/containers/{request.params['id']}/archive?path={quote(path)}")
     yield
+
+
+@emulation
+def create_knowing_cgroup_version(request: LegacyRequest) -> Emulation:
+    """A create below API 1.41 without CgroupnsMode depends on the daemon's cgroup version: asked once
+    (/info CgroupVersion; daemons before Docker 20.10 do not say and ran cgroup v1), then forwarded."""
+    memory = request.context.memory
+    host = request.body.get("HostConfig") if isinstance(request.body, dict) else None
+    if memory.cgroup_version is None and not (isinstance(host, dict) and host.get("CgroupnsMode")):
+        info = yield Call("GET", "/info")
+        if info is not None and info.status == 200 and isinstance(info.body, dict):
+            memory.cgroup_version = str(info.body.get("CgroupVersion") or "1").removeprefix("v")  # Podman: "v1"
+    query = f"?{urlencode(request.query)}" if request.query else ""
+    return Pass("POST", f"/containers/create{query}", client_body=True)

@@ -191,7 +191,7 @@ def _endpoint(method: str, path: str) -> str:
     return route.key if route else f"{method} {path}"
 
 
-def _emulated(emulate: Callable[..., Any], chain: ChainExchange, body: Any) -> list[tuple[str, Any]]:
+def _emulated(emulate: Callable[..., Any], chain: ChainExchange, body: Any, raw: bytes) -> list[tuple[str, Any]]:
     """The (endpoint, JSON body) of each upstream request the emulation makes for `body`."""
     assert chain.route is not None
     emulation = emulate(LegacyRequest(chain.route.method, chain.real_params, dict(chain.query), body,
@@ -205,7 +205,11 @@ def _emulated(emulate: Callable[..., Any], chain: ChainExchange, body: Any) -> l
                 sent.append((_endpoint(step.method, step.path), step.body))
                 answer = ANSWERS.get(f"{step.method} {step.path.partition('?')[0]}", Answer(404, None))
     except StopIteration as stop:
-        if isinstance(stop.value, Pass) and stop.value.body is not None:
+        if isinstance(stop.value, Pass) and stop.value.client_body:  # the client's body, translated
+            transform = chain.request_body(HEADERS)
+            out = transform.feed(raw) + transform.close() if transform is not None else raw
+            sent.append((_endpoint(stop.value.method, stop.value.path), json.loads(out) if out.strip() else None))
+        elif isinstance(stop.value, Pass) and stop.value.body is not None:
             sent.append((_endpoint(stop.value.method, stop.value.path), stop.value.body))
     return sent
 
@@ -216,7 +220,7 @@ def translate(case: Case, target: Version, raw: bytes) -> list[tuple[str, Any]]:
     chain = exchange(case, target)
     emulate = chain.emulation()
     if emulate is not None:
-        return _emulated(emulate, chain, chain.legacy_body(raw))
+        return _emulated(emulate, chain, chain.legacy_body(raw), raw)
     transform = chain.request_body(HEADERS)
     assert transform is not None, "an endpoint with a request schema reads its body"
     out = transform.feed(raw) + transform.close()
