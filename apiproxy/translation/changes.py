@@ -31,6 +31,7 @@ import apiproxy.translation.steps.filters  # noqa: F401
 import apiproxy.translation.steps.gates  # noqa: F401
 import apiproxy.translation.steps.host_settings  # noqa: F401
 import apiproxy.translation.steps.images  # noqa: F401
+import apiproxy.translation.steps.ipam  # noqa: F401
 import apiproxy.translation.steps.podman  # noqa: F401
 import apiproxy.translation.steps.progress  # noqa: F401
 import apiproxy.translation.steps.registry_auth  # noqa: F401

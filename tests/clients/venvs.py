@@ -34,11 +34,15 @@ class Release:
     pins: tuple[str, ...]
     versions: tuple[str, ...]
     collections_aliases: bool = False
+    # Modules put in the venv's site-packages, each imported at startup by a .pth file of its own:
+    # (module name, source).
+    startup_modules: tuple[tuple[str, str], ...] = ()
 
     def key(self) -> str:
         interpreter = os.path.realpath(sys.executable), sys.version
         aliases = ALIASES if self.collections_aliases else ""
-        return hashlib.sha256(json.dumps([self.pins, BOOTSTRAP, aliases, interpreter]).encode()).hexdigest()
+        return hashlib.sha256(json.dumps([self.pins, BOOTSTRAP, aliases, self.startup_modules,
+                                          interpreter]).encode()).hexdigest()
 
 
 def python(release: Release) -> Path:
@@ -59,11 +63,14 @@ def _build(release: Release, home: Path) -> None:
     # Without its own pip (ensurepip takes ~20 s): this interpreter's pip installs into it.
     _run([sys.executable, "-m", "venv", "--without-pip", str(fresh)])
     interpreter = fresh / "bin" / "python"
-    if release.collections_aliases:
+    modules = ((ALIASES_MODULE, ALIASES),) if release.collections_aliases else ()
+    modules += release.startup_modules
+    if modules:
         site = Path(subprocess.run([interpreter, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                                    check=True, capture_output=True, text=True).stdout.strip())
-        (site / f"{ALIASES_MODULE}.py").write_text(ALIASES)
-        (site / f"{ALIASES_MODULE}.pth").write_text(f"import {ALIASES_MODULE}\n")
+        for name, source in modules:
+            (site / f"{name}.py").write_text(source)
+            (site / f"{name}.pth").write_text(f"import {name}\n")
     pip = [sys.executable, "-m", "pip", "--python", str(interpreter), "install", "--quiet",
            "--disable-pip-version-check"]
     _run([*pip, *BOOTSTRAP])

@@ -1,6 +1,7 @@
 """Value steps of container bodies: ports, volumes, LXC settings, ids, processes. Pure."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from apiproxy.translation.document import MISSING, Context, pop, put
@@ -211,3 +212,27 @@ def without_volume_driver_warning(warnings: Any, context: Context) -> Any:
     if not isinstance(warnings, list):
         return warnings
     return [w for w in warnings if not (isinstance(w, str) and "container-wide volume-driver" in w)]
+
+
+# Docker 25 reworded the refusal to remove a running container (moby 2b583c0923, no version gate).
+_REMOVAL_REFUSED = re.compile(r'cannot remove container "(?P<name>[^"]*)": container is '
+                              r'(?:(?P<state>\w+): stop the container before removing or force remove'
+                              r'|paused and must be unpaused first)')
+
+
+@value_step
+def removal_refusal_wording(error: Any, context: Context) -> Any:
+    """{"message": "cannot remove container "X": container is running: stop ..."} → as Docker 24 and
+    earlier worded it: "You cannot remove a running container X. Stop the container before attempting
+    removal or force remove" (they named its full id; X is what the client named)."""
+    if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+        return error
+    found = _REMOVAL_REFUSED.fullmatch(error["message"])
+    if found is None:
+        return error
+    state = found["state"] or "paused"
+    procedure = "Stop the container before attempting removal or force remove"
+    if state == "paused":
+        procedure = "Unpause and then " + procedure.lower()
+    error["message"] = f"You cannot remove a {state} container {found['name']}. {procedure}"
+    return error
