@@ -18,7 +18,7 @@ import re
 import socketserver
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs
 
 from .docs import Docs, DocExample, load
@@ -60,37 +60,40 @@ def _go_float(text: str) -> float | None:
         return None
 
 
+def read_request(rfile: BinaryIO) -> tuple[Received, bool] | None:
+    """The next request on a connection (None at its end), and whether the connection stays open
+    after the answer."""
+    line = rfile.readline()
+    if not line.strip():
+        return None
+    method, target, protocol = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+    headers: list[tuple[str, str]] = []
+    while (line := rfile.readline().decode("latin-1").rstrip("\r\n")):
+        name, _, value = line.partition(":")
+        headers.append((name, value.strip()))
+    lowered = {name.lower(): value for name, value in headers}
+    if lowered.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while (size := int(rfile.readline().split(b";")[0], 16)):
+            body += rfile.read(size)
+            rfile.readline()
+        while rfile.readline() not in (b"\r\n", b""):
+            pass
+    else:
+        body = rfile.read(int(lowered.get("content-length", "0")))
+    keep = protocol == "HTTP/1.1" and lowered.get("connection", "").lower() != "close"
+    return Received(method, target, tuple(headers), body), keep
+
+
 class _Handler(socketserver.StreamRequestHandler):
     server: FakeDaemon
 
     def handle(self) -> None:
-        while True:
-            line = self.rfile.readline()
-            if not line.strip():
+        while (request := read_request(self.rfile)) is not None:
+            received, keep = request
+            self.server.record(received)
+            if not self._answer(received.method, received.path, keep):
                 return
-            method, target, protocol = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
-            headers: list[tuple[str, str]] = []
-            while (line := self.rfile.readline().decode("latin-1").rstrip("\r\n")):
-                name, _, value = line.partition(":")
-                headers.append((name, value.strip()))
-            body = self._read_body(headers)
-            self.server.record(Received(method, target, tuple(headers), body))
-            connection = next((v.lower() for k, v in headers if k.lower() == "connection"), "")
-            keep = protocol == "HTTP/1.1" and connection != "close"
-            if not self._answer(method, target.partition("?")[0], keep):
-                return
-
-    def _read_body(self, headers: list[tuple[str, str]]) -> bytes:
-        lowered = {name.lower(): value for name, value in headers}
-        if lowered.get("transfer-encoding", "").lower() == "chunked":
-            body = b""
-            while (size := int(self.rfile.readline().split(b";")[0], 16)):
-                body += self.rfile.read(size)
-                self.rfile.readline()
-            while self.rfile.readline() not in (b"\r\n", b""):
-                pass
-            return body
-        return self.rfile.read(int(lowered.get("content-length", "0")))
 
     def _answer(self, method: str, path: str, keep: bool) -> bool:
         """Write the answer; False when the connection ends with it."""

@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from fake2013 import Received
+from fake2013 import Received, read_request
 
 ANSWERS: dict[str, Any] = json.loads((Path(__file__).parent / "answers.json").read_text())
 # release: (ApiVersion, MinAPIVersion), the defaults of moby docker-v29.1.3 and docker-v29.3.1
@@ -94,19 +94,11 @@ class _Handler(socketserver.StreamRequestHandler):
     server: FakeDocker29
 
     def handle(self) -> None:
-        while True:
-            line = self.rfile.readline()
-            if not line.strip():
-                return
-            method, target, protocol = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
-            headers: list[tuple[str, str]] = []
-            while (line := self.rfile.readline().decode("latin-1").rstrip("\r\n")):
-                name, _, value = line.partition(":")
-                headers.append((name, value.strip()))
-            length = int(next((v for k, v in headers if k.lower() == "content-length"), "0"))
-            self.server.record(Received(method, target, tuple(headers), self.rfile.read(length)))
-            self._answer(method, target.partition("?")[0])
-            if protocol != "HTTP/1.1" or any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
+        while (request := read_request(self.rfile)) is not None:
+            received, keep = request
+            self.server.record(received)
+            self._answer(received.method, received.path)
+            if not keep:
                 return
 
     def _answer(self, method: str, path: str) -> None:

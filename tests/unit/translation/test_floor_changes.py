@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
 
-from apiproxy.api.routes import match_modern
-from apiproxy.api.versions import Version, parse_version
-from apiproxy.translation.chain import ChainExchange, exchange_for
+from climbing import answered, climb, sent_body
+
+from apiproxy.api.versions import Version
+from apiproxy.translation.chain import ChainExchange
 from apiproxy.translation.document import Context
 from apiproxy.translation.steps.containers import options_of_another_mount_type
 from apiproxy.translation.steps.system import builder_size, security_option_names
@@ -17,24 +17,10 @@ from apiproxy.translation.steps.system import builder_size, security_option_name
 JSON = [(b"Content-Type", b"application/json")]
 
 
-def climb(method: str, path: str, client: str, target: str = "1.44") -> ChainExchange:
-    route = match_modern(method, path.partition("?")[0])
-    assert route is not None
-    exchange = exchange_for(route, parse_version(client), parse_version(target), path=path.partition("?")[0])
-    assert isinstance(exchange, ChainExchange)
-    return exchange
 
 
-def sent_body(exchange: ChainExchange, body: Any) -> Any:
-    transform = exchange.request_body(JSON)
-    assert transform is not None
-    return json.loads(transform.feed(json.dumps(body).encode()) + transform.close())
 
 
-def answered(exchange: ChainExchange, body: Any) -> Any:
-    transform = exchange.response_body(200, JSON)
-    assert transform is not None
-    return json.loads(transform.feed(json.dumps(body).encode()) + transform.close())
 
 
 def sent_query(exchange: ChainExchange, path: str) -> dict[str, str]:

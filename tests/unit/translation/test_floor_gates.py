@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from apiproxy.api.routes import match_modern
-from apiproxy.api.versions import Version, parse_version
-from apiproxy.translation.chain import ChainExchange, exchange_for
+from climbing import climb, sent_body
+
+from apiproxy.api.versions import Version
+from apiproxy.translation.chain import ChainExchange
 from apiproxy.translation.document import Context
 from apiproxy.translation.emulations.attach import attach_websocket, attach_websocket_every_stream
 from apiproxy.translation.emulations.commands import Answer, Call, LegacyRequest, Pass, Reply, WebSocket
@@ -24,18 +25,8 @@ MUX = b"application/vnd.docker.multiplexed-stream"
 RAW = b"application/vnd.docker.raw-stream"
 
 
-def climb(method: str, path: str, client: str, target: str = "1.44", memory: Memory | None = None) -> ChainExchange:
-    route = match_modern(method, path)
-    assert route is not None
-    exchange = exchange_for(route, parse_version(client), parse_version(target), path=path, memory=memory)
-    assert isinstance(exchange, ChainExchange)
-    return exchange
 
 
-def sent_body(exchange: ChainExchange, body: Any) -> Any:
-    transform = exchange.request_body(JSON)
-    assert transform is not None
-    return json.loads(transform.feed(json.dumps(body).encode()) + transform.close())
 
 
 def sent_query(exchange: ChainExchange, path: str, query: str) -> str:

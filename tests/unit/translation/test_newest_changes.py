@@ -7,38 +7,30 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from apiproxy.api.routes import match_modern
-from apiproxy.api.versions import Version, parse_version
-from apiproxy.translation.chain import ChainExchange, exchange_for
+from climbing import answered, climb as climb_to, sent_body
+
+from apiproxy.api.versions import Version
+from apiproxy.translation.chain import ChainExchange
 from apiproxy.translation.document import Context
 from apiproxy.translation.steps.containers import eth0_sysctls_as_endpoint_options
 from apiproxy.translation.steps.progress import progress_strings
 
 JSON = [(b"Content-Type", b"application/json")]
 CONTEXT = Context("POST", None, {}, Version(1, 45), Version(1, 51))
-DESCRIPTOR = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:ab", "size": 9}
 
 
 def climb(method: str, path: str, client: str, target: str = "1.51") -> ChainExchange:
-    route = match_modern(method, path.partition("?")[0])
-    assert route is not None
-    exchange = exchange_for(route, parse_version(client), parse_version(target), path=path.partition("?")[0])
-    assert isinstance(exchange, ChainExchange)
-    return exchange
+    """To a daemon whose floor is above every change of 1.46-1.51."""
+    return climb_to(method, path, client, target)
 
 
-def sent_body(exchange: ChainExchange, body: Any) -> Any:
-    transform = exchange.request_body(JSON)
-    if transform is None:  # nothing crossed changes the body
-        return body
-    return json.loads(transform.feed(json.dumps(body).encode()) + transform.close())
+DESCRIPTOR = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:ab", "size": 9}
 
 
-def answered(exchange: ChainExchange, body: Any) -> Any:
-    transform = exchange.response_body(200, JSON)
-    if transform is None:
-        return body
-    return json.loads(transform.feed(json.dumps(body).encode()) + transform.close())
+
+
+
+
 
 
 def streamed(exchange: ChainExchange, items: list[Any]) -> list[Any]:
