@@ -154,7 +154,10 @@ def test_stats_update_and_a_file_copied_both_ways(cli: Cli, image: str, tmp_path
     stats = json.loads(cli("stats", "--no-stream", "--format", "{{json .}}", name))
     # Podman names the container without Docker's leading "/", and the CLI cuts a first character
     # all the same: on Podman's own socket too.
-    assert stats["Name"] == (name[1:] if ON_PODMAN else name)
+    if not cli.at_least("1.21"):  # stats named no container below 1.21 (the CLI shows "--"), as on dockerd 20.10
+        assert stats["Name"] == "--"
+    else:
+        assert stats["Name"] == (name[1:] if ON_PODMAN else name)
     # update came with API 1.22; Podman 4.3's compat API has no such endpoint (404 on its own socket).
     if cli.at_least("1.22") and not ON_PODMAN:
         cli("update", "--cpu-shares", "512", name)
