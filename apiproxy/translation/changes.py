@@ -54,6 +54,13 @@ Step = Callable[[Any, Context], Any]
 
 
 def _on_objects(at: str, action: Callable[[dict[str, Any]], None]) -> Step:
+    if not at:  # the document itself, what most steps name: no walk
+        def on_document(document: Any, context: Context) -> Any:
+            if isinstance(document, dict):
+                action(document)
+            return document
+        return on_document
+
     def step(document: Any, context: Context) -> Any:
         for target in select(document, at):
             if isinstance(target, dict):
@@ -149,6 +156,8 @@ def _call(spec: dict[str, Any], source: str) -> Step:
     function = registry.value_step.resolve(spec["function"], source)
     at = spec.get("at", "")
     arguments = {k: v for k, v in spec.items() if k not in ("op", "function", "at")}
+    if not at:  # the document itself: no walk
+        return lambda document, context: function(document, context, **arguments)
     return lambda document, context: replace_each(
         document, at, lambda value: function(value, context, **arguments))
 
