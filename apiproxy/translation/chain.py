@@ -68,15 +68,15 @@ class Crossing:
     coming down: a request runs them without walking the changes again."""
 
     changes: tuple[EndpointChange, ...]
-    up: dict[str, list[Step]]
-    down: dict[str, list[Step]]
+    up: dict[str, tuple[Step, ...]]  # shared by every request of its kind: never changed
+    down: dict[str, tuple[Step, ...]]
 
     @classmethod
     def of(cls, crossed: Sequence[EndpointChange]) -> Crossing:
         return cls(tuple(crossed),
-                   {section: [step for change in crossed for step in change.steps[section]]
+                   {section: tuple(step for change in crossed for step in change.steps[section])
                     for section in SECTIONS},
-                   {section: [step for change in reversed(crossed) for step in change.steps[section]]
+                   {section: tuple(step for change in reversed(crossed) for step in change.steps[section])
                     for section in SECTIONS})
 
 
@@ -186,10 +186,10 @@ class ChainExchange(Exchange):
     def warnings(self) -> list[str]:
         return self.context.warnings
 
-    def _up(self, section: str) -> list[Step]:
+    def _up(self, section: str) -> tuple[Step, ...]:
         return self.crossing.up[section]
 
-    def _down(self, section: str) -> list[Step]:
+    def _down(self, section: str) -> tuple[Step, ...]:
         return self.crossing.down[section]
 
     def _check(self, part: str, value: Any, what: str) -> None:
@@ -209,7 +209,7 @@ class ChainExchange(Exchange):
             path = self.route.template.format(**real_params)
         self.raw_query, self._query = query, None
         assert self.client_version is not None
-        if is_legacy(self.client_version):
+        if is_legacy(self.client_version):  # schemas/legacy checks it; a later client's query is parsed if asked
             self._check("query", self.query, "query parameter")
         steps = self._up("query")
         if not steps:

@@ -17,7 +17,7 @@ import copy
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 # The modules whose steps change files name: importing them registers every step before a file loads.
 import apiproxy.translation.emulations.attach  # noqa: F401
@@ -355,7 +355,7 @@ def between(client: Version, target: Version,
                  and (endpoint_change.client_since is None or client >= endpoint_change.client_since))
 
 
-def run_steps(steps: list[Step], document: Any, context: Context) -> Any:
+def run_steps(steps: Sequence[Step], document: Any, context: Context) -> Any:
     for step in steps:
         document = step(document, context)
     return document
