@@ -242,10 +242,12 @@ class ChainExchange(Exchange):
             named = run_steps(steps, text_headers(headers), self.context)
             headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in named.items()
                        if value is not None]
-        present = {name.lower() for name, _ in headers}
-        headers = headers + [(k, v) for k, v in self.context.default_headers if k.lower() not in present]
+        if self.context.default_headers:
+            present = {name.lower() for name, _ in headers}
+            headers = headers + [(k, v) for k, v in self.context.default_headers if k.lower() not in present]
         added = self.context.extra_headers
-        headers = without(headers, {name.lower() for name, _ in added}) + added
+        if added:
+            headers = without(headers, {name.lower() for name, _ in added}) + added
         if self.body_empty:
             return headers
         # Old clients label JSON bodies loosely ("plain/text"); today's daemons check.

@@ -69,13 +69,18 @@ def _on_objects(at: str, action: Callable[[dict[str, Any]], None]) -> Step:
     return step
 
 
+def _fresh(value: Any) -> Any:
+    """A value of a declaration or document to put elsewhere: objects and lists copied, the rest shared."""
+    return copy.deepcopy(value) if isinstance(value, (dict, list)) else value
+
+
 def _move(spec: dict[str, Any], keep_source: bool) -> Step:
     source, destination = spec["from"], spec["to"]
 
     def action(node: dict[str, Any]) -> None:
         value = get(node, source) if keep_source else pop(node, source)
         if value is not MISSING:
-            put(node, destination, copy.deepcopy(value) if keep_source else value)
+            put(node, destination, _fresh(value) if keep_source else value)
     return _on_objects(spec.get("at", ""), action)
 
 
@@ -104,7 +109,7 @@ def _default(spec: dict[str, Any], overwrite: bool) -> Step:
     def action(node: dict[str, Any]) -> None:
         current = get(node, path)
         if overwrite or current is MISSING or or_empty and current in (None, ""):
-            put(node, path, copy.deepcopy(value))
+            put(node, path, _fresh(value))
     return _on_objects(spec.get("at", ""), action)
 
 
@@ -126,7 +131,7 @@ def _replace(spec: dict[str, Any]) -> Step:
 
     def action(node: dict[str, Any]) -> None:
         if get(node, path) == old:
-            put(node, path, copy.deepcopy(new))
+            put(node, path, _fresh(new))
     return _on_objects(spec.get("at", ""), action)
 
 
