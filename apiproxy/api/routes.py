@@ -72,23 +72,53 @@ def modern_routes() -> tuple[Route, ...]:
     return tuple(_route(entry) for entry in load_json("modern-endpoints.json")["endpoints"])
 
 
-def _match(routes: tuple[Route, ...], method: str, path: str) -> Route | None:
+def _head(path: str) -> str:
+    """A path's first segment ("/containers/x/json": "containers")."""
+    return path.split("/", 2)[1] if path.startswith("/") else ""
+
+
+Index = dict[tuple[str, str], tuple[Route, ...]]
+
+
+def _index(routes: tuple[Route, ...]) -> Index:
+    """The routes by method and first segment, in table order: a request tries only the few that
+    could match it, as every table's first segment is literal."""
+    index: dict[tuple[str, str], list[Route]] = {}
+    for route in routes:
+        head = _head(route.template)
+        if "{" in head:
+            raise ValueError(f"a route's first segment is literal: {route.template}")
+        index.setdefault((route.method, head), []).append(route)
+    return {key: tuple(found) for key, found in index.items()}
+
+
+@lru_cache(maxsize=1)
+def _legacy_index() -> Index:
+    return _index(legacy_routes())
+
+
+@lru_cache(maxsize=1)
+def _modern_index() -> Index:
+    return _index(modern_routes())
+
+
+def _match(index: Index, method: str, path: str) -> Route | None:
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/")
-    for route in routes:
-        if route.method == method and route.pattern.match(path):
+    for route in index.get((method, _head(path)), ()):
+        if route.pattern.match(path):
             return route
     return None
 
 
 def match_legacy(method: str, path: str) -> Route | None:
     """The legacy endpoint a request addresses, if any; a trailing slash is ignored."""
-    return _match(legacy_routes(), method, path)
+    return _match(_legacy_index(), method, path)
 
 
 def match_modern(method: str, path: str) -> Route | None:
     """The endpoint of API 1.10 or later a request addresses, if any; a trailing slash is ignored."""
-    return _match(modern_routes(), method, path)
+    return _match(_modern_index(), method, path)
 
 
 # Endpoints whose 200 answer is a raw stream even without an Upgrade handshake.

@@ -104,8 +104,13 @@ def advertised_version(info: UpstreamInfo, pinned: Version | None) -> Version | 
     return min(info.highest, pinned or newest_known())
 
 
+@lru_cache(maxsize=1)
+def _legacy_versions() -> frozenset[Version]:
+    return frozenset(known_versions()[0])
+
+
 def is_legacy(version: Version) -> bool:
-    return version in known_versions()[0]
+    return version in _legacy_versions()  # asked several times per request: a set
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ target, then the upstream's profile; its answer meets them in reverse.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any, Sequence
 from urllib.parse import parse_qsl, urlencode
 
 from apiproxy.api import validation
@@ -15,7 +16,7 @@ from apiproxy.api.routes import Route
 from apiproxy.api.upstream_info import choose_release, is_legacy
 from apiproxy.api.versions import Version
 from apiproxy.translation import changes
-from apiproxy.translation.changes import EndpointChange, Step, run_steps
+from apiproxy.translation.changes import SECTIONS, EndpointChange, Step, run_steps
 from apiproxy.translation.document import Context
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.memory import Memory
@@ -60,15 +61,49 @@ def as_daemons_read(document: Any) -> Any:
     return given
 
 
+@dataclass(frozen=True)
+class Crossing:
+    """The changes a request crosses, in upward order (the upstream's profiles last), with each
+    section's steps gathered once, in the order a request meets them going up and its answer
+    coming down: a request runs them without walking the changes again."""
+
+    changes: tuple[EndpointChange, ...]
+    up: dict[str, tuple[Step, ...]]  # shared by every request of its kind: never changed
+    down: dict[str, tuple[Step, ...]]
+
+    @classmethod
+    def of(cls, crossed: Sequence[EndpointChange]) -> Crossing:
+        return cls(tuple(crossed),
+                   {section: tuple(step for change in crossed for step in change.steps[section])
+                    for section in SECTIONS},
+                   {section: tuple(step for change in reversed(crossed) for step in change.steps[section])
+                    for section in SECTIONS})
+
+
+@lru_cache(maxsize=4096)  # the same few combinations, asked on every request
+def crossing(endpoint: str, client_version: Version, target: Version, upstream_kind: str,
+             upstream_version: str, upstream_api: Version | None) -> Crossing:
+    """What a request of `endpoint` crosses from `client_version` up to `target` on this upstream."""
+    crossed = [change for _, change in changes.between(client_version, target, endpoint)]
+    if is_legacy(client_version):  # the profiles say how daemons differ from those of 2013
+        crossed += changes.profile(upstream_kind, endpoint, upstream_api or target)
+    release = choose_release(upstream_kind, upstream_version, upstream_api)
+    if release is not None:  # what the daemon's release dropped at every version (docker29), any client
+        crossed += changes.release_profile(release, endpoint, upstream_api, target)
+    return Crossing.of(crossed)
+
+
 class ChainExchange(Exchange):
     def __init__(self, route: Route, client_version: Version, target: Version, context: Context,
-                 crossed: list[EndpointChange]) -> None:
+                 crossing: Crossing) -> None:
         super().__init__(route, client_version, target)
         self.context = context
-        self.crossed = crossed  # in upward order, the upstream's profile last
+        self.crossing = crossing
+        self.crossed = crossing.changes  # in upward order, the upstream's profile last
         self.replacement: str | None = None
         self.body_empty = True
-        self.query: dict[str, str] = {}  # the client's query parameters, once request_target has read them
+        self.raw_query = ""  # the client's query, once request_target has read it
+        self._query: dict[str, str] | None = None
 
     @classmethod
     def build(cls, route: Route, client_version: Version, target: Version, path: str,
@@ -76,13 +111,15 @@ class ChainExchange(Exchange):
               upstream_api: Version | None = None) -> ChainExchange:
         context = Context(route.method, route.template, route.params(path), client_version, target,
                           upstream_kind, upstream_version, memory=memory or Memory())
-        crossed = [change for _, change in changes.between(client_version, target, route.key)]
-        if is_legacy(client_version):  # the profiles say how daemons differ from those of 2013
-            crossed += changes.profile(upstream_kind, route.key, upstream_api or target)
-        release = choose_release(upstream_kind, upstream_version, upstream_api)
-        if release is not None:  # what the daemon's release dropped at every version (docker29), any client
-            crossed += changes.release_profile(release, route.key, upstream_api, target)
-        return cls(route, client_version, target, context, crossed)
+        return cls(route, client_version, target, context,
+                   crossing(route.key, client_version, target, upstream_kind, upstream_version, upstream_api))
+
+    @property
+    def query(self) -> dict[str, str]:
+        """The client's query parameters, parsed when first asked: most requests never need them."""
+        if self._query is None:
+            self._query = dict(parse_qsl(self.raw_query, keep_blank_values=True)) if self.raw_query else {}
+        return self._query
 
     @property
     def real_params(self) -> dict[str, str]:
@@ -138,8 +175,8 @@ class ChainExchange(Exchange):
         context = replace(self.context, notes=dict(self.context.notes), warnings=[], extra_headers=[],
                           default_headers=[])
         assert self.route is not None and self.client_version is not None and self.target is not None
-        partial = ChainExchange(self.route, self.client_version, self.target, context, crossed)
-        partial.query = dict(self.query)
+        partial = ChainExchange(self.route, self.client_version, self.target, context, Crossing.of(crossed))
+        partial._query = dict(self.query)
         return partial
 
     def changes_crossed(self) -> list[str]:
@@ -149,11 +186,11 @@ class ChainExchange(Exchange):
     def warnings(self) -> list[str]:
         return self.context.warnings
 
-    def _up(self, section: str) -> list[Step]:
-        return [step for change in self.crossed for step in change.steps[section]]
+    def _up(self, section: str) -> tuple[Step, ...]:
+        return self.crossing.up[section]
 
-    def _down(self, section: str) -> list[Step]:
-        return [step for change in reversed(self.crossed) for step in change.steps[section]]
+    def _down(self, section: str) -> tuple[Step, ...]:
+        return self.crossing.down[section]
 
     def _check(self, part: str, value: Any, what: str) -> None:
         assert self.client_version is not None
@@ -167,15 +204,17 @@ class ChainExchange(Exchange):
 
     def request_target(self, path: str, query: str) -> str:
         assert self.route is not None
-        if self.real_params != self.context.params:
-            path = self.route.template.format(**self.real_params)
-        params = dict(parse_qsl(query, keep_blank_values=True))
-        self.query = dict(params)
-        self._check("query", params, "query parameter")
+        real_params = self.real_params
+        if real_params != self.context.params:
+            path = self.route.template.format(**real_params)
+        self.raw_query, self._query = query, None
+        assert self.client_version is not None
+        if is_legacy(self.client_version):  # schemas/legacy checks it; a later client's query is parsed if asked
+            self._check("query", self.query, "query parameter")
         steps = self._up("query")
         if not steps:
             return super().request_target(path, query)
-        params = run_steps(steps, params, self.context)
+        params = run_steps(steps, dict(self.query), self.context)
         encoded = urlencode({key: value for key, value in params.items() if value is not None})
         return f"{path}?{encoded}" if encoded else path
 
@@ -203,10 +242,12 @@ class ChainExchange(Exchange):
             named = run_steps(steps, text_headers(headers), self.context)
             headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in named.items()
                        if value is not None]
-        present = {name.lower() for name, _ in headers}
-        headers = headers + [(k, v) for k, v in self.context.default_headers if k.lower() not in present]
+        if self.context.default_headers:
+            present = {name.lower() for name, _ in headers}
+            headers = headers + [(k, v) for k, v in self.context.default_headers if k.lower() not in present]
         added = self.context.extra_headers
-        headers = without(headers, {name.lower() for name, _ in added}) + added
+        if added:
+            headers = without(headers, {name.lower() for name, _ in added}) + added
         if self.body_empty:
             return headers
         # Old clients label JSON bodies loosely ("plain/text"); today's daemons check.

@@ -17,7 +17,7 @@ import copy
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 # The modules whose steps change files name: importing them registers every step before a file loads.
 import apiproxy.translation.emulations.attach  # noqa: F401
@@ -54,6 +54,13 @@ Step = Callable[[Any, Context], Any]
 
 
 def _on_objects(at: str, action: Callable[[dict[str, Any]], None]) -> Step:
+    if not at:  # the document itself, what most steps name: no walk
+        def on_document(document: Any, context: Context) -> Any:
+            if isinstance(document, dict):
+                action(document)
+            return document
+        return on_document
+
     def step(document: Any, context: Context) -> Any:
         for target in select(document, at):
             if isinstance(target, dict):
@@ -62,13 +69,18 @@ def _on_objects(at: str, action: Callable[[dict[str, Any]], None]) -> Step:
     return step
 
 
+def _fresh(value: Any) -> Any:
+    """A value of a declaration or document to put elsewhere: objects and lists copied, the rest shared."""
+    return copy.deepcopy(value) if isinstance(value, (dict, list)) else value
+
+
 def _move(spec: dict[str, Any], keep_source: bool) -> Step:
     source, destination = spec["from"], spec["to"]
 
     def action(node: dict[str, Any]) -> None:
         value = get(node, source) if keep_source else pop(node, source)
         if value is not MISSING:
-            put(node, destination, copy.deepcopy(value) if keep_source else value)
+            put(node, destination, _fresh(value) if keep_source else value)
     return _on_objects(spec.get("at", ""), action)
 
 
@@ -97,7 +109,7 @@ def _default(spec: dict[str, Any], overwrite: bool) -> Step:
     def action(node: dict[str, Any]) -> None:
         current = get(node, path)
         if overwrite or current is MISSING or or_empty and current in (None, ""):
-            put(node, path, copy.deepcopy(value))
+            put(node, path, _fresh(value))
     return _on_objects(spec.get("at", ""), action)
 
 
@@ -119,7 +131,7 @@ def _replace(spec: dict[str, Any]) -> Step:
 
     def action(node: dict[str, Any]) -> None:
         if get(node, path) == old:
-            put(node, path, copy.deepcopy(new))
+            put(node, path, _fresh(new))
     return _on_objects(spec.get("at", ""), action)
 
 
@@ -149,6 +161,8 @@ def _call(spec: dict[str, Any], source: str) -> Step:
     function = registry.value_step.resolve(spec["function"], source)
     at = spec.get("at", "")
     arguments = {k: v for k, v in spec.items() if k not in ("op", "function", "at")}
+    if not at:  # the document itself: no walk
+        return lambda document, context: function(document, context, **arguments)
     return lambda document, context: replace_each(
         document, at, lambda value: function(value, context, **arguments))
 
@@ -346,7 +360,7 @@ def between(client: Version, target: Version,
                  and (endpoint_change.client_since is None or client >= endpoint_change.client_since))
 
 
-def run_steps(steps: list[Step], document: Any, context: Context) -> Any:
+def run_steps(steps: Sequence[Step], document: Any, context: Context) -> Any:
     for step in steps:
         document = step(document, context)
     return document

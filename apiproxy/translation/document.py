@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from apiproxy.api.versions import Version
 from apiproxy.translation.memory import Memory
@@ -107,18 +107,25 @@ def replace_each(document: Any, pointer: str, function: Callable[[Any], Any]) ->
     tokens = _tokens(pointer)
     if not tokens:
         return function(document)
-
-    def walk(node: Any, head: str, rest: tuple[str, ...]) -> None:
-        if isinstance(node, dict):
-            keys: list[Any] = list(node) if head == "*" else [head] if head in node else []
-        elif isinstance(node, list) and head == "*":
-            keys = list(range(len(node)))
-        else:
-            return
-        for key in keys:
-            if rest:
-                walk(node[key], rest[0], rest[1:])
-            else:
-                node[key] = function(node[key])
-    walk(document, tokens[0], tokens[1:])
+    _replace_in(document, tokens, function)
     return document
+
+
+def _replace_in(node: Any, tokens: tuple[str, ...], function: Callable[[Any], Any]) -> None:
+    head, rest = tokens[0], tokens[1:]
+    keys: Iterable[Any]
+    if head != "*":
+        if not isinstance(node, dict) or head not in node:
+            return  # what most walks meet: the member is absent
+        keys = (head,)
+    elif isinstance(node, dict):
+        keys = list(node)
+    elif isinstance(node, list):
+        keys = range(len(node))
+    else:
+        return
+    for key in keys:
+        if rest:
+            _replace_in(node[key], rest, function)
+        else:
+            node[key] = function(node[key])

@@ -48,8 +48,9 @@ class Addressed:
 
 def address(method: str, path: str, settings: Settings, info: UpstreamInfo | None = None) -> Addressed:
     prefixed = split_version_prefix(path)
-    if prefixed.version is not None:
-        return Addressed(prefixed.version, prefixed.path, True, match_legacy(method, prefixed.path))
+    if prefixed.version is not None:  # a modern client's endpoint is looked up where it climbs (_climb)
+        route = match_legacy(method, prefixed.path) if is_legacy(prefixed.version) else None
+        return Addressed(prefixed.version, prefixed.path, True, route)
     route = match_legacy(method, path) if path != "/_ping" else None
     # A bare 2013 endpoint speaks the configured default (auto: the version advertised, so
     # today's tools get today's shapes); any other bare path is not a 2013 endpoint and the

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from apiproxy import cli
 from apiproxy.api.routes import match_modern
-from apiproxy.translation import changes
+from apiproxy.translation import chain, changes
 from apiproxy.ops import matrix
 from apiproxy.api.versions import Version
 
@@ -77,7 +78,16 @@ def test_an_endpoint_not_in_the_clients_version_is_marked() -> None:
     assert "GET /containers/{id}/stats (1.17 on)" in matrix.modern_text(V1_44)
 
 
-def test_the_matrix_is_what_the_change_files_say(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def fresh_crossings() -> Iterator[None]:
+    """What requests cross is cached per endpoint and versions: a test that fakes a change starts and
+    ends with none remembered."""
+    chain.crossing.cache_clear()
+    yield
+    chain.crossing.cache_clear()
+
+
+def test_the_matrix_is_what_the_change_files_say(monkeypatch: pytest.MonkeyPatch, fresh_crossings: None) -> None:
     """Computed from the changes crossed, never written down: a new entry shows at once."""
     lost = changes.EndpointChange("GET /containers/{id}/top", "ps options are ignored", {s: [] for s in changes.SECTIONS},
                                   [], None, None, None, None, untranslatable="ps options are not passed on")
