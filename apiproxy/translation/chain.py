@@ -169,14 +169,16 @@ class ChainExchange(Exchange):
         assert self.route is not None
         if self.real_params != self.context.params:
             path = self.route.template.format(**self.real_params)
-        params = dict(parse_qsl(query, keep_blank_values=True))
+        pairs = parse_qsl(query, keep_blank_values=True)
+        params = dict(pairs)
         self.query = dict(params)
         self._check("query", params, "query parameter")
         steps = self._up("query")
         if not steps:
             return super().request_target(path, query)
+        given = dict(params)
         params = run_steps(steps, params, self.context)
-        encoded = urlencode({key: value for key, value in params.items() if value is not None})
+        encoded = urlencode(_kept_repeats(pairs, given, params))
         return f"{path}?{encoded}" if encoded else path
 
     def request_body(self, headers: Headers) -> Transform | None:
@@ -283,3 +285,17 @@ def exchange_for(route: Route | None, client_version: Version | None, target: Ve
         return Exchange(route, client_version, target)
     return ChainExchange.build(route, client_version, target, path, upstream_kind, memory, upstream_version,
                                upstream_api)
+
+
+def _kept_repeats(pairs: list[tuple[str, str]], given: dict[str, str], params: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The query the steps made, as pairs: a parameter given more than once (import's `changes`, one per
+    Dockerfile instruction) keeps every value, unless a step changed it (the steps see its last value)."""
+    sent: list[tuple[str, Any]] = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if key in given and value == given[key]:
+            sent += [(name, each) for name, each in pairs if name == key]
+        else:
+            sent.append((key, value))
+    return sent
