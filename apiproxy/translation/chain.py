@@ -214,8 +214,9 @@ class ChainExchange(Exchange):
         steps = self._up("query")
         if not steps:
             return super().request_target(path, query)
-        params = run_steps(steps, dict(self.query), self.context)
-        encoded = urlencode({key: value for key, value in params.items() if value is not None})
+        given = self.query
+        params = run_steps(steps, dict(given), self.context)
+        encoded = urlencode(_kept_repeats(parse_qsl(query, keep_blank_values=True), given, params))
         return f"{path}?{encoded}" if encoded else path
 
     def request_body(self, headers: Headers) -> Transform | None:
@@ -324,3 +325,17 @@ def exchange_for(route: Route | None, client_version: Version | None, target: Ve
         return Exchange(route, client_version, target)
     return ChainExchange.build(route, client_version, target, path, upstream_kind, memory, upstream_version,
                                upstream_api)
+
+
+def _kept_repeats(pairs: list[tuple[str, str]], given: dict[str, str], params: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The query the steps made, as pairs: a parameter given more than once (import's `changes`, one per
+    Dockerfile instruction) keeps every value, unless a step changed it (the steps see its last value)."""
+    sent: list[tuple[str, Any]] = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if key in given and value == given[key]:
+            sent += [(name, each) for name, each in pairs if name == key]
+        else:
+            sent.append((key, value))
+    return sent

@@ -65,6 +65,8 @@ class Suite:
     release: Release
     version: str  # the docker-py release
     api: str      # DOCKER_TEST_API_VERSION
+    package: str = "docker"  # its name on PyPI: `docker-py` up to 1.10.6
+    full: bool = False  # run only with APXTEST_FULL=1 (the default run keeps its length)
 
     @property
     def name(self) -> str:
@@ -79,8 +81,33 @@ SUITES = {
         Suite(Release("docker-6.1.3-suite", ("docker==6.1.3", "six==1.16.0", "websocket-client==1.6.4",
                                              *_REQUESTS, *_SSH, *_PYTEST), ("1.41",),
                       startup_modules=(QUIET_MODULE,)), "6.1.3", "1.41"),
+        # Older releases, opt-in (APXTEST_FULL=1). 1.10.6 speaks its default, 1.24, whatever
+        # DOCKER_TEST_API_VERSION says; the others read it.
+        Suite(Release("docker-py-1.10.6-suite", ("docker-py==1.10.6", "docker-pycreds==0.2.1", "six==1.16.0",
+                                                 "websocket-client==0.59.0", *_REQUESTS, *_PYTEST), ("1.24",),
+                      startup_modules=(QUIET_MODULE,)), "1.10.6", "1.24", package="docker-py", full=True),
+        Suite(Release("docker-2.7.0-suite", ("docker==2.7.0", "docker-pycreds==0.2.1", "six==1.16.0",
+                                             "websocket-client==0.59.0", *_REQUESTS, *_PYTEST), ("1.30",),
+                      startup_modules=(QUIET_MODULE,)), "2.7.0", "1.30", full=True),
+        Suite(Release("docker-3.7.3-suite", ("docker==3.7.3", "docker-pycreds==0.4.0", "six==1.16.0",
+                                             "websocket-client==0.59.0", *_REQUESTS, *_SSH, *_PYTEST), ("1.35",),
+                      startup_modules=(QUIET_MODULE,)), "3.7.3", "1.35", full=True),
     )
 }
+# setup.py of docker 2.x imports pip to refuse an installed docker-py (pip.get_installed_distributions,
+# gone since pip 10): this module stands in for it while pip reads the sdist's metadata.
+PIP_STAND_IN = '''"""Stands in for pip in old setup.py files that ask it for the installed distributions."""
+
+
+def get_installed_distributions(*args, **kwargs):
+    return []
+'''
+# pip itself runs without the stand-in on its path; the setup.py it runs (PYTHONPATH) finds it.
+_PIP_DOWNLOAD = """import sys
+sys.path.remove(sys.argv[1])
+from pip._internal.cli.main import main
+sys.exit(main(sys.argv[2:]))
+"""
 
 
 def sources(suite: Suite) -> Path:
@@ -96,15 +123,13 @@ def sources(suite: Suite) -> Path:
 
 def _unpack(suite: Suite, home: Path) -> None:
     download = SUITES_CACHE / "sdists"
-    sdist = download / f"docker-{suite.version}.tar.gz"
+    sdist = download / f"{suite.package}-{suite.version}.tar.gz"
     if not sdist.exists():
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-                        "--no-deps", "--no-binary", ":all:", "-d", str(download), f"docker=={suite.version}"],
-                       check=True, capture_output=True)
+        _download(suite, download)
     fresh = home.with_name(home.name + ".new")
     shutil.rmtree(fresh, ignore_errors=True)
     fresh.mkdir()
-    top = f"docker-{suite.version}/"
+    top = f"{suite.package}-{suite.version}/"
     with tarfile.open(sdist) as tar:
         # Only the tests: `import docker` must find the release installed in the venv.
         members = [m for m in tar.getmembers()
@@ -114,6 +139,17 @@ def _unpack(suite: Suite, home: Path) -> None:
         tar.extractall(fresh, members=members, filter="data")
     shutil.rmtree(home, ignore_errors=True)
     fresh.rename(home)
+
+
+def _download(suite: Suite, download: Path) -> None:
+    """The sdist, its metadata read by the release's own venv (setuptools and wheel, pip stood in for)."""
+    interpreter = python(suite.release)
+    with tempfile.TemporaryDirectory() as shim:
+        (Path(shim) / "pip.py").write_text(PIP_STAND_IN)
+        subprocess.run([sys.executable, "-c", _PIP_DOWNLOAD, shim, "--python", str(interpreter), "download",
+                        "--quiet", "--disable-pip-version-check", "--no-deps", "--no-binary", ":all:",
+                        "--no-build-isolation", "-d", str(download), f"{suite.package}=={suite.version}"],
+                       check=True, capture_output=True, env={**os.environ, "PYTHONPATH": shim})
 
 
 def excluded(suite: Suite) -> dict[str, str]:

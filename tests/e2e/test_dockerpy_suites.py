@@ -6,7 +6,8 @@ Every test id that passes in the oracle passes through apiproxy, or is listed in
 tests/data/dockerpy-suites/untranslatable.json citing its FLOOR-DELTAS row.
 
 Knobs (environment, outside the APIPROXY_ prefix, which is the configuration's):
-  DOCKERPY_SUITES   space-separated suites to run (default: all of SUITES: 4.3.1-1.39 6.1.3-1.41)
+  DOCKERPY_SUITES   space-separated suites to run (default: 4.3.1-1.39 6.1.3-1.41; with APXTEST_FULL=1
+                    or DOCKERPY_ORACLE=refresh also the older 1.10.6-1.24 2.7.0-1.30 3.7.3-1.35)
   DOCKERPY_ONLY     comma-separated test ids or files of the suites to run alone (iterating)
   DOCKERPY_RESULTS  a directory: each run through apiproxy leaves its outcomes and failure messages
                     there, as <suite>.json
@@ -32,9 +33,11 @@ FLOOR_UPSTREAM = "dockerd-28.5"
 FLOOR_UPSTREAMS = (FLOOR_UPSTREAM, "dockerd-28.5-floor1.40") if os.environ.get("APXTEST_FULL") == "1" \
     else (FLOOR_UPSTREAM,)
 ORACLE_UPSTREAM = "dockerd-20.10"
-NAMES = os.environ.get("DOCKERPY_SUITES", " ".join(SUITES)).split()
 ONLY = [test for test in os.environ.get("DOCKERPY_ONLY", "").split(",") if test]
 REFRESH = os.environ.get("DOCKERPY_ORACLE") == "refresh"
+FULL = os.environ.get("APXTEST_FULL") == "1"
+NAMES = os.environ.get("DOCKERPY_SUITES", " ".join(
+    name for name, suite in SUITES.items() if FULL or REFRESH or not suite.full)).split()
 
 
 @pytest.fixture(scope="module")

@@ -251,6 +251,13 @@ def test_small_query_and_info_gates() -> None:
         {"Runtimes": {"runc": {"path": "runc"}}}
 
 
+def test_a_repeated_query_parameter_keeps_every_value_through_query_steps() -> None:
+    # docker-py 1.10.6 imports with changes=USER foobar&changes=CMD ["echo"]; 1.32's step drops `platform`.
+    query = "fromSrc=-&changes=USER+foobar&changes=CMD+%5B%22echo%22%5D&platform=linux"
+    assert sent_query(climb("POST", "/images/create", "1.24"), "/images/create", query) == \
+        "fromSrc=-&changes=USER+foobar&changes=CMD+%5B%22echo%22%5D"
+
+
 def test_build_pull_and_swarm_parameters_older_versions_ignored() -> None:
     assert sent_query(climb("POST", "/build", "1.31"), "/build", "t=x&platform=linux&outputs=%5B%5D") == "t=x"
     assert sent_query(climb("POST", "/build", "1.39"), "/build", "platform=linux&outputs=%5B%5D") == \
