@@ -142,19 +142,16 @@ class _Handler(socketserver.StreamRequestHandler):
         self.wfile.flush()
 
 
-class FakeDaemon(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    """A daemon of API `version` ("1.7") at `path`; `api_version=False`: /version does not say it."""
+class RecordingServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """A fake daemon's server: listens at `path` at once, serving in a thread, and keeps every request."""
 
     daemon_threads = True
 
-    def __init__(self, path: str, version: str, api_version: bool = True) -> None:
-        self.docs: Docs = load(version)  # parsed before listening: a bad example fails the fixture
+    def __init__(self, path: str, handler: type[socketserver.BaseRequestHandler]) -> None:
         if os.path.exists(path):
             os.unlink(path)
-        super().__init__(path, _Handler)
+        super().__init__(path, handler)
         self.path = path
-        self.version = version
-        self.api_version = api_version
         self.requests: list[Received] = []
         self._lock = threading.Lock()
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -168,10 +165,20 @@ class FakeDaemon(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         with self._lock:
             return self.requests[mark:]
 
-    def example(self, method: str, template: str) -> DocExample:
-        return self.docs.get(method, template)
-
     def close(self) -> None:
         self.shutdown()
         self.server_close()
         os.unlink(self.path)
+
+
+class FakeDaemon(RecordingServer):
+    """A daemon of API `version` ("1.7") at `path`; `api_version=False`: /version does not say it."""
+
+    def __init__(self, path: str, version: str, api_version: bool = True) -> None:
+        self.docs: Docs = load(version)  # parsed before listening: a bad example fails the fixture
+        self.version = version
+        self.api_version = api_version
+        super().__init__(path, _Handler)
+
+    def example(self, method: str, template: str) -> DocExample:
+        return self.docs.get(method, template)

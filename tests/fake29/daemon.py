@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import socketserver
-import threading
 from pathlib import Path
 from typing import Any
 
-from fake2013 import Received, read_request
+from fake2013 import RecordingServer, read_request
 
 ANSWERS: dict[str, Any] = json.loads((Path(__file__).parent / "answers.json").read_text())
 # release: (ApiVersion, MinAPIVersion), the defaults of moby docker-v29.1.3 and docker-v29.3.1
@@ -166,30 +164,14 @@ class _Handler(socketserver.StreamRequestHandler):
         self.wfile.flush()
 
 
-class FakeDocker29(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+class FakeDocker29(RecordingServer):
     """A Docker `release` daemon (29.1.3: API 1.52, MinAPIVersion 1.44) at `path`."""
-
-    daemon_threads = True
 
     def __init__(self, path: str, release: str = "29.1.3") -> None:
         self.release = release
         self.api, self.minimum = RELEASES[release]
         self.highest, self.lowest = _pair(self.api), _pair(self.minimum)
-        if os.path.exists(path):
-            os.unlink(path)
         super().__init__(path, _Handler)
-        self.path = path
-        self.requests: list[Received] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    def record(self, received: Received) -> None:
-        with self._lock:
-            self.requests.append(received)
-
-    def since(self, mark: int) -> list[Received]:
-        with self._lock:
-            return self.requests[mark:]
 
     def version_answer(self, body: dict[str, Any]) -> dict[str, Any]:
         body.update({"Version": self.release, "ApiVersion": self.api, "MinAPIVersion": self.minimum})
@@ -208,8 +190,3 @@ class FakeDocker29(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def recorded(name: str) -> Any:
         """A recorded answer as answers.json holds it (at API 1.52)."""
         return copy.deepcopy(ANSWERS[name])
-
-    def close(self) -> None:
-        self.shutdown()
-        self.server_close()
-        os.unlink(self.path)
