@@ -65,9 +65,11 @@ def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetCho
          settings: Settings, memory: Memory | None = None) -> Forward | Refuse:
     addressed = address(method, request_target.partition("?")[0], settings, info)
     decision = _plan(method, request_target, addressed, info, choice, memory)
+    if (method, addressed.path) not in ADVERTISING or not isinstance(decision, Forward) \
+            or (addressed.version is not None and is_legacy(addressed.version)):
+        return decision  # every other request: nothing more to decide
     advertised = advertised_version(info, settings.advertise_version)
-    if isinstance(decision, Forward) and advertised is not None and (method, addressed.path) in ADVERTISING \
-            and (addressed.version is None or not is_legacy(addressed.version)):
+    if advertised is not None:
         # No version change of 1.10 on touches these two: nothing is lost if a climb is replaced.
         exchange = decision.exchange
         decision.exchange = Advertising(exchange.route, exchange.client_version, exchange.target, advertised,
