@@ -149,6 +149,9 @@ def explain(argv: list[str]) -> int:
                         help="the oldest version the daemon accepts: clients of 1.10 on below it climb to it "
                              "(default %(default)s, Docker 26-28's; Docker 29's is 1.44 or 1.40)")
     parser.add_argument("--upstream-kind", choices=("docker", "podman"), default="docker")
+    parser.add_argument("--daemon-version", metavar="V", default="",
+                        help="the daemon's release, e.g. 29.1.0: Docker 29's profile (what it dropped at every "
+                             "API version) applies from 29 on (default: none)")
     parser.add_argument("-H", dest="headers", metavar="'NAME: VALUE'", action="append", default=[],
                         help="a request header (with --response, a header of the daemon's answer); repeatable")
     parser.add_argument("--response", action="store_true",
@@ -165,7 +168,7 @@ def explain(argv: list[str]) -> int:
         question = explaining.Question(
             options.method, path, target,
             options.upstream_kind, [explaining.parse_header(text) for text in options.headers], _stdin_body(),
-            options.response, options.status, parse_version(options.floor))
+            options.response, options.status, parse_version(options.floor), options.daemon_version)
     except (BadVersion, ValueError) as error:
         parser.error(str(error))
     answer = explaining.explain(question)

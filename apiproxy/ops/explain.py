@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from apiproxy.api.errors import error_reply
 from apiproxy.api.redaction import redact_target, redact_url
-from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, is_legacy, known_versions
+from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, choose_release, is_legacy, known_versions
 from apiproxy.api.versions import Version, split_version_prefix
 from apiproxy.translation.advertise import Advertising
 from apiproxy.translation.chain import ChainExchange, exchange_for
@@ -50,6 +50,7 @@ class Question:
     response: bool = False  # `body` is the daemon's answer, at `status`, on its way down
     status: int = 200
     floor: Version = DEFAULT_FLOOR  # the daemon's MinAPIVersion: modern clients below it climb to it
+    daemon_version: str = ""  # the daemon's release ("29.1.0"), whose profile (docker29) may apply
 
 
 @dataclass
@@ -97,8 +98,10 @@ def _explain(question: Question, lines: list[str]) -> int:
         raise ValueError("the target needs its client's /vX.Y prefix (see with_version)")
     try:
         target = normalize_target(question.target)  # as the proxy reads a request head
-        info = UpstreamInfo(question.upstream_kind, "", question.target_version,
-                            min(question.floor, question.target_version))
+        info = UpstreamInfo(question.upstream_kind, question.daemon_version, question.target_version,
+                            min(question.floor, question.target_version),
+                            release=choose_release(question.upstream_kind, question.daemon_version,
+                                                   question.target_version))
         decision = plan(question.method, target, info, TargetChoice(question.target_version), Settings(version))
         if isinstance(decision, Refuse):
             lines += _refusal(decision.client_version, decision.status, decision.message)
@@ -142,9 +145,12 @@ def _heading(question: Question, exchange: ChainExchange) -> list[str]:
     assert route is not None and version is not None
     lines = [f"{question.method} {redact_target(question.target)}: API {version} -> {exchange.target} "
              f"({question.upstream_kind}), endpoint {route.key}"]
-    if not is_legacy(version):
+    if not is_legacy(version) and exchange.target is not None and version < exchange.target:
         lines.append(f"API {version} is below the daemon's floor: the request climbs the version changes to "
                      f"{exchange.target}, and its answer comes back down")
+    elif not is_legacy(version):
+        lines.append(f"API {version} is one the daemon accepts; its release ({question.daemon_version}) dropped "
+                     f"answers at every version, which apiproxy gives back")
     if not route.exists_in(version):
         lived = f"{route.since}-{route.until}" if route.until < Version(1, 99) else f"{route.since} on"
         lines.append(f"note: the endpoint is of API {lived}; apiproxy translates it all the same")
@@ -353,7 +359,8 @@ def _outcome(result: Reply | Pass | Park | WebSocket, question: Question, exchan
 
 
 def _forwarded(result: Pass, question: Question, exchange: ChainExchange) -> list[str]:
-    info = UpstreamInfo(question.upstream_kind, "", exchange.target, None)
+    info = UpstreamInfo(question.upstream_kind, question.daemon_version, exchange.target, None,
+                        release=choose_release(question.upstream_kind, question.daemon_version, exchange.target))
     forwarding = outcome.forwarding_exchange(result, exchange, info, exchange.context.memory)
     given = passed_on(question.headers)
     body = outcome.forwarded_body(result, forwarding, question.body, given)

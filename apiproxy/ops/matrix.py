@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from apiproxy.api.datafiles import load_json
 from apiproxy.api.routes import MODERN, Route, legacy_routes, modern_routes
 from apiproxy.api.upstream_info import known_versions
 from apiproxy.api.versions import Version
@@ -225,6 +226,7 @@ def markdown(targets: list[tuple[str, Version, str]] = MATRIX_TARGETS,
            f"Swarm endpoints (\\*) are {SWARM_NOTE.split(': ', 1)[1]}.", ""]
     for title, floor in floors:
         out += _modern_markdown(title, floor)
+    out += _release_markdown("docker29", "Docker 29")
     out += ["## Clients of API 1.0–1.9 (2013)", "",
             "These go at the target version (the highest apiproxy translates to that the daemon accepts), with",
             "the daemon's profile (`schemas/upstreams/`).", ""]
@@ -250,6 +252,21 @@ def _example(floor: tuple[str, Version], version: Version = Version(1, 30), endp
     letter = next(_SHORT[cells[column].kind] for route, cells in table if route.key == endpoint)
     return (f"a {version} client's `docker build` (`{endpoint}`) on {title} is in the first table, "
             f"column `{spans[column]}`: **{letter}**")
+
+
+def _release_markdown(profile: str, title: str) -> list[str]:
+    """What a daemon release dropped at every API version, which apiproxy gives back to every client (of
+    1.0 on) below each entry's `below`, whatever the floor: the release profile, as a table."""
+    entries = load_json(f"upstreams/{profile}.json")["changes"]
+    out = [f"### {title}: answers it dropped at every version", "",
+           f"{title} also stopped sending some fields at every API version. apiproxy gives them back",
+           f"(`schemas/upstreams/{profile}.json`, chosen by the daemon's release) to every client below the",
+           "version in the second column, clients the daemon accepts included:", "",
+           "| endpoint | below | what apiproxy gives back |", "| --- | :-: | --- |"]
+    for entry in entries:
+        what = entry["description"].replace("|", "\\|")
+        out.append(f"| `{entry['endpoint']}` | {entry['below']} | {what} |")
+    return [*out, ""]
 
 
 def _modern_markdown(title: str, floor: Version) -> list[str]:

@@ -25,13 +25,13 @@ import apiproxy.translation.emulations.containers  # noqa: F401
 import apiproxy.translation.emulations.images  # noqa: F401
 import apiproxy.translation.emulations.networks  # noqa: F401
 import apiproxy.translation.steps.containers  # noqa: F401
-import apiproxy.translation.steps.docker29  # noqa: F401
 import apiproxy.translation.steps.events  # noqa: F401
 import apiproxy.translation.steps.filters  # noqa: F401
 import apiproxy.translation.steps.gates  # noqa: F401
 import apiproxy.translation.steps.host_settings  # noqa: F401
 import apiproxy.translation.steps.images  # noqa: F401
 import apiproxy.translation.steps.ipam  # noqa: F401
+import apiproxy.translation.steps.kernel_memory  # noqa: F401
 import apiproxy.translation.steps.podman  # noqa: F401
 import apiproxy.translation.steps.progress  # noqa: F401
 import apiproxy.translation.steps.registry_auth  # noqa: F401

@@ -11,7 +11,7 @@ from apiproxy.api.upstream_info import choose_release, choose_target, parse_upst
 from apiproxy.api.versions import Version, parse_version
 from apiproxy.translation.chain import ChainExchange
 from apiproxy.translation.changes import release_ceiling
-from apiproxy.translation.steps.docker29 import KERNEL_MEMORY_DISCARDED
+from apiproxy.translation.steps.kernel_memory import KERNEL_MEMORY_DISCARDED
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.routing import Forward, Settings, plan
 
@@ -174,6 +174,13 @@ def test_a_kernel_memory_limit_is_answered_with_docker_28s_warning() -> None:
     body.feed(b'{"Image": "busybox", "HostConfig": {"Memory": 8388608}}')
     body.close()
     assert _body(quiet.exchange, {"Id": "c" * 64, "Warnings": None})["Warnings"] is None
+    climbing = plan("POST", "/v1.39/containers/create", DOCKER_29_3, choose_target(DOCKER_29_3, None), SETTINGS)
+    assert isinstance(climbing, Forward) and isinstance(climbing.exchange, ChainExchange)
+    limited = climbing.exchange.request_body([])
+    assert limited is not None
+    limited.feed(b'{"Image": "busybox", "HostConfig": {"KernelMemory": 8388608}}')
+    limited.close()
+    assert _body(climbing.exchange, {"Id": "c" * 64, "Warnings": []})["Warnings"] == [KERNEL_MEMORY_DISCARDED]  # once
     at_floor = plan("POST", "/v1.42/containers/create", DOCKER_29_3, choose_target(DOCKER_29_3, None), SETTINGS)
     assert isinstance(at_floor, Forward) and type(at_floor.exchange) is Exchange
 

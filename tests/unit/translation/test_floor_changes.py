@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
@@ -12,6 +13,7 @@ from apiproxy.api.versions import Version
 from apiproxy.translation.chain import ChainExchange
 from apiproxy.translation.document import Context
 from apiproxy.translation.steps.containers import options_of_another_mount_type
+from apiproxy.translation.steps.kernel_memory import KERNEL_MEMORY_DISCARDED
 from apiproxy.translation.steps.system import builder_size, security_option_names
 
 JSON = [(b"Content-Type", b"application/json")]
@@ -87,6 +89,20 @@ def test_info_below_1_39_and_1_25() -> None:
 @pytest.mark.parametrize(("method", "path"), [("POST", "/containers/{id}/exec"), ("POST", "/exec/{id}/start")])
 def test_console_size_is_dropped_below_1_42(method: str, path: str) -> None:
     assert sent_body(climb(method, path, "1.41"), {"Tty": True, "ConsoleSize": [24, 80]}) == {"Tty": True}
+
+
+@pytest.mark.parametrize(("path", "limit"), [("/containers/create", {"HostConfig": {"KernelMemory": 8 << 20}}),
+                                           ("/containers/{id}/update", {"KernelMemory": 8 << 20})])
+def test_a_kernel_memory_limit_climbing_past_1_42_is_answered_with_the_old_warning(path: str, limit: Any) -> None:
+    exchange = climb("POST", path, "1.41")
+    assert sent_body(exchange, limit) == limit  # the daemon ignores it; the answer says so
+    assert answered(exchange, {"Warnings": None})["Warnings"] == [KERNEL_MEMORY_DISCARDED]
+    unlimited = climb("POST", path, "1.41")
+    sent_body(unlimited, {"HostConfig": {"Memory": 8 << 20}} if "create" in path else {"Memory": 8 << 20})
+    assert answered(unlimited, {"Warnings": []})["Warnings"] == []
+    at_1_42 = climb("POST", path, "1.42", target="1.44")
+    sent_body(at_1_42, limit)
+    assert answered(at_1_42, {"Warnings": []})["Warnings"] == []
 
 
 def test_the_steps_leave_what_they_do_not_know() -> None:
