@@ -221,3 +221,31 @@ def test_the_20_10_cli_sets_a_mac_address_without_a_warning(proxy_sock: str, ima
                     "/sys/class/net/eth0/address", cli=DEBIAN_CLI, env={"DOCKER_API_VERSION": "1.41"})
     assert result.stdout.decode().strip() == "02:42:ac:11:00:29"
     assert b"MacAddress" not in result.stderr, result.stderr
+
+
+KERNEL_MEMORY_DISCARDED = ("Your kernel does not support kernel memory limit capabilities or the cgroup is not "
+                           "mounted. Limitation discarded.")
+
+
+def test_a_kernel_memory_limit_below_1_42_is_warned_of_once(proxy_sock: str, docker_sock: str, image: str,
+                                                            made: list[tuple[str, str]]) -> None:
+    """Below 1.42 dockerd 20.10-28 applied a kernel memory limit, or warned on create and on update where the
+    host cannot limit kernel memory (cgroup v2); from 1.42 on it is ignored without a word. A daemon that
+    serves 1.41 answers for itself; climbing to a higher floor, apiproxy warns that the limit was discarded."""
+    body = {"Image": image, "Cmd": ["true"], "HostConfig": {"KernelMemory": 8 << 20}}
+    floor = request(docker_sock, "GET", "/version").json().get("MinAPIVersion", "1.12")
+    sock = proxy_sock
+    if api_number(floor) <= api_number("1.41"):  # the daemon's own answer is the reference
+        direct = request(docker_sock, "POST", "/v1.41/containers/create", body)
+        assert direct.status == 201, direct
+        made.append(("containers", direct.json()["Id"]))
+        expected = direct.json()["Warnings"] or []
+    else:
+        expected = [KERNEL_MEMORY_DISCARDED]
+    reply = request(sock, "POST", "/v1.41/containers/create", body)
+    assert reply.status == 201, reply
+    made.append(("containers", reply.json()["Id"]))
+    assert (reply.json()["Warnings"] or []) == expected
+    updated = request(sock, "POST", f"/v1.41/containers/{reply.json()['Id']}/update", {"KernelMemory": 8 << 20})
+    assert updated.status == 200, updated
+    assert (updated.json()["Warnings"] or []) == expected
