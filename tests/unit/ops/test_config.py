@@ -368,7 +368,7 @@ def test_check_config_loads_the_tls_files(tmp_path: Path, capsys: pytest.Capture
     path = tmp_path / "c.toml"
     path.write_text(f'[[listeners]]\nendpoint = "tcp:2376"\ntls_cert = "{tmp_path}/cert.pem"\n'
                     f'tls_key = "{tmp_path}/key.pem"\n')
-    assert check_config(str(path)) == 1
+    assert check_config([str(path)]) == 1
     assert "listeners.0.tls_cert: cannot load the certificate" in capsys.readouterr().err
 
 
@@ -379,7 +379,7 @@ def test_check_config_reads_the_listener_and_metrics_endpoints(tmp_path: Path,
     path = tmp_path / "c.toml"
     path.write_text('[[listeners]]\nendpoint = "bogus:2376"\nallow_plain_tcp = true\n'
                     '[metrics]\nlisten = "nonsense:9323"\n')
-    assert check_config(str(path)) == 1
+    assert check_config([str(path)]) == 1
     err = capsys.readouterr().err
     assert "listeners.0.endpoint: invalid endpoint" in err and "metrics.listen: invalid endpoint" in err
 
