@@ -17,6 +17,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
 from apiproxy.api import validation
+from apiproxy.api.routes import legacy_routes, modern_routes
+from apiproxy.api.upstream_info import known_versions, newest_known
 from apiproxy.ops import metrics
 from apiproxy.ops.config import Config, ConfigError, Listener, default_max_connections
 from apiproxy.shell.daemon import Daemon
@@ -80,9 +82,12 @@ class Service:
 
     def start(self) -> None:
         """Listen as configured; the daemon is read in the background (it may be down)."""
-        # Every schema validator and version change is built now, not on a client's request.
-        compiled = validation.compile_all() + len(changes.all_changes())
-        log.debug("{count} schemas and version changes compiled", count=compiled)
+        # Every schema validator, version change, profile and route table is read now, not on a
+        # client's request: a data file opened then could fail for lack of descriptors.
+        compiled = validation.compile_all() + len(changes.all_changes()) + changes.all_profiles() + \
+            len(legacy_routes()) + len(modern_routes()) + len(known_versions()[0])
+        newest_known()
+        log.debug("{count} schemas, version changes, profiles and routes read", count=compiled)
         self._listen_all(self.config.listeners)
         if self.config.metrics_listen:
             d = serverFromString(self.reactor, self.config.metrics_listen).listen(metrics_site())
