@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -9,9 +10,11 @@ from apiproxy.ops import config as configuration
 from apiproxy.ops.config import ConfigError
 
 DESCRIPTION = "A socket for Docker API v1.0-v1.9 clients in front of today's daemon."
+EPILOG = "Every configuration key can also be set by an APIPROXY_* variable (APIPROXY_LOG__FORMAT=json, " \
+         "APIPROXY_LISTENERS__0__ENDPOINT=...): command line over environment over file over defaults."
 USAGE = """apiproxy [--config FILE] [--listen ENDPOINT]... [--allow-plain-tcp] [--upstream ENDPOINT]
                 [--target-version auto|V]
-       apiproxy check-config FILE
+       apiproxy check-config [--print] [FILE]
        apiproxy versions [--target V] [--floor V] [--markdown]
        apiproxy config-reference
        apiproxy explain [--client-version V] [--target-version V] [--floor V] [--upstream-kind docker|podman]
@@ -36,7 +39,7 @@ def configure(options: argparse.Namespace) -> tuple[configuration.Config, Callab
 
     def load() -> configuration.Config:
         """The file with the command line on top: at start, and again on SIGHUP."""
-        config = configuration.load(options.config, listen=options.listen, upstream=options.upstream,
+        config = configuration.load(options.config, os.environ, listen=options.listen, upstream=options.upstream,
                                     target_version=options.target_version, allow_plain_tcp=options.allow_plain_tcp)
         _check_with_twisted(config)
         return config
@@ -49,14 +52,25 @@ def print_problems(error: ConfigError) -> None:
         print(f"{key}: {message}" if key else message, file=sys.stderr)
 
 
-def check_config(path: str) -> int:
+def check_config(argv: list[str]) -> int:
+    """The file (if any) with the environment on top, checked as a start would; with --print,
+    the effective configuration as TOML."""
+    from apiproxy.ops.config_print import toml
+
+    parser = argparse.ArgumentParser(prog="apiproxy check-config", epilog=EPILOG,
+                                     description="Check the configuration a start would read: FILE (if given) "
+                                                 "with the APIPROXY_* environment variables on top.")
+    parser.add_argument("--print", action="store_true", help="write the effective configuration, as TOML")
+    parser.add_argument("file", metavar="FILE", nargs="?")
+    options = parser.parse_args(argv)
     try:
-        config = configuration.load(path)
+        data, origins = configuration.effective(options.file, os.environ)
+        config = configuration.validate(data, origins)
         _check_with_twisted(config)
     except ConfigError as error:
         print_problems(error)
         return 1
-    print("OK")
+    sys.stdout.write(toml(data, configuration.schema(), origins) if options.print else "OK\n")
     return 0
 
 
@@ -196,11 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["explain"]:
         return explain(argv[1:])
     if argv[:1] == ["check-config"]:
-        if len(argv) != 2:
-            print("usage: apiproxy check-config FILE", file=sys.stderr)
-            return 2
-        return check_config(argv[1])
-    parser = with_run_options(argparse.ArgumentParser(prog="apiproxy", usage=USAGE, description=DESCRIPTION))
+        return check_config(argv[1:])
+    parser = with_run_options(argparse.ArgumentParser(prog="apiproxy", usage=USAGE, description=DESCRIPTION,
+                                                      epilog=EPILOG))
     try:
         config, reload = configure(parser.parse_args(argv))
     except ConfigError as error:

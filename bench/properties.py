@@ -6,7 +6,7 @@ For every endpoint and legacy version with a request-body schema, each property 
 meet the target schemas; invalid bodies get a 400; bytes that are not JSON get a 400) runs on
 N generated examples at every target version.  Prints per endpoint/version what was tried,
 passed and failed, the first failing example of each, and a total; exits 1 if any failed.
-Failures are not shrunk: run the unit test with APIPROXY_PROPERTY_EXAMPLES for a minimal one.
+Failures are not shrunk: run the unit test with APXTEST_PROPERTY_EXAMPLES for a minimal one.
 """
 from __future__ import annotations
 

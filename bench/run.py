@@ -82,8 +82,8 @@ def _imports(python: str, modules: str) -> bool:
 
 
 def reexec_in_venv() -> None:
-    """Run again in the project's virtualenv (as tests/run uses: APIPROXY_VENV or .venv)."""
-    venv = os.environ.get("APIPROXY_VENV", os.path.join(REPO, ".venv"))
+    """Run again in the project's virtualenv (as tests/run uses: APXTEST_VENV or .venv)."""
+    venv = os.environ.get("APXTEST_VENV", os.path.join(REPO, ".venv"))
     python = os.path.join(venv, "bin", "python")
     if os.path.realpath(sys.prefix) == os.path.realpath(venv):
         return
@@ -135,7 +135,7 @@ def floor_daemon() -> Any:
 
     log("fetching dockerd 28.5 through tests/run --fetch (cached after the first time)")
     fetched = subprocess.run([os.path.join(REPO, "tests", "run"), "--fetch", "dockerd-28.5"], check=True,
-                             stdout=subprocess.PIPE, text=True, env={**os.environ, "APIPROXY_VENV": sys.prefix})
+                             stdout=subprocess.PIPE, text=True, env={**os.environ, "APXTEST_VENV": sys.prefix})
     root = fetched.stdout.strip().splitlines()[-1]
     return Daemon(dockerd=f"{root}/usr/sbin/dockerd", path=(f"{root}/usr/sbin", f"{root}/usr/bin"),
                   env={"DOCKER_MIN_API_VERSION": FLOOR}, api=f"/v{FLOOR}")

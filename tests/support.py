@@ -23,11 +23,11 @@ MODERN_CLI = shutil.which("docker", path="/usr/local/bin") or "/usr/local/bin/do
 DEBIAN_CLI = "/usr/bin/docker"
 # The upstream tests/run started (dockerd-20.10, dockerd-26.1, podman-4.3, dockerd-28.5 with floor
 # 1.44, and when named: dockerd-28.5-floor1.40), for what differs between them.
-UPSTREAM = os.environ.get("APIPROXY_TEST_UPSTREAM_NAME", "")
+UPSTREAM = os.environ.get("APXTEST_UPSTREAM_NAME", "")
 ON_PODMAN = UPSTREAM.startswith("podman")
 # A daemon that refuses clients below API 1.44, as Docker 29 does by default.
 # The test daemon's own socket, as tests/run exports it ("" outside tests/run).
-DAEMON_SOCK = os.environ.get("APIPROXY_TEST_DOCKER_SOCK", "")
+DAEMON_SOCK = os.environ.get("APXTEST_DOCKER_SOCK", "")
 # The newest API version the 20.10 CLI speaks; the tests' own calls straight to the daemon use it
 # too, where the daemon accepts it (DIRECT_API).
 DEBIAN_CLI_API = "1.41"
@@ -313,7 +313,7 @@ class Apiproxy:
 
 def start_apiproxy(upstream_sock: str, *extra: str, listen: str | None = None,
                    workdir: str | None = None) -> Apiproxy:
-    workdir = workdir or tempfile.mkdtemp(prefix="ap-", dir=os.environ.get("APIPROXY_TEST_TMP"))
+    workdir = workdir or tempfile.mkdtemp(prefix="ap-", dir=os.environ.get("APXTEST_TMP"))
     sock = os.path.join(workdir, "ap.sock")
     args = ["--listen", listen or f"unix:{sock}", "--upstream", f"unix:{upstream_sock}", *extra]
     proxy = Apiproxy(args, sock if listen is None else None, workdir)

@@ -1,4 +1,5 @@
-"""The configuration: TOML, checked against schemas/config.schema.json. Pure but for reading files."""
+"""The configuration: TOML and APIPROXY_* variables, checked against schemas/config.schema.json.
+Pure but for reading files."""
 from __future__ import annotations
 
 import grp
@@ -15,6 +16,7 @@ from apiproxy.api.datafiles import load_json
 from apiproxy.api.policy import Policy, PolicyError
 from apiproxy.api.upstream_info import newest_known
 from apiproxy.api.versions import BadVersion, Version, parse_version
+from apiproxy.ops import config_env
 from apiproxy.ops.listen_specs import EndpointError, UnixListen, parse_mode, parse_systemd_listen, parse_unix_listen
 
 DEFAULT_UPSTREAM = "unix:/var/run/docker.sock"
@@ -45,6 +47,20 @@ class Listener:
     tls: TLSFiles | None = None  # a TLS listener; with tls.ca, client certificates are required
     policy: Policy = field(default_factory=Policy)
     plain_tcp: bool = False  # a tcp listener without TLS, allowed by allow_plain_tcp: warned about
+    max_connections: int | None = None  # None: default_max_connections at start
+
+
+# What a connection may hold: the client's socket, the daemon's, and up to 4 pipes of a spliced stream.
+DESCRIPTORS_PER_CONNECTION = 6
+# What the process holds besides connections: the interpreter's, the reactor's, listeners, logs.
+RESERVED_DESCRIPTORS = 32
+
+
+def default_max_connections(open_files: int, listeners: int) -> int:
+    """A listener's max_connections when the configuration gives none: the open-file limit shared
+    out, so that every listener filled at once with spliced streams still stays under it."""
+    spare = min(open_files, 1 << 20) - RESERVED_DESCRIPTORS
+    return max(1, spare // DESCRIPTORS_PER_CONNECTION // max(1, listeners))
 
 
 @dataclass(frozen=True)
@@ -80,11 +96,16 @@ class Config:
 
 
 @lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = load_json("config.schema.json")
+    return loaded
+
+
+@lru_cache(maxsize=1)
 def _validator() -> jsonschema.protocols.Validator:
-    schema = load_json("config.schema.json")
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
+    cls = jsonschema.validators.validator_for(schema())
+    cls.check_schema(schema())
+    return cls(schema())
 
 
 def read_toml(path: str) -> dict[str, Any]:
@@ -173,7 +194,8 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
             policy = Policy.parse(entry.get("policy", {}))
         except PolicyError as error:
             problems.append((f"{key}.policy", str(error)))
-        listeners.append(Listener(entry["endpoint"], mode, group, tls, policy, plain_tcp))
+        listeners.append(Listener(entry["endpoint"], mode, group, tls, policy, plain_tcp,
+                                  entry.get("max_connections")))
     if not listeners and not problems:
         problems.append(("listeners", "no listener: give --listen or [[listeners]] in the config file"))
     upstream_tls = _tls_files(upstream, "upstream", problems, ca_needed=False)
@@ -261,13 +283,15 @@ def _tls_files(table: dict[str, Any], key: str, problems: list[tuple[str, str]],
     return TLSFiles(**files)
 
 
-def validate(data: dict[str, Any]) -> Config:
+def validate(data: dict[str, Any], origins: Mapping[str, str] | None = None) -> Config:
+    """The Config of `data`; ConfigError naming each problem's key, and the variable it came
+    from when `origins` (dotted key: variable) says it came from the environment."""
     problems = _schema_problems(data)
-    if problems:
-        raise ConfigError(problems)
-    config, problems = _build(data)
+    config = None
+    if not problems:
+        config, problems = _build(data)
     if problems or config is None:
-        raise ConfigError(problems)
+        raise ConfigError([(config_env.name_variables(key, origins or {}), message) for key, message in problems])
     return config
 
 
@@ -288,6 +312,27 @@ def with_overrides(data: dict[str, Any], listen: list[str] | None = None, upstre
     return data
 
 
-def load(path: str | None, **overrides: Any) -> Config:
+def effective(path: str | None, environ: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The file's data (none without a path) with the environment's APIPROXY_* settings on top,
+    and which variable set each dotted key; ConfigError naming a variable that is no setting or
+    does not parse."""
     data = read_toml(path) if path else {}
-    return validate(with_overrides(data, **overrides))
+    if not environ:
+        return data, {}
+    try:
+        in_file = data.get("listeners")
+        settings, origins = config_env.read(environ, schema(), len(in_file) if isinstance(in_file, list) else 0)
+    except config_env.VariableError as error:
+        raise ConfigError(error.problems) from None
+    return config_env.merged(data, settings), origins
+
+
+def load(path: str | None, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+    """The configuration: command line (`overrides`) over environment over file over defaults."""
+    data, origins = effective(path, environ)
+    overridden = {"listeners"} if overrides.get("listen") else set()
+    overridden |= {f"upstream.{key}" for key, option in (("endpoint", "upstream"), ("target_version", "target_version"))
+                   if overrides.get(option) is not None}
+    origins = {key: name for key, name in origins.items()
+               if not any(key == gone or key.startswith(gone + ".") for gone in overridden)}
+    return validate(with_overrides(data, **overrides), origins)

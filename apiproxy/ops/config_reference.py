@@ -1,5 +1,7 @@
 """The configuration reference in README.md, written from schemas/config.schema.json. Pure.
 
+Each key's row names its APIPROXY_* variable too (apiproxy.ops.config_env).
+
 The schema is what apiproxy checks a file against, so a reference drawn from it cannot
 drift from what apiproxy accepts; `apiproxy config-reference` prints it.
 """
@@ -8,6 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+
+from apiproxy.ops.config_env import variable
 
 BEGIN = "<!-- config-reference: `apiproxy config-reference` writes this table; a test keeps it current -->"
 END = "<!-- end of config-reference -->"
@@ -50,14 +54,15 @@ def _cell(text: str) -> str:
 
 
 def reference(schema: dict[str, Any]) -> str:
-    """A markdown table of every key: type, default, meaning; between the markers README keeps it in."""
-    lines = [BEGIN, "", "| key | value | default | meaning |", "| --- | --- | --- | --- |"]
+    """A markdown table of every key: its environment variable, type, default, meaning; between the
+    markers README keeps it in."""
+    lines = [BEGIN, "", "| key | environment variable | value | default | meaning |", "| --- | --- | --- | --- | --- |"]
     for key, spec in _rows(schema["properties"], ""):
         default = f"`{_toml(spec['default'])}`" if "default" in spec else "—"
         meaning = spec.get("description", "")
         if "description" in spec.get("items", {}):
             meaning += f" Each is {spec['items']['description'][0].lower()}{spec['items']['description'][1:]}"
-        lines.append(f"| `{key}` | {_cell(_kind(spec))} | {default} | {_cell(meaning)} |")
+        lines.append(f"| `{key}` | `{variable(key)}` | {_cell(_kind(spec))} | {default} | {_cell(meaning)} |")
     return "\n".join([*lines, "", END]) + "\n"
 
 

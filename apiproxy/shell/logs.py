@@ -8,11 +8,12 @@ go through this router, and only Twisted's through twist's observer.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from twisted.logger import (FilteringLogObserver, ILogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner,
-                            jsonFileLogObserver, textFileLogObserver)
+from twisted.logger import (FilteringLogObserver, ILogObserver, LogLevel, LogLevelFilterPredicate, Logger,
+                            globalLogBeginner, jsonFileLogObserver, textFileLogObserver)
 from zope.interface import implementer
 
 from apiproxy.ops.access import ACCESS_NAMESPACE
@@ -24,6 +25,58 @@ _LEVELS = {"debug": LogLevel.debug, "info": LogLevel.info, "warn": LogLevel.warn
 def _observer(stream: IO[str], form: str) -> ILogObserver:
     # JSON lines (no record separator): what log shippers and jq read.
     return jsonFileLogObserver(stream, recordSeparator="") if form == "json" else textFileLogObserver(stream)
+
+
+_listeners_log = Logger(namespace="apiproxy.listeners")
+
+
+class AcceptFailures:
+    """Accepts that fail for lack of file descriptors, told once per burst.
+
+    Twisted's ports handle EMFILE and ENFILE themselves (twisted.internet.tcp._accept: at EMFILE
+    the descriptor they keep in reserve is freed, and every waiting connection accepted and
+    closed unanswered) and say so only at info level, in their own namespace, which apiproxy's
+    log leaves out. Their events are watched here instead: the first of a burst is a warning,
+    and the burst ends, with a line counting what it closed, at the first connection accepted
+    QUIET seconds after its last failure (a failure that much later starts another).
+    """
+
+    QUIET = 10.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.last_failure: float | None = None  # None: no burst
+        self.closed = 0
+
+    def observe(self, event: dict[str, Any]) -> None:
+        """Any event: only Twisted's ports' accept failures count."""
+        if not str(event.get("log_namespace", "")).startswith("twisted.internet."):
+            return
+        text = str(event.get("log_format", ""))
+        if text.startswith("EMFILE recovery: Closed socket"):
+            self.closed += 1
+        elif text.startswith("EMFILE encountered"):
+            self._failed("EMFILE")
+        elif text.startswith("Could not accept new connection") and event.get("acceptError") in ("EMFILE", "ENFILE"):
+            self._failed(str(event["acceptError"]))
+
+    def _failed(self, error: str) -> None:
+        now = self.clock()
+        if self.last_failure is None or now - self.last_failure >= self.QUIET:
+            _listeners_log.warn("out of file descriptors ({error}): new connections on every listener are closed "
+                          "unanswered until some close; lower max_connections or raise the open-file limit "
+                          "(LimitNOFILE=, ulimit -n)", error=error)
+        self.last_failure = now
+
+    def accepted(self) -> None:
+        """A connection was accepted: the end of a burst, if its last failure is QUIET seconds old."""
+        if self.last_failure is not None and self.clock() - self.last_failure >= self.QUIET:
+            _listeners_log.info("accepting again: {closed} connections were closed unanswered for lack of file "
+                          "descriptors", closed=self.closed)
+            self.last_failure, self.closed = None, 0
+
+
+ACCEPT_FAILURES = AcceptFailures()
 
 
 @implementer(ILogObserver)
@@ -51,6 +104,7 @@ class LogRouter:
             old_file.close()
 
     def __call__(self, event: dict[str, Any]) -> None:
+        ACCEPT_FAILURES.observe(event)
         if event.get("log_namespace") == ACCESS_NAMESPACE:
             if self.access is not None:
                 self.access(event)
@@ -79,6 +133,8 @@ class BesideTwist:
 
     def __call__(self, event: dict[str, Any]) -> None:
         namespace = event.get("log_namespace") or ""
+        if namespace.partition(".")[0] != "apiproxy":
+            ACCEPT_FAILURES.observe(event)  # ROUTER sees apiproxy's alone here
         (ROUTER if namespace.partition(".")[0] == "apiproxy" else self.twist_observer)(event)
 
 

@@ -1,6 +1,7 @@
 """Running apiproxy: logging, listeners, a reload on SIGHUP and an orderly stop on SIGTERM."""
 from __future__ import annotations
 
+import resource
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -16,11 +17,13 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
 from apiproxy.api import validation
+from apiproxy.api.routes import legacy_routes, modern_routes
+from apiproxy.api.upstream_info import known_versions, newest_known
 from apiproxy.ops import metrics
-from apiproxy.ops.config import Config, ConfigError, Listener
+from apiproxy.ops.config import Config, ConfigError, Listener, default_max_connections
 from apiproxy.shell.daemon import Daemon
 from apiproxy.shell.listeners import ListenError, listen, set_permissions
-from apiproxy.shell.logs import ROUTER, start_logging
+from apiproxy.shell.logs import ACCEPT_FAILURES, ROUTER, start_logging
 from apiproxy.shell.proxy import ProxyFactory
 from apiproxy.translation import changes
 from apiproxy.translation.routing import Settings
@@ -69,12 +72,22 @@ class Service:
         self.listening: dict[Listener, tuple[ProxyFactory, Any]] = {}
         self.stopping = False
         self.metrics_port: Any = None
+        # The soft limit at start: what max_connections' default shares out among the listeners.
+        self.open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if self.open_files == resource.RLIM_INFINITY:
+            self.open_files = 1 << 20
+
+    def max_connections(self, listener: Listener, config: Config) -> int:
+        return listener.max_connections or default_max_connections(self.open_files, len(config.listeners))
 
     def start(self) -> None:
         """Listen as configured; the daemon is read in the background (it may be down)."""
-        # Every schema validator and version change is built now, not on a client's request.
-        compiled = validation.compile_all() + len(changes.all_changes())
-        log.debug("{count} schemas and version changes compiled", count=compiled)
+        # Every schema validator, version change, profile and route table is read now, not on a
+        # client's request: a data file opened then could fail for lack of descriptors.
+        compiled = validation.compile_all() + len(changes.all_changes()) + changes.all_profiles() + \
+            len(legacy_routes()) + len(modern_routes()) + len(known_versions()[0])
+        newest_known()
+        log.debug("{count} schemas, version changes, profiles and routes read", count=compiled)
         self._listen_all(self.config.listeners)
         if self.config.metrics_listen:
             d = serverFromString(self.reactor, self.config.metrics_listen).listen(metrics_site())
@@ -89,13 +102,18 @@ class Service:
         self.metrics_port = port
         log.info("metrics at {endpoint}, path /metrics", endpoint=self.config.metrics_listen)
 
-    def _listen_all(self, listeners: Iterable[Listener]) -> None:
+    def _listen_all(self, listeners: Iterable[Listener], config: Config | None = None) -> None:
+        config = config or self.config
         started: list[Listener] = []
         try:
             for listener in listeners:
-                factory = ProxyFactory(self.daemon, self.settings, listener.policy, self.parked, self.config.limits)
+                factory = ProxyFactory(self.daemon, self.settings, listener.policy, self.parked, config.limits,
+                                       max_connections=self.max_connections(listener, config),
+                                       name=listener.endpoint, on_accept=ACCEPT_FAILURES.accepted)
                 factory.noisy = False
                 self.listening[listener] = (factory, listen(self.reactor, listener, factory))
+                log.info("{endpoint}: at most {count} connections at once (max_connections)",
+                         endpoint=listener.endpoint, count=factory.max_connections)
                 started.append(listener)
         except ListenError:
             for listener in started:
@@ -130,7 +148,7 @@ class Service:
         kept = {old_by_endpoint[listener.endpoint]: listener for listener in new.listeners
                 if listener.endpoint in old_by_endpoint}
         try:  # the new endpoints first: if one fails, nothing has changed yet
-            self._listen_all(added)
+            self._listen_all(added, new)
         except ListenError as error:
             log.error("SIGHUP: {error}; the running configuration stays", error=str(error))
             return
@@ -140,6 +158,7 @@ class Service:
         for old, listener in kept.items():
             factory, port = self.listening.pop(old)
             factory.policy, factory.limits = listener.policy, new.limits
+            factory.max_connections = self.max_connections(listener, new)
             if (old.mode, old.group) != (listener.mode, listener.group):
                 set_permissions(listener, old)
             if old.tls != listener.tls:

@@ -308,6 +308,13 @@ def _profile(kind: str) -> VersionChange | None:
     return compiled
 
 
+def all_profiles() -> int:
+    """Compile every upstream profile now (they are cached), so that no request opens a data file:
+    at the open-file limit that open would fail. How many there are."""
+    folder = schemas_dir() / "upstreams"
+    return sum(_profile(path.stem) is not None for path in sorted(folder.glob("*.json"))) if folder.is_dir() else 0
+
+
 def _holds(change: EndpointChange, upstream_api: Version | None, sent_at: Version | None) -> bool:
     """Whether a profile entry holds for a daemon of `upstream_api` asked at `sent_at`."""
     return (change.from_api is None or (upstream_api is not None and upstream_api >= change.from_api)) \

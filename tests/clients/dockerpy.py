@@ -48,7 +48,7 @@ class Worker:
         self.version = version
         # Its ~/.dockercfg, and the worker's log.
         self.own_home = home is None
-        self.home = home or tempfile.mkdtemp(prefix="dockerpy-", dir=os.environ.get("APIPROXY_TEST_TMP"))
+        self.home = home or tempfile.mkdtemp(prefix="dockerpy-", dir=os.environ.get("APXTEST_TMP"))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "PYTHON"))}
         env["HOME"] = self.home
         self.stderr_path = Path(self.home) / "worker.stderr"

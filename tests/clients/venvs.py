@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-CACHE = Path(os.environ.get("APIPROXY_CACHE", "/var/cache/apiproxy-tests")) / "venvs"
+CACHE = Path(os.environ.get("APXTEST_CACHE", "/var/cache/apiproxy-tests")) / "venvs"
 # What `pip install --no-build-isolation` builds the sdists with.
 BOOTSTRAP = ("setuptools==69.5.1", "wheel==0.43.0")
 # requests 1.2.3 (and its vendored urllib3) import the ABCs from `collections`, where Python

@@ -17,15 +17,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def docker_sock() -> str:
-    sock = os.environ.get("APIPROXY_TEST_DOCKER_SOCK")
+    sock = os.environ.get("APXTEST_DOCKER_SOCK")
     if not sock:
-        pytest.skip("no daemon: run the suite with tests/run (APIPROXY_TEST_DOCKER_SOCK unset)")
+        pytest.skip("no daemon: run the suite with tests/run (APXTEST_DOCKER_SOCK unset)")
     return sock
 
 
 @pytest.fixture(scope="session")
 def image() -> str:
-    return os.environ.get("APIPROXY_TEST_IMAGE", "busybox:latest")
+    return os.environ.get("APXTEST_IMAGE", "busybox:latest")
 
 
 @pytest.fixture(scope="session")

@@ -356,11 +356,11 @@ def test_events_show_a_container_being_created(client: Worker, cleanup: Cleanup,
 
 def test_login_push_pull_through_a_loopback_registry(client: Worker, cleanup: Cleanup, docker_sock: str, image: str,
                                                      tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    registry = os.environ.get("APIPROXY_TEST_REGISTRY")
-    user = os.environ.get("APIPROXY_TEST_REGISTRY_USER")
-    password = os.environ.get("APIPROXY_TEST_REGISTRY_PASSWORD")
+    registry = os.environ.get("APXTEST_REGISTRY")
+    user = os.environ.get("APXTEST_REGISTRY_USER")
+    password = os.environ.get("APXTEST_REGISTRY_PASSWORD")
     if not (registry and user and password):
-        pytest.skip("no registry: APIPROXY_TEST_REGISTRY, _USER and _PASSWORD unset")
+        pytest.skip("no registry: APXTEST_REGISTRY, _USER and _PASSWORD unset")
     skip_unless_able(client, "registry")
     repo = f"{registry}/apiproxy/{unique(client.release.replace('.', ''))}"
     cleanup.images.append(f"{repo}:v1")

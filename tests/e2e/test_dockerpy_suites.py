@@ -81,7 +81,7 @@ def test_suite_through_apiproxy(name: str, docker_sock: str, suite_images: None,
     proxy = start_apiproxy(docker_sock)
     try:
         assert proxy.sock is not None
-        result = run(suite, proxy.sock, only=ONLY or None, tmp=os.environ.get("APIPROXY_TEST_TMP"))
+        result = run(suite, proxy.sock, only=ONLY or None, tmp=os.environ.get("APXTEST_TMP"))
     finally:
         proxy.stop()
     line = summary(suite, f"apiproxy -> {UPSTREAM}", result)
@@ -112,7 +112,7 @@ def test_refresh_oracle(name: str, docker_sock: str, suite_images: None) -> None
         pytest.skip(f"DOCKERPY_ORACLE=refresh on {ORACLE_UPSTREAM} only (tests/dockerpy-oracle)")
     suite = SUITES[name]
     daemon = request(docker_sock, "GET", f"/v{DIRECT_API}/version").json()
-    result = run(suite, docker_sock, tmp=os.environ.get("APIPROXY_TEST_TMP"))
+    result = run(suite, docker_sock, tmp=os.environ.get("APXTEST_TMP"))
     line = summary(suite, f"{UPSTREAM}'s own socket", result)
     path: Path = oracle_path(suite)
     path.parent.mkdir(parents=True, exist_ok=True)

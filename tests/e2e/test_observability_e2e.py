@@ -20,9 +20,9 @@ from test_streams import _frames_payload, _open_attach
 from support import (DIRECT_API, Apiproxy, access_lines, deadline_poll, docker, metric, request, scrape_metrics,
                      start_apiproxy)
 
-REGISTRY = os.environ.get("APIPROXY_TEST_REGISTRY", "")
-USER = os.environ.get("APIPROXY_TEST_REGISTRY_USER", "")
-PASSWORD = os.environ.get("APIPROXY_TEST_REGISTRY_PASSWORD", "")
+REGISTRY = os.environ.get("APXTEST_REGISTRY", "")
+USER = os.environ.get("APXTEST_REGISTRY_USER", "")
+PASSWORD = os.environ.get("APXTEST_REGISTRY_PASSWORD", "")
 ENV_SECRET = "env-" + uuid.uuid4().hex
 URL_SECRET = "url-" + uuid.uuid4().hex
 

@@ -12,9 +12,9 @@ import pytest
 
 from support import DIRECT_API, request
 
-REGISTRY = os.environ.get("APIPROXY_TEST_REGISTRY", "")
-USER = os.environ.get("APIPROXY_TEST_REGISTRY_USER", "")
-PASSWORD = os.environ.get("APIPROXY_TEST_REGISTRY_PASSWORD", "")
+REGISTRY = os.environ.get("APXTEST_REGISTRY", "")
+USER = os.environ.get("APXTEST_REGISTRY_USER", "")
+PASSWORD = os.environ.get("APXTEST_REGISTRY_PASSWORD", "")
 
 pytestmark = pytest.mark.skipif(not (REGISTRY and USER and PASSWORD),
                                 reason="no registry: run via tests/run, which starts one")

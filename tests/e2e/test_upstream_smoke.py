@@ -18,12 +18,12 @@ import pytest
 
 from support import DEBIAN_CLI, docker, one_file_tar, request
 
-SOCK = os.environ.get("APIPROXY_TEST_DOCKER_SOCK")
-IMAGE = os.environ.get("APIPROXY_TEST_IMAGE")
-UPSTREAM = os.environ.get("APIPROXY_TEST_UPSTREAM_NAME", "")
-REGISTRY = os.environ.get("APIPROXY_TEST_REGISTRY")
-REGISTRY_USER = os.environ.get("APIPROXY_TEST_REGISTRY_USER")
-REGISTRY_PASSWORD = os.environ.get("APIPROXY_TEST_REGISTRY_PASSWORD")
+SOCK = os.environ.get("APXTEST_DOCKER_SOCK")
+IMAGE = os.environ.get("APXTEST_IMAGE")
+UPSTREAM = os.environ.get("APXTEST_UPSTREAM_NAME", "")
+REGISTRY = os.environ.get("APXTEST_REGISTRY")
+REGISTRY_USER = os.environ.get("APXTEST_REGISTRY_USER")
+REGISTRY_PASSWORD = os.environ.get("APXTEST_REGISTRY_PASSWORD")
 
 # What each upstream's GET /version must say, as patterns (fnmatch): (Version, ApiVersion, MinAPIVersion).
 EXPECTED = {
@@ -45,12 +45,12 @@ LOGIN_FAILS = {"podman-4.3": "server gave HTTP response to HTTPS client"}
 
 needs_daemon = pytest.mark.skipif(
     not SOCK or not IMAGE,
-    reason="APIPROXY_TEST_DOCKER_SOCK or APIPROXY_TEST_IMAGE unset: run via tests/run, "
+    reason="APXTEST_DOCKER_SOCK or APXTEST_IMAGE unset: run via tests/run, "
     "which starts the upstream and imports the test image",
 )
 needs_registry = pytest.mark.skipif(
     not (REGISTRY and REGISTRY_USER and REGISTRY_PASSWORD),
-    reason="APIPROXY_TEST_REGISTRY(_USER, _PASSWORD) unset: run via tests/run, which starts the registry",
+    reason="APXTEST_REGISTRY(_USER, _PASSWORD) unset: run via tests/run, which starts the registry",
 )
 
 

@@ -2,7 +2,7 @@
 
 Whatever arrives, apiproxy answers with a 4xx of its own (or 501 for a transfer coding it does not
 implement, as RFC 9112 and Docker's own server say), passes the request on, or closes: it never
-answers 500, never hangs, never dies. APIPROXY_FUZZ_EXAMPLES raises the count (default 150).
+answers 500, never hangs, never dies. APXTEST_FUZZ_EXAMPLES raises the count (default 150).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from echo_upstream import EchoUpstream
 from support import Apiproxy, request, start_apiproxy
 
-EXAMPLES = int(os.environ.get("APIPROXY_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("APXTEST_FUZZ_EXAMPLES", "150"))
 ANSWER_TIMEOUT = 10.0  # far above any answer; reaching it is a hang
 
 METHODS = [b"GET", b"POST", b"DELETE", b"HEAD", b"PUT", b"G\x00T", b"", b"get", b"POST /x"]

@@ -23,7 +23,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     from apiproxy import cli
 
-    return cli.with_run_options(_Parser(prog="twist apiproxy", description=cli.DESCRIPTION))
+    return cli.with_run_options(_Parser(prog="twist apiproxy", description=cli.DESCRIPTION, epilog=cli.EPILOG))
 
 
 class Options(usage.Options):

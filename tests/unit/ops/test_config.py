@@ -368,7 +368,7 @@ def test_check_config_loads_the_tls_files(tmp_path: Path, capsys: pytest.Capture
     path = tmp_path / "c.toml"
     path.write_text(f'[[listeners]]\nendpoint = "tcp:2376"\ntls_cert = "{tmp_path}/cert.pem"\n'
                     f'tls_key = "{tmp_path}/key.pem"\n')
-    assert check_config(str(path)) == 1
+    assert check_config([str(path)]) == 1
     assert "listeners.0.tls_cert: cannot load the certificate" in capsys.readouterr().err
 
 
@@ -379,7 +379,7 @@ def test_check_config_reads_the_listener_and_metrics_endpoints(tmp_path: Path,
     path = tmp_path / "c.toml"
     path.write_text('[[listeners]]\nendpoint = "bogus:2376"\nallow_plain_tcp = true\n'
                     '[metrics]\nlisten = "nonsense:9323"\n')
-    assert check_config(str(path)) == 1
+    assert check_config([str(path)]) == 1
     err = capsys.readouterr().err
     assert "listeners.0.endpoint: invalid endpoint" in err and "metrics.listen: invalid endpoint" in err
 
@@ -388,3 +388,11 @@ def test_allow_plain_tcp_from_the_command_line_applies_to_its_listeners() -> Non
     data = with_overrides({}, listen=["tcp:2375:interface=127.0.0.1"], allow_plain_tcp=True)
     assert validate(data).listeners[0].plain_tcp
     assert [where for where, _ in problems_of(with_overrides({}, listen=["tcp:2375"]))] == ["listeners.0.endpoint"]
+
+
+def test_max_connections_default_shares_the_open_file_limit_out() -> None:
+    assert config.default_max_connections(128, 2) == 8  # (128 - 32) // 6 // 2
+    assert config.default_max_connections(1024, 1) == 165
+    assert config.default_max_connections(65536, 1) == 10917  # conf/apiproxy.service's LimitNOFILE
+    assert config.default_max_connections(40, 3) == 1  # never none
+    assert load(None, listen=["unix:/tmp/a.sock"]).listeners[0].max_connections is None  # the default, at start

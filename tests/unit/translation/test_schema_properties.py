@@ -4,7 +4,7 @@ What a client of a legacy version may send (a body generated from its schema) is
 into what the target takes (its request schema); what it may not send, and bytes that are
 not JSON, get a 400 and nothing else.  Emulated endpoints check the body as a forwarded
 request would, then plan their upstream calls; the JSON bodies of those calls must meet the
-target's schemas too.  Example counts are small here (APIPROXY_PROPERTY_EXAMPLES);
+target's schemas too.  Example counts are small here (APXTEST_PROPERTY_EXAMPLES);
 bench/properties.py runs the same checks with many more.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from apiproxy.wire.json import decode_json
 from apiproxy.api.upstream_info import UpstreamInfo, choose_target, is_legacy, known_versions
 from apiproxy.api.versions import Version
 
-EXAMPLES = int(os.environ.get("APIPROXY_PROPERTY_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("APXTEST_PROPERTY_EXAMPLES", "25"))
 LEGACY, _ALL = known_versions()
 TARGETS = tuple(version for version in _ALL if not is_legacy(version))
 CONTAINER, IMAGE = "4fa6e0f0c678", "busybox"
