@@ -1,4 +1,4 @@
-"""Value steps of the container list: the state words and sizes 2013 daemons wrote. Pure.
+"""Value steps of the container list: the state words, sizes and ports 2013 daemons wrote. Pure.
 
 Docker 0.3-0.9 wrote State.String(): "Up " + HumanDuration(now - StartedAt) while running, and
 "Exit <ExitCode>" in every other state, a never-started container included ("Exit 0"). Docker 0.10
@@ -17,7 +17,7 @@ from apiproxy.translation.registry import value_step
 _UP = re.compile(r"^Up (?P<duration>[^()]+?)(?: \(.*\))?$")
 # "Exited (2) 3 seconds ago", "Restarting (1) 2 seconds ago": the exit code in parentheses.
 _EXIT_CODE = re.compile(r"^\w+ \((?P<code>-?\d+)\)")
-# The words of today's HumanDuration (docker/go-units, Podman's too) that 0.3-0.8's did not use.
+# Years, which go-units writes as a whole number and 0.4.7-0.8 as "%f years".
 _YEARS = re.compile(r"^(?P<years>\d+) years$")
 
 
