@@ -35,6 +35,7 @@ import apiproxy.translation.steps.kernel_memory  # noqa: F401
 import apiproxy.translation.steps.podman  # noqa: F401
 import apiproxy.translation.steps.progress  # noqa: F401
 import apiproxy.translation.steps.registry_auth  # noqa: F401
+import apiproxy.translation.steps.states  # noqa: F401
 import apiproxy.translation.steps.streams  # noqa: F401
 import apiproxy.translation.steps.system  # noqa: F401
 from apiproxy.api.datafiles import load_json, schemas_dir

@@ -92,10 +92,22 @@ def insert_file(request: LegacyRequest) -> Emulation:
     query = urlencode({"container": created, "comment": image.get("Comment", ""), "author": image.get("Author", "")})
     new_id = str(expect((yield Call("POST", f"/commit?{query}", config)), 201).body["Id"]).removeprefix("sha256:")
     yield Call("DELETE", f"/containers/{created}")
-    version = request.context.client_version
-    final: dict[str, Any] = {"Id": new_id} if version.minor <= 6 else \
-        {"status": "", "id": new_id} if version.minor <= 8 else {"status": new_id}
-    return Reply(200, items=[{"status": f"Downloading from {url}"}, {"status": "Inserting file"}, final])
+    return Reply(200, items=[{"status": f"Downloading from {url}"}, {"status": "Inserting file"},
+                             *insert_last_items(new_id, request.context.client_version.minor)])
+
+
+def insert_last_items(new_id: str, minor: int) -> list[dict[str, Any]]:
+    """The items ending an insert, as the daemon of the client's version (1.`minor`) wrote them.
+
+    0.4.0-0.6.6 (1.1-1.6) wrote FormatStatus(id) then the short APIID; 0.6.7-0.7.6 (1.7, 1.8)
+    FormatStatus(id, ""), whose empty status is omitempty; 0.8 (1.9) FormatStatus("", id). At 1.0
+    the status line is the text line progress_to_text renders ("<id>\\r\\n").
+    """
+    if 1 <= minor <= 6:
+        return [{"status": new_id}, {"Id": new_id[:12]}]
+    if minor in (7, 8):
+        return [{"id": new_id}]
+    return [{"status": new_id}]
 
 
 def _progress_error(body: Any) -> str | None:

@@ -6,16 +6,20 @@ from typing import Any
 from apiproxy.translation.document import Context
 from apiproxy.translation.registry import value_step
 
-# Statuses of the events 2013 daemons sent; anything else they never produced.
+# Statuses of the events 2013 daemons sent: the LogEvent calls of 0.5.3-0.8.1 (the same ten in
+# each). Pull, push, tag, pause, exec_*, network and volume events never reached a 2013 client.
 _LEGACY_EVENTS = {
     "container": {"create", "start", "die", "stop", "kill", "restart", "destroy", "export"},
-    "image": {"untag", "delete", "pull", "push", "tag"},
+    "image": {"untag", "delete"},
 }
 
 
 @value_step
 def legacy_event(event: Any, context: Context) -> Any:
-    """{status, id, from, time} of a container or image event; None drops any other."""
+    """{status, id, from, time} of a container or image event; None drops any other.
+
+    Image events had an empty `from`, left out (omitempty). A `since` replay passes here too.
+    """
     if not isinstance(event, dict):
         return None
     kind = event.get("Type", "container")

@@ -17,8 +17,6 @@ def progress_to_text(item: Any, context: Context) -> Any:
         return item
     if item.get("error"):
         return f"Error: {item['error']}\r\n"
-    if "Id" in item:  # the last line of a 0.3 insert: the new image
-        return f"{item['Id']}\r\n"
     prefix = f"{item['id']}: " if item.get("id") else ""
     if item.get("progress"):
         return f"{prefix}{item.get('status', '')} {item['progress']}\r"
