@@ -236,3 +236,20 @@ def removal_refusal_wording(error: Any, context: Context) -> Any:
         procedure = "Unpause and then " + procedure.lower()
     error["message"] = f"You cannot remove a {state} container {found['name']}. {procedure}"
     return error
+
+
+_QUOTED_ARG = re.compile(r"(?<![^ ])'([^']* [^']*)'(?= |$)")  # an argument holding a space, quoted by Docker 0.10+
+
+
+@value_step
+def command_as_2013(command: Any, context: Context) -> Any:
+    """A container list's Command as 0.3-0.8 wrote it: fmt.Sprintf("%s %s", Path, strings.Join(Args, " ")).
+
+    Docker 0.10 on quotes an argument holding a space ('a b') and writes a command without
+    arguments as its path alone; the 2013 daemons joined the arguments as they were and always
+    put the space ("true "). A path holding a space cannot be told from its arguments: kept.
+    """
+    if not isinstance(command, str):
+        return command
+    path, space, args = command.partition(" ")
+    return path + " " + (_QUOTED_ARG.sub(r"\1", args) if space else "")

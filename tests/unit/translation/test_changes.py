@@ -76,7 +76,7 @@ def test_every_shipped_change_file_compiles_and_describes_each_change() -> None:
 
 def test_between_crosses_only_the_versions_above_the_client_up_to_the_target() -> None:
     crossed = [str(c.version) for c, _ in changes.between(Version(1, 4), Version(1, 41), "GET /containers/json")]
-    assert crossed == ["1.5", "1.8", "1.24"]  # Ports, sizes left out, the error format
+    assert crossed == ["1.5", "1.8", "1.10", "1.24"]  # Ports, sizes left out, Command, the error format
     assert changes.between(Version(1, 5), Version(1, 41), "GET /containers/json")[0][0].version == Version(1, 8)
 
 
@@ -203,3 +203,14 @@ def test_a_change_with_client_since_is_crossed_only_by_clients_that_could_ask_it
         return [change.untranslatable for _, change in changes.between(client, Version(1, 44), "POST /containers/create")
                 if change.untranslatable and "KernelMemory" in change.untranslatable]
     assert lost(Version(1, 30)) and lost(Version(1, 21)) and not lost(Version(1, 20))
+
+
+def test_container_list_command_as_the_2013_daemons_wrote_it() -> None:
+    """0.3-0.8: fmt.Sprintf("%s %s", Path, strings.Join(Args, " ")), unquoted, a space after a bare path."""
+    exchange = _exchange("GET", "/containers/json", "1.9")
+    body = (b'[{"Id":"a","Command":"true"},{"Id":"b","Command":"sh -c \'echo hi; sleep 1\' x"},'
+            b'{"Id":"c","Command":"echo it\'s"}]')
+    rows = json.loads(_through(exchange.response_body(200, []), body))
+    assert [row["Command"] for row in rows] == ["true ", "sh -c echo hi; sleep 1 x", "echo it's"]
+    old = _exchange("GET", "/containers/json", "1.0")
+    assert json.loads(_through(old.response_body(200, []), body))[0]["Command"] == "true "
