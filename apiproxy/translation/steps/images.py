@@ -69,3 +69,20 @@ def untagged_as_id(entries: Any, context: Context) -> Any:
 def untagged_as_none(tags: Any, context: Context) -> Any:
     """An untagged image's RepoTags as 1.7-1.42 daemons wrote them."""
     return tags if tags else ["<none>:<none>"]
+
+
+@value_step
+def history_id_as_name(item: Any, context: Context) -> Any:
+    """A history item's Id as 0.3-0.6.6 wrote it: ImageName(ShortID), the layer's first "repo:tag", or 12 hex.
+
+    Today's ids are full (and "<missing>" for a layer built elsewhere, kept as it is).
+    """
+    if not isinstance(item, dict) or not isinstance(item.get("Id"), str):
+        return item
+    tags = sorted(tag for tag in item.get("Tags") or () if isinstance(tag, str) and tag != "<none>:<none>")
+    identifier = item["Id"].removeprefix("sha256:")
+    if tags:
+        item["Id"] = tags[0]
+    elif len(identifier) == 64:
+        item["Id"] = identifier[:12]
+    return item
