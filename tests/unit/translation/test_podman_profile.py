@@ -136,3 +136,16 @@ def test_a_failed_push_of_another_tag_reaches_the_client() -> None:
              "errorDetail": {"message": "unauthorized: authentication required"}}])
     else:
         raise AssertionError("the emulation went on after a failed push")
+
+
+def test_not_found_errors_in_the_words_docker_used() -> None:
+    inspect = _exchange("GET", "/containers/nope/json", Version(1, 9))
+    missing = b'{"cause":"no such container","message":"no container with name or ID \\"nope\\" found: no such container",' \
+              b'"response":404}'
+    assert _through(inspect.response_body(404, []), missing) == b"No such container: nope\n"
+    create = _exchange("POST", "/containers/create", Version(1, 9))
+    no_image = b'{"cause":"image not known","message":"nosuch:latest: image not known","response":404}'
+    assert _through(create.response_body(404, []), no_image) == b"No such image: nosuch:latest\n"
+    rmi = _exchange("DELETE", "/images/nosuch", Version(1, 9))
+    longer = b'{"message":"failed to find image nosuch: nosuch: image not known"}'
+    assert _through(rmi.response_body(404, []), longer) == b"No such image: nosuch\n"
