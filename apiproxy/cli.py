@@ -144,7 +144,7 @@ def fidelity(argv: list[str]) -> int:
     if options.markdown:
         sys.stdout.write(audit.markdown(rows))
         return 0
-    faults = audit.problems(rows) + [f"no row: {field}" for field in audit.uncovered(rows)]
+    faults = audit.problems(rows) + [f"no row: {audit.uncovered_text(gap)}" for gap in audit.uncovered(rows)]
     print(f"{len(rows)} rows: {audit.counts(rows)}")
     for fault in faults:
         print(fault)

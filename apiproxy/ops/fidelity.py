@@ -131,16 +131,21 @@ def schema_fields() -> dict[tuple[str, str, str], tuple[Version, ...]]:
     return {key: tuple(versions) for key, versions in sorted(found.items())}
 
 
-def uncovered(rows: list[Row]) -> list[str]:
-    """Each field of a legacy response or stream item, at a version no row covers."""
+def uncovered(rows: list[Row]) -> list[tuple[str, str, str, tuple[Version, ...]]]:
+    """(endpoint, part, field, versions) of each field of a legacy response or stream item, with the
+    versions no row covers."""
     missing = []
     for (answer, part, name), versions in schema_fields().items():
         mine = [row for row in rows if (row.answer, row.part, row.field) == (answer, part, name)]
-        lacking = [v for v in versions if not any(row.covers(v) for row in mine)]
+        lacking = tuple(v for v in versions if not any(row.covers(v) for row in mine))
         if lacking:
-            missing.append(f"{answer} {part} {name}: {', '.join(str(v) for v in lacking)}")
+            missing.append((answer, part, name, lacking))
     return missing
 
+
+def uncovered_text(missing: tuple[str, str, str, tuple[Version, ...]]) -> str:
+    answer, part, name, versions = missing
+    return f"{answer} {part} {name}: {', '.join(str(v) for v in versions)}"
 
 # Tests the rows name ----------------------------------------------------------------------------
 
@@ -180,8 +185,8 @@ def _cell(text: Any) -> str:
 
 
 def counts(rows: list[Row]) -> str:
-    counts = {action: sum(1 for row in rows if row.action == action) for action in ACTIONS}
-    return ", ".join(f"{counts[action]} {action}" for action in ACTIONS)
+    tally = {action: sum(1 for row in rows if row.action == action) for action in ACTIONS}
+    return ", ".join(f"{tally[action]} {action}" for action in ACTIONS)
 
 
 def markdown(rows: list[Row] | None = None) -> str:

@@ -24,7 +24,8 @@ from typing import Any, Iterator
 import pytest
 
 from fake2013.docs import DocExample, load
-from support import DIRECT_API, REPO, UnixHTTPConnection, request
+from support import DIRECT_API, ON_PODMAN, REPO, UnixHTTPConnection, request
+from test_streams import _open_attach, _read_to_end
 
 FIDELITY = REPO / "schemas/fidelity"
 FIX_HELPERS = {  # (docs' route, field): compared by the fix helpers' tests
@@ -341,3 +342,46 @@ def test_every_listed_disagreement_says_why() -> None:
     for entry in _disagreements():
         assert {"answer", "field", "versions", "docs", "daemons", "why"} <= set(entry), entry
         assert entry["why"].strip(), entry
+
+
+# Behaviour and error texts -------------------------------------------------------------------------------------
+
+def _exited(sock: str, image: str, cmd: list[str], names: list[str]) -> str:
+    cid = _run(sock, "1.9", image, cmd, names)
+    assert request(sock, "POST", f"/v1.9/containers/{cid}/wait").json()["StatusCode"] == 0
+    return cid
+
+
+def test_attach_to_a_stopped_container_waits_for_its_next_run(proxy_sock: str, image: str, names: list[str]) -> None:
+    """0.6-0.8 (and today's dockerd): an attach with stream=1 to a stopped container joins its next run."""
+    if ON_PODMAN:
+        pytest.skip("Podman's attach to a stopped container does not wait for a later run (behaviour.json's row)")
+    cid = _exited(proxy_sock, image, ["echo", "hello again"], names)
+    conn, head, rest = _open_attach(proxy_sock, f"/v1.9/containers/{cid}/attach?stream=1&stdout=1&stderr=1")
+    assert b" 200 " in head.split(b"\r\n")[0] or b" 101 " in head.split(b"\r\n")[0], head
+    assert request(proxy_sock, "POST", f"/v1.9/containers/{cid}/start").status in (200, 204)
+    assert b"hello again" in _read_to_end(conn, rest)  # the second run's output, then the end
+    conn.close()
+
+
+def test_streams_end_when_the_2013_daemons_ended_them(proxy_sock: str, image: str, names: list[str]) -> None:
+    since = int(time.time()) - 1
+    cid = _exited(proxy_sock, image, ["echo", "logged"], names)
+    replay = request(proxy_sock, "POST", f"/v1.9/containers/{cid}/attach?logs=1&stdout=1")
+    assert replay.status == 200 and b"logged" in replay.body  # logs only: the replay, then the end
+    waited = request(proxy_sock, "POST", f"/v1.9/containers/{cid}/wait")  # stopped: answered at once
+    assert waited.json() == {"StatusCode": 0}
+    events = request(proxy_sock, "GET", f"/v1.9/events?since={since}&until={int(time.time()) + 1}")
+    assert events.status == 200 and cid.encode() in events.body  # until= ends the stream
+
+
+def test_error_texts_clients_matched(proxy_sock: str, image: str, names: list[str]) -> None:
+    missing = request(proxy_sock, "GET", "/v1.9/containers/apiproxy-no-such-container/json")
+    assert (missing.status, missing.text) == (404, "No such container: apiproxy-no-such-container\n")
+    gone = request(proxy_sock, "DELETE", "/v1.9/containers/apiproxy-no-such-container")
+    assert gone.status == 404 and gone.text.startswith("No such container: apiproxy-no-such-container")
+    no_image = request(proxy_sock, "POST", "/v1.9/containers/create", {"Image": "localhost/apiproxy-no-such-image"})
+    assert no_image.status == 404 and no_image.text.startswith("No such image: "), no_image
+    cid = _run(proxy_sock, "1.9", image, ["sleep", "60"], names)
+    running = request(proxy_sock, "DELETE", f"/v1.9/containers/{cid}")
+    assert (running.status, running.text) == (500, "Impossible to remove a running container, please stop it first\n")

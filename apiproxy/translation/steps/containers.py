@@ -265,3 +265,20 @@ def image_name_as_2013(image: Any, context: Context) -> Any:
     if "@" in image or ":" in image.rsplit("/", 1)[-1]:
         return image
     return f"{image}:latest"
+
+
+_RUNNING_REFUSAL = re.compile(r"You cannot remove a running container .*|cannot remove container .*: container is running: .*"
+                              r"|cannot remove container .* as it is running .*")
+
+
+@value_step
+def removal_refusal_as_2013(error: Any, context: Context) -> Any:
+    """Removing a running container, refused in the words of 0.3-0.8 (which 2013 clients matched):
+    "Impossible to remove a running container, please stop it first". Below 1.24 the error is
+    already plain text when this step sees it."""
+    words = "Impossible to remove a running container, please stop it first"
+    if isinstance(error, str) and _RUNNING_REFUSAL.fullmatch(error.rstrip("\n")):
+        return words + "\n"
+    if isinstance(error, dict) and isinstance(error.get("message"), str) and _RUNNING_REFUSAL.fullmatch(error["message"]):
+        error["message"] = words
+    return error

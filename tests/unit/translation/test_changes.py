@@ -248,3 +248,16 @@ def test_history_ids_below_1_7_are_names_or_short_ids() -> None:
     assert [item["Id"] for item in old] == ["busybox:1", "cd" * 6, "<missing>"]
     newer = json.loads(_through(_exchange("GET", "/images/busybox/history", "1.7").response_body(200, []), body))
     assert [item["Id"] for item in newer] == ["ab" * 32, "cd" * 32, "<missing>"]
+
+
+@pytest.mark.parametrize("message", [
+    "You cannot remove a running container 0123abcd. Stop the container before attempting removal or force remove",
+    'cannot remove container "/web": container is running: stop the container before removing or force remove',
+])
+def test_removing_a_running_container_is_refused_in_the_2013_words(message: str) -> None:
+    exchange = _exchange("DELETE", "/containers/web", "1.9")
+    body = json.dumps({"message": message}).encode()
+    status, _ = exchange.response_head(409, [], body)
+    assert status == 500
+    assert _through(exchange.response_body(500, []), body) == \
+        b"Impossible to remove a running container, please stop it first\n"
