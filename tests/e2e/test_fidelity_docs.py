@@ -357,7 +357,7 @@ def test_attach_to_a_stopped_container_waits_for_its_next_run(proxy_sock: str, i
     if ON_PODMAN:
         pytest.skip("Podman's attach to a stopped container does not wait for a later run (behaviour.json's row)")
     cid = _exited(proxy_sock, image, ["echo", "hello again"], names)
-    conn, head, rest = _open_attach(proxy_sock, f"/v1.9/containers/{cid}/attach?stream=1&stdout=1&stderr=1")
+    conn, head, rest = _open_attach(proxy_sock, f"/v1.9/containers/{cid}/attach?stream=1&stdout=1&stderr=1", False)
     assert b" 200 " in head.split(b"\r\n")[0] or b" 101 " in head.split(b"\r\n")[0], head
     assert request(proxy_sock, "POST", f"/v1.9/containers/{cid}/start").status in (200, 204)
     assert b"hello again" in _read_to_end(conn, rest)  # the second run's output, then the end

@@ -72,17 +72,10 @@ def untagged_as_none(tags: Any, context: Context) -> Any:
 
 
 @value_step
-def history_id_as_name(item: Any, context: Context) -> Any:
-    """A history item's Id as 0.3-0.6.6 wrote it: ImageName(ShortID), the layer's first "repo:tag", or 12 hex.
-
-    Today's ids are full (and "<missing>" for a layer built elsewhere, kept as it is).
-    """
-    if not isinstance(item, dict) or not isinstance(item.get("Id"), str):
-        return item
-    tags = sorted(tag for tag in item.get("Tags") or () if isinstance(tag, str) and tag != "<none>:<none>")
-    identifier = item["Id"].removeprefix("sha256:")
-    if tags:
-        item["Id"] = tags[0]
-    elif len(identifier) == 64:
-        item["Id"] = identifier[:12]
-    return item
+def short_image_id(identifier: Any, context: Context) -> Any:
+    """An image id as 0.3-0.6.6 wrote it in history (ImageName(ShortID), which never found a name:
+    its map is keyed by full ids) and in rmi's answer: the 12-hex short id. Anything else ("<missing>",
+    a name) is kept."""
+    if isinstance(identifier, str) and len(identifier) == 64 and all(c in "0123456789abcdef" for c in identifier):
+        return identifier[:12]
+    return identifier

@@ -241,13 +241,13 @@ def test_image_configs_get_the_config_fields_of_2013_back() -> None:
             == {"Memory": 0, "MemorySwap": 0, "CpuShares": 0, "Dns": None, "VolumesFrom": "", "PortSpecs": None}
 
 
-def test_history_ids_below_1_7_are_names_or_short_ids() -> None:
-    body = json.dumps([{"Id": "sha256:" + "ab" * 32, "Tags": ["busybox:latest", "busybox:1"], "CreatedBy": "x"},
-                       {"Id": "cd" * 32, "Tags": None}, {"Id": "<missing>", "Tags": None}]).encode()
-    old = json.loads(_through(_exchange("GET", "/images/busybox/history", "1.6").response_body(200, []), body))
-    assert [item["Id"] for item in old] == ["busybox:1", "cd" * 6, "<missing>"]
-    newer = json.loads(_through(_exchange("GET", "/images/busybox/history", "1.7").response_body(200, []), body))
-    assert [item["Id"] for item in newer] == ["ab" * 32, "cd" * 32, "<missing>"]
+def test_history_ids_below_1_6_are_short() -> None:
+    body = json.dumps([{"Id": "sha256:" + "ab" * 32, "Tags": ["busybox:latest"], "CreatedBy": "x"},
+                       {"Id": "<missing>", "Tags": None}]).encode()
+    old = json.loads(_through(_exchange("GET", "/images/busybox/history", "1.5").response_body(200, []), body))
+    assert [item["Id"] for item in old] == ["ab" * 6, "<missing>"]
+    newer = json.loads(_through(_exchange("GET", "/images/busybox/history", "1.6").response_body(200, []), body))
+    assert [item["Id"] for item in newer] == ["ab" * 32, "<missing>"]
 
 
 @pytest.mark.parametrize("message", [
@@ -261,3 +261,10 @@ def test_removing_a_running_container_is_refused_in_the_2013_words(message: str)
     assert status == 500
     assert _through(exchange.response_body(500, []), body) == \
         b"Impossible to remove a running container, please stop it first\n"
+
+
+def test_rmi_names_short_ids_below_1_7() -> None:
+    body = json.dumps([{"Untagged": "busybox:latest"}, {"Deleted": "sha256:" + "ab" * 32}]).encode()
+    old = json.loads(_through(_exchange("DELETE", "/images/busybox", "1.6").response_body(200, []), body))
+    newer = json.loads(_through(_exchange("DELETE", "/images/busybox", "1.7").response_body(200, []), body))
+    assert old[1] == {"Deleted": "ab" * 6} and newer[1] == {"Deleted": "ab" * 32}
