@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Iterator
-
-from referencing._core import Resolver
 
 from apiproxy.api.datafiles import schemas_dir
 from apiproxy.api.routes import legacy_routes
@@ -53,7 +52,7 @@ def version_range(text: str) -> tuple[Version, Version]:
     return parse_version(first.strip()), parse_version((last or first).strip())
 
 
-def load(folder: Any = None) -> list[Row]:
+def load(folder: Path | None = None) -> list[Row]:
     """Every row of every topic file, in file and row order."""
     root = folder if folder is not None else schemas_dir() / "fidelity"
     rows = []
@@ -62,6 +61,16 @@ def load(folder: Any = None) -> list[Row]:
             data = json.load(file)
         rows += [Row(path.stem, **{key: raw.get(key) for key in KEYS}) for raw in data["rows"]]
     return rows
+
+
+def disagreements(folder: Path | None = None) -> list[dict[str, str]]:
+    """The `docs_disagree` lists: where the v1.x docs' examples are not what the daemons shipped."""
+    root = folder if folder is not None else schemas_dir() / "fidelity"
+    found: list[dict[str, str]] = []
+    for path in sorted(root.glob("*.json")):
+        with open(path, encoding="utf-8") as file:
+            found += json.load(file).get("docs_disagree", [])
+    return found
 
 
 def problems(rows: list[Row]) -> list[str]:
@@ -89,7 +98,7 @@ def problems(rows: list[Row]) -> list[str]:
 
 # The fields schemas/legacy gives each answer ---------------------------------------------------
 
-def _fields(schema: Any, resolver: Resolver, prefix: str) -> Iterator[str]:
+def _fields(schema: Any, resolver: Any, prefix: str) -> Iterator[str]:
     """The paths of the named fields of `schema` ("Config/PortSpecs"; "*" is any item or key)."""
     if not isinstance(schema, dict):
         return
@@ -189,8 +198,9 @@ def counts(rows: list[Row]) -> str:
     return ", ".join(f"{tally[action]} {action}" for action in ACTIONS)
 
 
-def markdown(rows: list[Row] | None = None) -> str:
+def markdown(rows: list[Row] | None = None, disagree: list[dict[str, str]] | None = None) -> str:
     rows = load() if rows is None else rows
+    disagree = disagreements() if disagree is None else disagree
     lines = [INTRO, f"{len(rows)} rows: {counts(rows)}.", ""]
     for topic in sorted({row.topic for row in rows}, key=lambda t: (t not in TOPICS, list(TOPICS).index(t)
                                                                       if t in TOPICS else 0, t)):
@@ -203,4 +213,11 @@ def markdown(rows: list[Row] | None = None) -> str:
             f"**{row.action}**", row.how, row.source, f"`{row.test}`" if row.test else "")) + " |"
             for row in mine]
         lines.append("")
-    return "\n".join(lines)
+    lines += ["## Where the v1.x docs' examples disagree with the daemons", "",
+              "tests/e2e/test_fidelity_docs.py compares each example with apiproxy's answer; these differences pass, "
+              "and why (fields as the test names them, a regular expression).", "",
+              "| answer | field | versions | the docs | the daemons | why |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += ["| " + " | ".join(_cell(value) for value in (
+        f"`{entry['answer']}`", f"`{entry['field']}`", entry["versions"], entry["docs"], entry["daemons"], entry["why"]))
+        + " |" for entry in disagree]
+    return "\n".join(lines) + "\n"
