@@ -149,3 +149,10 @@ def test_not_found_errors_in_the_words_docker_used() -> None:
     rmi = _exchange("DELETE", "/images/nosuch", Version(1, 9))
     longer = b'{"message":"failed to find image nosuch: nosuch: image not known"}'
     assert _through(rmi.response_body(404, []), longer) == b"No such image: nosuch\n"
+
+
+def test_unset_dns_and_binds_are_null_as_docker_wrote_them() -> None:
+    inspect = _exchange("GET", "/containers/abc/json", Version(1, 9))
+    body = b'{"Id":"' + b"a" * 64 + b'","Config":{"Image":"busybox"},"HostConfig":{"Dns":[],"Binds":[],"VolumesFrom":null}}'
+    got = json.loads(_through(inspect.response_body(200, []), body))
+    assert got["Config"]["Dns"] is None and got["HostConfig"]["Binds"] is None
