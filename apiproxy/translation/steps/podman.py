@@ -95,3 +95,13 @@ def docker_not_found_words(error: Any, context: Context) -> Any:
     elif image is not None:
         error["message"] = f"No such image: {image['name']}"
     return error
+
+
+@value_step
+def args_without_path(inspect: Any, context: Context) -> Any:
+    """Podman's inspect repeats the command's path as the first of Args (Path "date", Args ["date"]);
+    Docker's daemons gave the arguments after it (Args [])."""
+    if isinstance(inspect, dict) and isinstance(inspect.get("Args"), list) and inspect["Args"] \
+            and inspect["Args"][0] == inspect.get("Path"):
+        inspect["Args"] = inspect["Args"][1:]
+    return inspect

@@ -156,3 +156,10 @@ def test_unset_dns_and_binds_are_null_as_docker_wrote_them() -> None:
     body = b'{"Id":"' + b"a" * 64 + b'","Config":{"Image":"busybox"},"HostConfig":{"Dns":[],"Binds":[],"VolumesFrom":null}}'
     got = json.loads(_through(inspect.response_body(200, []), body))
     assert got["Config"]["Dns"] is None and got["HostConfig"]["Binds"] is None
+
+
+def test_args_do_not_repeat_the_path() -> None:
+    for args, expected in ((["date"], []), (["echo", "echo"], ["echo"]), (["sleep", "30"], ["30"])):
+        inspect = _exchange("GET", "/containers/abc/json", Version(1, 9))
+        body = json.dumps({"Id": "a" * 64, "Path": args[0], "Args": args, "Config": {}, "HostConfig": {}}).encode()
+        assert json.loads(_through(inspect.response_body(200, []), body))["Args"] == expected
