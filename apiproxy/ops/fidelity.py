@@ -112,6 +112,8 @@ def _fields(schema: Any, resolver: Any, prefix: str) -> Iterator[str]:
         path = f"{prefix}/{name}" if prefix else name
         yield path
         yield from _fields(sub, resolver, path)
+    for conditional in ("then", "else"):
+        yield from _fields(schema.get(conditional), resolver, prefix)
     for inner in ("items", "additionalProperties"):
         if isinstance(schema.get(inner), dict):
             yield from _fields(schema[inner], resolver, f"{prefix}/*" if prefix else "")
