@@ -1,8 +1,9 @@
 """The 2013 docs' examples, field by field, against what apiproxy answers on a real daemon (issue 14, item 3).
 
 Each example answer of docker_remote_api_v{V}.rst (read by fake2013/docs.py) is compared with apiproxy's answer
-to the same request at version V: the same fields, the same JSON types, strings of the same form (ids by length,
-times, state strings, commands). A difference passes only when schemas/fidelity/behaviour.json lists it in
+to the same request at version V: every field the example shows is there, with the same JSON type and, for a
+string, the same form (ids by length, times, state strings); fields the docs do not show are not compared (2013
+clients never read them), nor the free text of messages and hostnames. A difference passes only when schemas/fidelity/behaviour.json lists it in
 `docs_disagree` with its reason: where the docs' example is not what the daemons shipped (a 12-hex id where
 they wrote 64, a string where they wrote a number), or where apiproxy cannot write the 2013 form (its row says
 why). Fields whose fix belongs to the fix helpers of issue 14 (the state string, the sizes left out when 0, the
@@ -136,7 +137,7 @@ def _stream_items(data: bytes) -> list[Any]:
 
 
 def _stream_differences(example: DocExample, version: str, items: list[Any]) -> list[str]:
-    """A stream's items against the docs' example items: every field they carry is one the docs show."""
+    """A stream's items against the docs' example items: the fields an item shares with them have their JSON types."""
     shown: dict[str, Any] = {}
     for item in example.values or ():
         for key, value in item.items():
