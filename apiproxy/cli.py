@@ -17,6 +17,7 @@ USAGE = """apiproxy [--config FILE] [--listen ENDPOINT]... [--allow-plain-tcp] [
        apiproxy check-config [--print] [FILE]
        apiproxy versions [--target V] [--floor V] [--markdown]
        apiproxy config-reference
+       apiproxy fidelity [--markdown]
        apiproxy explain [--client-version V] [--target-version V] [--floor V] [--upstream-kind docker|podman]
                         [-H 'NAME: VALUE']... [--response [--status N]] METHOD PATH [< BODY]"""
 
@@ -145,6 +146,25 @@ def versions(argv: list[str]) -> int:
     return 0
 
 
+def fidelity(argv: list[str]) -> int:
+    from apiproxy.ops import fidelity as audit
+
+    parser = argparse.ArgumentParser(
+        prog="apiproxy fidelity",
+        description="The fidelity audit: how each field a 2013 client parses reads through apiproxy.")
+    parser.add_argument("--markdown", action="store_true", help="write docs/fidelity.md's text to stdout")
+    options = parser.parse_args(argv)
+    rows = audit.load()
+    if options.markdown:
+        sys.stdout.write(audit.markdown(rows))
+        return 0
+    faults = audit.problems(rows) + [f"no row: {audit.uncovered_text(gap)}" for gap in audit.uncovered(rows)]
+    print(f"{len(rows)} rows: {audit.counts(rows)}")
+    for fault in faults:
+        print(fault)
+    return 1 if faults else 0
+
+
 def explain(argv: list[str]) -> int:
     from apiproxy.api.versions import BadVersion, parse_version, split_version_prefix
     from apiproxy.ops import explain as explaining
@@ -209,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[:1] == ["explain"]:
         return explain(argv[1:])
+    if argv[:1] == ["fidelity"]:
+        return fidelity(argv[1:])
     if argv[:1] == ["check-config"]:
         return check_config(argv[1:])
     parser = with_run_options(argparse.ArgumentParser(prog="apiproxy", usage=USAGE, description=DESCRIPTION,

@@ -10,20 +10,16 @@ from apiproxy.translation.registry import value_step
 
 @value_step
 def ports_to_display_string(ports: Any, context: Context) -> Any:
-    """[{IP, PrivatePort, PublicPort, Type}] → "0.0.0.0:49153->22/tcp, 80/tcp" (0.6 daemons' form)."""
+    """[{IP, PrivatePort, PublicPort, Type}] → "49153->22, 49154->53/udp": PortMappingHuman() of 0.3-0.6.1.
+
+    Only published ports, public->private, "/udp" after a UDP port and nothing after a TCP one, sorted
+    as strings; an IPv4 and an IPv6 binding of one port show once (the 2013 daemons had no IPv6).
+    """
     if not isinstance(ports, list):
         return ports
-    shown = []
-    for port in ports:
-        if not isinstance(port, dict):
-            continue
-        private = f"{port.get('PrivatePort')}/{port.get('Type', 'tcp')}"
-        if port.get("PublicPort"):
-            ip = port.get("IP")
-            shown.append(f"{ip + ':' if ip else ''}{port['PublicPort']}->{private}")
-        else:
-            shown.append(private)
-    return ", ".join(dict.fromkeys(shown))  # IPv4 and IPv6 bindings of one port show once
+    shown = {f"{port['PublicPort']}->{port.get('PrivatePort')}" + ("/udp" if port.get("Type") == "udp" else "")
+             for port in ports if isinstance(port, dict) and port.get("PublicPort")}
+    return ", ".join(sorted(shown))
 
 
 @value_step
@@ -235,4 +231,54 @@ def removal_refusal_wording(error: Any, context: Context) -> Any:
     if state == "paused":
         procedure = "Unpause and then " + procedure.lower()
     error["message"] = f"You cannot remove a {state} container {found['name']}. {procedure}"
+    return error
+
+
+_QUOTED_ARG = re.compile(r"(?<![^ ])'([^']* [^']*)'(?= |$)")  # an argument holding a space, quoted by Docker 0.10+
+
+
+@value_step
+def command_as_2013(command: Any, context: Context) -> Any:
+    """A container list's Command as 0.3-0.8 wrote it: fmt.Sprintf("%s %s", Path, strings.Join(Args, " ")).
+
+    Docker 0.10 on quotes an argument holding a space ('a b') and writes a command without
+    arguments as its path alone; the 2013 daemons joined the arguments as they were and always
+    put the space ("true "). A path holding a space cannot be told from its arguments: kept.
+    """
+    if not isinstance(command, str):
+        return command
+    path, space, args = command.partition(" ")
+    return path + " " + (_QUOTED_ARG.sub(r"\1", args) if space else "")
+
+
+@value_step
+def image_name_as_2013(image: Any, context: Context) -> Any:
+    """A container list's Image as 0.3-0.8 wrote it: ImageName(id), the image's first "repo:tag", or its 12-hex id.
+
+    Today's daemons echo the name given at create ("busybox", no tag) or the full id once the name
+    has moved to another image; the 2013 daemons always named a tag, and cut an untagged id to 12.
+    """
+    if not isinstance(image, str) or not image:
+        return image
+    if re.fullmatch("[0-9a-f]{64}", image):
+        return image[:12]
+    if "@" in image or ":" in image.rsplit("/", 1)[-1]:
+        return image
+    return f"{image}:latest"
+
+
+_RUNNING_REFUSAL = re.compile(r"You cannot remove a running container .*|cannot remove container .*: container is running: .*"
+                              r"|cannot remove container .* as it is running .*")
+
+
+@value_step
+def removal_refusal_as_2013(error: Any, context: Context) -> Any:
+    """Removing a running container, refused in the words of 0.3-0.8 (which 2013 clients matched):
+    "Impossible to remove a running container, please stop it first". Below 1.24 the error is
+    already plain text when this step sees it."""
+    words = "Impossible to remove a running container, please stop it first"
+    if isinstance(error, str) and _RUNNING_REFUSAL.fullmatch(error.rstrip("\n")):
+        return words + "\n"
+    if isinstance(error, dict) and isinstance(error.get("message"), str) and _RUNNING_REFUSAL.fullmatch(error["message"]):
+        error["message"] = words
     return error

@@ -69,3 +69,13 @@ def untagged_as_id(entries: Any, context: Context) -> Any:
 def untagged_as_none(tags: Any, context: Context) -> Any:
     """An untagged image's RepoTags as 1.7-1.42 daemons wrote them."""
     return tags if tags else ["<none>:<none>"]
+
+
+@value_step
+def short_image_id(identifier: Any, context: Context) -> Any:
+    """An image id as 0.3-0.6.6 wrote it in history (ImageName(ShortID), which never found a name:
+    its map is keyed by full ids) and in rmi's answer: the 12-hex short id. Anything else ("<missing>",
+    a name) is kept."""
+    if isinstance(identifier, str) and len(identifier) == 64 and all(c in "0123456789abcdef" for c in identifier):
+        return identifier[:12]
+    return identifier

@@ -1,6 +1,7 @@
 """Value steps for what Podman says in its own words. Pure."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from apiproxy.translation.document import Context
@@ -74,3 +75,33 @@ def registry_host(address: Any, context: Context) -> Any:
     if scheme == "http" and host.rpartition(":")[0] in ("127.0.0.1", "localhost"):
         return f"localhost:{host.rpartition(':')[2]}"
     return f"{scheme}{separator}{host}"
+
+
+_NO_SUCH_CONTAINER = re.compile(r'no container with (?:name or )?ID "?(?P<name>[^" ]+)"? found: no such container')
+_NO_SUCH_IMAGE = re.compile(r"(?:.*: )?(?P<name>\S+): image not known")
+
+
+@value_step
+def docker_not_found_words(error: Any, context: Context) -> Any:
+    """Podman's "no container with name or ID "x" found: no such container" and "x: image not known"
+    in the words every Docker daemon used, which 2013 clients matched: "No such container: x",
+    "No such image: x"."""
+    if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+        return error
+    container = _NO_SUCH_CONTAINER.fullmatch(error["message"])
+    image = _NO_SUCH_IMAGE.fullmatch(error["message"])
+    if container is not None:
+        error["message"] = f"No such container: {container['name']}"
+    elif image is not None:
+        error["message"] = f"No such image: {image['name']}"
+    return error
+
+
+@value_step
+def args_without_path(inspect: Any, context: Context) -> Any:
+    """Podman's inspect repeats the command's path as the first of Args (Path "date", Args ["date"]);
+    Docker's daemons gave the arguments after it (Args [])."""
+    if isinstance(inspect, dict) and isinstance(inspect.get("Args"), list) and inspect["Args"] \
+            and inspect["Args"][0] == inspect.get("Path"):
+        inspect["Args"] = inspect["Args"][1:]
+    return inspect

@@ -76,8 +76,8 @@ def test_every_shipped_change_file_compiles_and_describes_each_change() -> None:
 
 def test_between_crosses_only_the_versions_above_the_client_up_to_the_target() -> None:
     crossed = [str(c.version) for c, _ in changes.between(Version(1, 4), Version(1, 41), "GET /containers/json")]
-    # Ports, sizes left out, state words, zero ports left out, zero sizes left out, the error format (the
-    # 1.12 change on unpublished ports is crossed only by clients of 1.5 and later)
+    # Ports, sizes left out, state words and Command, zero ports left out, zero sizes left out, the error
+    # format (the 1.12 change on unpublished ports is crossed only by clients of 1.5 and later)
     assert crossed == ["1.5", "1.9", "1.10", "1.19", "1.20", "1.24"]
     assert changes.between(Version(1, 5), Version(1, 41), "GET /containers/json")[0][0].version == Version(1, 9)
 
@@ -99,7 +99,7 @@ def test_ports_become_a_string_for_a_1_4_client_and_stay_a_list_for_1_5() -> Non
              b'{"IP":"::","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},{"PrivatePort":22,"Type":"tcp"}]}]'
     old = _exchange("GET", "/containers/json", "1.4")
     assert _through(old.response_body(200, []), modern) == \
-        b'[{"Id":"a","Image":"ff","Ports":"0.0.0.0:8080->80/tcp, :::8080->80/tcp, 22/tcp",' \
+        b'[{"Id":"a","Image":"ff:latest","Ports":"8080->80",' \
         b'"SizeRw":0,"SizeRootFs":0}]'
     newer = _exchange("GET", "/containers/json", "1.5")
     assert b'"Ports":[{' in _through(newer.response_body(200, []), modern)
@@ -135,7 +135,8 @@ def test_image_inspect_is_raw_below_1_12() -> None:
     raw = __import__("json").loads(_through(exchange.response_body(200, []),
                                             b'{"Id":"sha256:aa","Parent":"","ContainerConfig":{},"DockerVersion":"20",'
                                             b'"Created":"t","Size":3,"Config":{}}'))
-    assert raw["id"] == "aa" and raw["container_config"] == {} and raw["docker_version"] == "20" and "Id" not in raw
+    assert raw["id"] == "aa" and raw["container_config"]["Memory"] == 0 and raw["docker_version"] == "20" \
+        and "Id" not in raw
 
 
 def test_attach_is_demultiplexed_below_1_6_unless_the_stream_is_raw() -> None:
@@ -148,9 +149,13 @@ def test_attach_is_demultiplexed_below_1_6_unless_the_stream_is_raw() -> None:
     assert _exchange("POST", "/containers/abc/attach", "1.6").hijacked_streams() == (None, None)
 
 
-def test_ports_display_string_matches_0_6_daemons() -> None:
+def test_ports_display_string_matches_the_0_3_to_0_6_1_daemons() -> None:
     assert ports_to_display_string([], CONTEXT) == ""
-    assert ports_to_display_string([{"PrivatePort": 53, "Type": "udp"}], CONTEXT) == "53/udp"
+    assert ports_to_display_string([{"PrivatePort": 53, "Type": "udp"}], CONTEXT) == ""  # exposed only: not shown
+    published = [{"IP": "0.0.0.0", "PrivatePort": 53, "PublicPort": 49154, "Type": "udp"},
+                 {"IP": "0.0.0.0", "PrivatePort": 22, "PublicPort": 49153, "Type": "tcp"},
+                 {"IP": "::", "PrivatePort": 22, "PublicPort": 49153, "Type": "tcp"}]
+    assert ports_to_display_string(published, CONTEXT) == "49153->22, 49154->53/udp"
 
 
 def test_search_below_1_7_keeps_only_name_and_description() -> None:
@@ -205,3 +210,63 @@ def test_a_change_with_client_since_is_crossed_only_by_clients_that_could_ask_it
         return [change.untranslatable for _, change in changes.between(client, Version(1, 44), "POST /containers/create")
                 if change.untranslatable and "KernelMemory" in change.untranslatable]
     assert lost(Version(1, 30)) and lost(Version(1, 21)) and not lost(Version(1, 20))
+
+
+def test_container_list_command_as_the_2013_daemons_wrote_it() -> None:
+    """0.3-0.8: fmt.Sprintf("%s %s", Path, strings.Join(Args, " ")), unquoted, a space after a bare path."""
+    exchange = _exchange("GET", "/containers/json", "1.9")
+    body = (b'[{"Id":"a","Command":"true","Image":"busybox"},{"Id":"b","Command":"sh -c \'echo hi; sleep 1\' x"},'
+            b'{"Id":"c","Command":"echo it\'s"}]')
+    rows = json.loads(_through(exchange.response_body(200, []), body))
+    assert [row["Command"] for row in rows] == ["true ", "sh -c echo hi; sleep 1 x", "echo it's"]
+    assert rows[0]["Image"] == "busybox:latest"
+    old = _exchange("GET", "/containers/json", "1.0")
+    assert json.loads(_through(old.response_body(200, []), body))[0]["Command"] == "true "
+
+
+def test_container_list_image_names_a_tag_as_the_2013_daemons_did() -> None:
+    from apiproxy.translation.steps.containers import image_name_as_2013
+    full = "ab" * 32
+    assert [image_name_as_2013(name, CONTEXT) for name in
+            ("busybox", "busybox:1.36", "localhost:5000/team/app", "localhost:5000/app:v2", full, "app@sha256:" + full)] \
+        == ["busybox:latest", "busybox:1.36", "localhost:5000/team/app:latest", "localhost:5000/app:v2", full[:12],
+            "app@sha256:" + full]
+
+
+def test_image_configs_get_the_config_fields_of_2013_back() -> None:
+    exchange = _exchange("GET", "/images/busybox/json", "1.9")
+    body = (b'{"Id":"sha256:' + b"ab" * 32 + b'","Created":"2024-01-01T00:00:00Z","Size":1,'
+            b'"ContainerConfig":{"Hostname":"","Cmd":null},"Config":{"Cmd":["sh"]}}')
+    raw = json.loads(_through(exchange.response_body(200, []), body))
+    for config in (raw["container_config"], raw["config"]):
+        assert {key: config[key] for key in ("Memory", "MemorySwap", "CpuShares", "Dns", "VolumesFrom", "PortSpecs")} \
+            == {"Memory": 0, "MemorySwap": 0, "CpuShares": 0, "Dns": None, "VolumesFrom": "", "PortSpecs": None}
+
+
+def test_history_ids_below_1_6_are_short() -> None:
+    body = json.dumps([{"Id": "sha256:" + "ab" * 32, "Tags": ["busybox:latest"], "CreatedBy": "x"},
+                       {"Id": "<missing>", "Tags": None}]).encode()
+    old = json.loads(_through(_exchange("GET", "/images/busybox/history", "1.5").response_body(200, []), body))
+    assert [item["Id"] for item in old] == ["ab" * 6, "<missing>"]
+    newer = json.loads(_through(_exchange("GET", "/images/busybox/history", "1.6").response_body(200, []), body))
+    assert [item["Id"] for item in newer] == ["ab" * 32, "<missing>"]
+
+
+@pytest.mark.parametrize("message", [
+    "You cannot remove a running container 0123abcd. Stop the container before attempting removal or force remove",
+    'cannot remove container "/web": container is running: stop the container before removing or force remove',
+])
+def test_removing_a_running_container_is_refused_in_the_2013_words(message: str) -> None:
+    exchange = _exchange("DELETE", "/containers/web", "1.9")
+    body = json.dumps({"message": message}).encode()
+    status, _ = exchange.response_head(409, [], body)
+    assert status == 500
+    assert _through(exchange.response_body(500, []), body) == \
+        b"Impossible to remove a running container, please stop it first\n"
+
+
+def test_rmi_names_short_ids_below_1_7() -> None:
+    body = json.dumps([{"Untagged": "busybox:latest"}, {"Deleted": "sha256:" + "ab" * 32}]).encode()
+    old = json.loads(_through(_exchange("DELETE", "/images/busybox", "1.6").response_body(200, []), body))
+    newer = json.loads(_through(_exchange("DELETE", "/images/busybox", "1.7").response_body(200, []), body))
+    assert old[1] == {"Deleted": "ab" * 6} and newer[1] == {"Deleted": "ab" * 32}

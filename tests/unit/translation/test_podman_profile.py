@@ -136,3 +136,30 @@ def test_a_failed_push_of_another_tag_reaches_the_client() -> None:
              "errorDetail": {"message": "unauthorized: authentication required"}}])
     else:
         raise AssertionError("the emulation went on after a failed push")
+
+
+def test_not_found_errors_in_the_words_docker_used() -> None:
+    inspect = _exchange("GET", "/containers/nope/json", Version(1, 9))
+    missing = b'{"cause":"no such container","message":"no container with name or ID \\"nope\\" found: no such container",' \
+              b'"response":404}'
+    assert _through(inspect.response_body(404, []), missing) == b"No such container: nope\n"
+    create = _exchange("POST", "/containers/create", Version(1, 9))
+    no_image = b'{"cause":"image not known","message":"nosuch:latest: image not known","response":404}'
+    assert _through(create.response_body(404, []), no_image) == b"No such image: nosuch:latest\n"
+    rmi = _exchange("DELETE", "/images/nosuch", Version(1, 9))
+    longer = b'{"message":"failed to find image nosuch: nosuch: image not known"}'
+    assert _through(rmi.response_body(404, []), longer) == b"No such image: nosuch\n"
+
+
+def test_unset_dns_and_binds_are_null_as_docker_wrote_them() -> None:
+    inspect = _exchange("GET", "/containers/abc/json", Version(1, 9))
+    body = b'{"Id":"' + b"a" * 64 + b'","Config":{"Image":"busybox"},"HostConfig":{"Dns":[],"Binds":[],"VolumesFrom":null}}'
+    got = json.loads(_through(inspect.response_body(200, []), body))
+    assert got["Config"]["Dns"] is None and got["HostConfig"]["Binds"] is None
+
+
+def test_args_do_not_repeat_the_path() -> None:
+    for args, expected in ((["date"], []), (["echo", "echo"], ["echo"]), (["sleep", "30"], ["30"])):
+        inspect = _exchange("GET", "/containers/abc/json", Version(1, 9))
+        body = json.dumps({"Id": "a" * 64, "Path": args[0], "Args": args, "Config": {}, "HostConfig": {}}).encode()
+        assert json.loads(_through(inspect.response_body(200, []), body))["Args"] == expected
