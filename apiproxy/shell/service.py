@@ -247,4 +247,5 @@ def run(config: Config, reload: Callable[[], Config] | None = None) -> int:
     # before the socket appears, so a stop right after start still ends cleanly.
     reactor.callWhenRunning(start_or_stop)
     reactor.run()
+    ROUTER.flush()  # the access lines of the last turn (connections closed as the reactor stopped)
     return status[0]
