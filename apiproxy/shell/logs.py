@@ -104,9 +104,19 @@ class LogRouter:
         if self.access is not None:
             self.access.flush()
 
-    def defer_with(self, reactor: Any) -> None:
-        """Put access lines off to the reactor's next turn (the answer is out by then)."""
-        self.defer = lambda flush: reactor.callLater(0, flush)
+    def defer_with(self, reactor: Any = None) -> None:
+        """Put access lines off to the reactor's next turn (the answer is out by then).
+
+        No `reactor`: the global one, imported at the first line only: under `twist`, logging is set up
+        while options are read, before twist installs the reactor it was told to.
+        """
+        def defer(flush: Callable[[], None]) -> object:
+            if reactor is None:
+                from twisted.internet import reactor as installed
+                return installed.callLater(0, flush)
+            return reactor.callLater(0, flush)
+
+        self.defer = defer
         atexit.register(self.flush)
 
     def configure(self, settings: LogSettings) -> None:
@@ -146,10 +156,8 @@ ROUTER = LogRouter()
 
 def start_logging(settings: LogSettings) -> None:
     """The `apiproxy` command's logging: every event goes through ROUTER."""
-    from twisted.internet import reactor
-
     ROUTER.configure(settings)
-    ROUTER.defer_with(reactor)
+    ROUTER.defer_with()
     globalLogBeginner.beginLoggingTo([ROUTER], redirectStandardIO=False)
 
 
@@ -172,8 +180,6 @@ def start_logging_beside_twist(settings: LogSettings, twist_observer: ObserverFa
     """Under `twist`, which begins logging itself: what twist should make its observer with, so
     that apiproxy's messages and access log go where `[log]` says, each line once, and Twisted's
     where twist's options say (twist's --log-level filters both first)."""
-    from twisted.internet import reactor
-
     ROUTER.configure(settings)
-    ROUTER.defer_with(reactor)
+    ROUTER.defer_with()
     return lambda stream: BesideTwist(twist_observer(stream))

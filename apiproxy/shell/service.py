@@ -203,6 +203,8 @@ class ApiproxyService(application.Service):
         # A signal only sets a flag for the reactor's own thread: reloading in the handler itself
         # could interrupt a write halfway.
         signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(self.proxy.reload))
+        # The access lines of the reactor's last turn: twist ends by the signal that stopped it, without atexit.
+        reactor.addSystemEventTrigger("after", "shutdown", ROUTER.flush)
         self.proxy.start()
         super().startService()
 
