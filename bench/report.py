@@ -45,7 +45,7 @@ FLOOR_TABLES: list[tuple[str, str, list[tuple[str, str, bool]]]] = [
       ("remove_us", "remove µs", False)]),
 ]
 CPU_ROWS = [("loadgen_cpu_pct", "loadgen CPU %"), ("dockerd_cpu_pct", "dockerd CPU %"),
-            ("proxy_cpu_pct", "proxy CPU %")]
+            ("proxy_cpu_pct", "proxy CPU %"), ("proxy_cpu_us_per_req", "proxy CPU µs/req")]
 
 
 def median(values: list[float]) -> float:

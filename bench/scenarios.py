@@ -103,7 +103,11 @@ class Bench:
         figures["loadgen_cpu_pct"] = 100 * figures["loadgen_cpu_s"] / wall
         figures["dockerd_cpu_pct"] = 100 * (cpu_seconds(self.daemon.pid) - before["dockerd"]) / wall
         if variant.target != "direct":  # direct is dockerd, counted above
-            figures["proxy_cpu_pct"] = 100 * (proxy_cpu() - before["proxy"]) / wall
+            spent = proxy_cpu() - before["proxy"]
+            figures["proxy_cpu_pct"] = 100 * spent / wall
+            # Less swayed by other load than req/s: what one request costs the proxy (the warm-up's
+            # requests taken at the measured rate; 10 ms clock ticks).
+            figures["proxy_cpu_us_per_req"] = 1e6 * spent / wall / max(figures["rps"], 1e-9)
         return figures
 
     def proxy_cpu(self, target: str) -> Callable[[], float]:
@@ -116,7 +120,8 @@ class Bench:
     # 1. /_ping ---------------------------------------------------------------
 
     def ping(self, connections: int) -> Samples:
-        keep = ("rps", "p50_us", "p99_us", "loadgen_cpu_pct", "dockerd_cpu_pct", "proxy_cpu_pct")
+        keep = ("rps", "p50_us", "p99_us", "loadgen_cpu_pct", "dockerd_cpu_pct", "proxy_cpu_pct",
+                "proxy_cpu_us_per_req")
         # Bare /_ping: apiproxy passes it through at the daemon's own version.
         variants = [Variant(name, name, "") for name in self.targets]
         return self.interleaved(variants, lambda v: _pick(self.load(v, "/_ping", connections), keep))
