@@ -129,7 +129,7 @@ class Bench:
     # 2. containers/json, 50 containers ---------------------------------------
 
     def list_containers(self) -> Samples:
-        keep = ("rps", "p50_us", "p99_us")
+        keep = ("rps", "p50_us", "p99_us", "proxy_cpu_us_per_req")
         return self.interleaved(self.modern() + legacy("1.9", "1.4"),
                                 lambda v: _pick(self.load(v, "/containers/json?all=1&limit=50"), keep))
 
