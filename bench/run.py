@@ -143,7 +143,13 @@ def floor_daemon() -> Any:
 
 # The benchmark -------------------------------------------------------------------
 
-def prepare(daemon: Any) -> None:
+BULK_STEPS = ("save", "export", "load_chunked", "load_length", "build_chunked", "build_length")
+
+
+def prepare(daemon: Any, settings: Any, only: set[str] | None) -> Any:
+    """The image and containers the scenarios use; the bulk scenarios' data (bulk.BulkData) if they run."""
+    from daemon import API
+
     log(f"dockerd up in {daemon.dir}; importing the busybox image")
     daemon.import_image()
     log(f"creating {BIG_CONTAINERS} containers with large labels, then {IDLE_CONTAINERS} idle ones")
@@ -153,11 +159,18 @@ def prepare(daemon: Any) -> None:
         daemon.create({"Cmd": ["true"], "Labels": labels}, name=f"bench-big-{number}")
     for number in range(IDLE_CONTAINERS):
         daemon.create({"Cmd": ["sleep", "1d"]}, name=f"bench-idle-{number}")
+    if daemon.api != API or (only is not None and not only & set(BULK_STEPS)):
+        return None
+    import bulk
+
+    return bulk.prepare(daemon, settings.image_bytes, settings.export_bytes, log)
 
 
 def one_run(daemon: Any, loadgen: str, settings: Any, number: int, core_client: str,
-            profile: bool, baseline: tuple[str, str] | None) -> dict[str, Any]:
+            profile: bool, baseline: tuple[str, str] | None, bulk_data: Any = None,
+            only: set[str] | None = None) -> dict[str, Any]:
     import core
+    from bulk import Bulk
     from daemon import API
     from scenarios import Bench
     from targets import start_targets, stop_targets
@@ -178,45 +191,61 @@ def one_run(daemon: Any, loadgen: str, settings: Any, number: int, core_client: 
             ("big_list", "3. containers/json ~2 MB", bench.big_list),
             ("attach", "4. attach throughput", bench.attach_throughput),
             ("events", "5. events", bench.events)]
+        if bulk_data is not None:
+            bulk = Bulk(bench, bulk_data)
+            steps += [("save", "8. image save", bulk.save), ("export", "9. container export", bulk.export),
+                      ("load_chunked", "10. image load, chunked", lambda: bulk.load(True)),
+                      ("load_length", "10. image load, Content-Length", lambda: bulk.load(False)),
+                      ("build_chunked", "11. build context, chunked", lambda: bulk.build(True)),
+                      ("build_length", "11. build context, Content-Length", lambda: bulk.build(False))]
+        if only is not None:
+            steps = [step for step in steps if step[0] in only]
         for key, title, step in steps:
             log(f"run {number}: {title}")
             started = time.monotonic()
             run[key] = step()
             log(f"run {number}: {title} took {time.monotonic() - started:.0f}s")
-        if profile:
-            run["profile"] = profile_ping(bench)
-        if not floor:
+        if profile:  # each apiproxy tree (a baseline too), on _ping and on an attach
+            run["profiles"] = {f"{name} {what}": profile_target(bench, name, what)
+                               for name in targets if name.startswith("apiproxy") for what in ("_ping", "attach")}
+        if not floor and (only is None or "memory" in only):
             log(f"run {number}: 6. memory")
             run["memory"] = bench.memory()
-        log(f"run {number}: 7. pure translation")
-        run["core_client"] = core_client
-        run["core"] = core.measure(bench.captured_bodies(), core_client, budget=0.2 if settings.reps < 5 else 0.5,
-                                   floor=floor)
+        if only is None or "core" in only:
+            log(f"run {number}: 7. pure translation")
+            run["core_client"] = core_client
+            run["core"] = core.measure(bench.captured_bodies(), core_client,
+                                       budget=0.2 if settings.reps < 5 else 0.5, floor=floor)
     finally:
         stop_targets(targets)
     return run
 
 
-def profile_ping(bench: Any) -> dict[str, Any]:
-    """py-spy on apiproxy while it serves _ping on one connection: where its time goes."""
+def profile_target(bench: Any, name: str, what: str) -> dict[str, Any]:
+    """py-spy on an apiproxy while it serves _ping on one connection, or an attach: where its time goes."""
+    from daemon import API
     from scenarios import Variant
 
     spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
     if not os.path.exists(spy):
         return {"error": "py-spy is not installed (pip install py-spy)"}
-    out = os.path.join(bench.daemon.dir, "profile.txt")
+    out = os.path.join(bench.daemon.dir, f"profile-{name}-{what}.txt".replace(" ", "_"))
     seconds = max(5, int(bench.settings.seconds * 2))
-    log(f"profiling apiproxy with py-spy for {seconds}s on _ping c=1")
-    # --gil: only samples where apiproxy runs Python, not those where it waits in epoll.
-    command = [spy, "record", "--pid", str(bench.targets["apiproxy"].pid), "--rate", "500", "--gil",
-               "--format", "raw", "--output", out, "--duration", str(seconds), "--nonblocking"]
+    log(f"profiling {name} with py-spy on {what}")
+    # --gil: only samples where apiproxy runs Python, not those where it waits in epoll. Stopped by SIGINT.
+    command = [spy, "record", "--pid", str(bench.targets[name].pid), "--rate", "500", "--gil",
+               "--format", "raw", "--output", out, "--nonblocking"]
     spy_process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
     saved, bench.settings.seconds = bench.settings.seconds, seconds - 1.5
     try:
-        bench.load(Variant("apiproxy", "apiproxy", ""), "/_ping")
+        if what == "_ping":
+            bench.load(Variant(name, name, ""), "/_ping")
+        else:
+            bench.attach(Variant(name, name, API), bench.settings.attach_bytes)
     finally:
         bench.settings.seconds = saved
+        spy_process.send_signal(2)
     _, err = spy_process.communicate(timeout=60)
     if spy_process.returncode != 0 or not os.path.exists(out):
         return {"error": f"py-spy failed: {err.strip()[-300:]}"}
@@ -240,11 +269,11 @@ def profile_ping(bench: Any) -> dict[str, Any]:
             "apiproxy": mine.most_common(15)}
 
 
-def format_profile(profile: dict[str, Any]) -> str:
+def format_profile(profile: dict[str, Any], what: str) -> str:
     if "error" in profile:
-        return f"profile: {profile['error']}"
+        return f"profile of {what}: {profile['error']}"
     total = max(profile["samples"], 1)
-    lines = [f"profile of apiproxy on _ping c=1 ({total} samples while it held the GIL: busy, not waiting)",
+    lines = [f"profile of {what} ({total} samples while it held the GIL: busy, not waiting)",
              "  own time (the frame itself):"]
     lines += [f"    {100 * count / total:5.1f}%  {frame}" for frame, count in profile["own"]]
     lines.append("  inclusive time (the frame and what it calls):")
@@ -261,10 +290,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1, help="whole runs, each with fresh proxies (default 1)")
     parser.add_argument("--seconds", type=float, help="seconds per timed load measurement (default 3)")
     parser.add_argument("--client", default="1.9", help="legacy version for the pure translation timing")
-    parser.add_argument("--profile", action="store_true", help="also profile apiproxy with py-spy on _ping c=1")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile apiproxy (and the baseline) with py-spy on _ping c=1 and on an attach")
     parser.add_argument("--baseline", metavar="REV", help="also measure apiproxy as of this git revision")
     parser.add_argument("--upstream", choices=UPSTREAMS, default=UPSTREAMS[0],
                         help=f"dockerd-28.5: sid's dockerd at the {FLOOR} floor, with the floor scenarios")
+    parser.add_argument("--only", metavar="KEYS",
+                        help="comma-separated scenarios to run (ping_c1, ping_c32, list50, big_list, attach, "
+                             f"events, memory, core, {', '.join(BULK_STEPS)}; bulk = all of the last six)")
+    parser.add_argument("--sizes", choices=("full", "quick"),
+                        help="bulk sizes regardless of --quick (full: a 500 MB image, 1 GB export and context)")
     parser.add_argument("--out", default=BUILD, help=f"where results JSON and chart go (default {BUILD})")
     options = parser.parse_args()
     if os.geteuid() != 0:
@@ -278,6 +313,16 @@ def main() -> int:
 
     base = QUICK if options.quick else FULL
     settings = replace(base, reps=options.reps or base.reps, seconds=options.seconds or base.seconds)
+    if options.sizes:
+        sized = FULL if options.sizes == "full" else QUICK
+        settings = replace(settings, image_bytes=sized.image_bytes, export_bytes=sized.export_bytes,
+                           context_bytes=sized.context_bytes)
+    if options.reps:
+        settings = replace(settings, bulk_reps=options.reps)
+    only = None
+    if options.only:
+        only = {key.strip() for key in options.only.split(",")}
+        only = (only - {"bulk"}) | (set(BULK_STEPS) if "bulk" in only else set())
     loadgen = build_loadgen()
     baseline = add_baseline(options.baseline) if options.baseline else None
     daemon = floor_daemon() if options.upstream == "dockerd-28.5" else Daemon()
@@ -287,16 +332,22 @@ def main() -> int:
     if baseline:
         results["baseline"] = {"rev": options.baseline, "target": baseline[0]}
     started = time.monotonic()
+    os.makedirs(options.out, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    json_path = os.path.join(options.out, f"results-{stamp}.json")
     try:
         daemon.start()
         results["daemon"] = {key: daemon.version().get(key) for key in ("Version", "ApiVersion", "MinAPIVersion")}
-        prepare(daemon)
+        bulk_data = prepare(daemon, settings, only)
         for number in range(1, options.runs + 1):
-            run = one_run(daemon, loadgen, settings, number, options.client, options.profile, baseline)
+            run = one_run(daemon, loadgen, settings, number, options.client, options.profile, baseline,
+                          bulk_data, only)
             runs.append(run)
+            with open(json_path, "w") as f:  # kept as each run ends: a later failure loses nothing measured
+                json.dump(results, f, indent=1)
             print(report.format_run(run, number), flush=True)
-            if "profile" in run:
-                print("\n" + format_profile(run["profile"]), flush=True)
+            for what, profile in run.get("profiles", {}).items():
+                print("\n" + format_profile(profile, what), flush=True)
             print(flush=True)
     finally:
         log("stopping dockerd and removing its directory")
@@ -305,10 +356,7 @@ def main() -> int:
             remove_baseline(baseline[1])
     if len(runs) > 1:
         print(report.summary(runs))
-    os.makedirs(options.out, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     results["minutes"] = (time.monotonic() - started) / 60
-    json_path = os.path.join(options.out, f"results-{stamp}.json")
     with open(json_path, "w") as f:
         json.dump(results, f, indent=1)
     png_path = os.path.join(options.out, f"ratios-{stamp}.png")

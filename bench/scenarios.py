@@ -1,6 +1,6 @@
 """The daemon-bound scenarios. Each returns {variant: {metric: [one value per repetition]}}.
 
-A variant is a target (direct, socat, splice, apiproxy, a baseline apiproxy) at a client version.
+A variant is a target (direct, socat, splice, kernel, apiproxy, a baseline apiproxy) at a client version.
 Variants are measured in a rotating order within each repetition, so that a
 drift of the machine's load hits them all alike.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from daemon import API, IMAGE, Daemon, UnixHTTPConnection, expect
-from targets import Target, cpu_seconds, rss_kib
+from targets import Target, cpu_seconds, rss_kib, tree_cpu_seconds
 
 Samples = dict[str, dict[str, list[float]]]
 LEGACY_PARK_WAIT = 0.5  # seconds a legacy attach is given to reach apiproxy's park before start
@@ -35,12 +35,17 @@ class Settings:
     memory_requests: int
     memory_stream_bytes: int
     cycles: int = 5  # container create+start+remove cycles per variant and repetition
+    image_bytes: int = 500_000_000  # the random layer of the image saved and loaded
+    export_bytes: int = 1_000_000_000  # a container's filesystem, exported
+    context_bytes: int = 1_000_000_000  # a build context
+    bulk_reps: int = 3  # repetitions of the save/load/export/build scenarios (each moves GBs)
 
 
 FULL = Settings(reps=5, seconds=3.0, warmup=0.5, big_list_requests=20, attach_bytes=200_000_000, events=20,
                 memory_requests=100_000, memory_stream_bytes=1_000_000_000)
 QUICK = Settings(reps=2, seconds=1.0, warmup=0.2, big_list_requests=5, attach_bytes=20_000_000, events=5,
-                 memory_requests=10_000, memory_stream_bytes=100_000_000, cycles=3)
+                 memory_requests=10_000, memory_stream_bytes=100_000_000, cycles=3, image_bytes=20_000_000,
+                export_bytes=40_000_000, context_bytes=40_000_000, bulk_reps=2)
 
 
 @dataclass(frozen=True)
@@ -69,9 +74,10 @@ class Bench:
         """Every target, a baseline apiproxy included, at the daemon's own version."""
         return [Variant(name, name, API) for name in self.targets]
 
-    def interleaved(self, variants: list[Variant], measure: Callable[[Variant], dict[str, float]]) -> Samples:
+    def interleaved(self, variants: list[Variant], measure: Callable[[Variant], dict[str, float]],
+                    reps: int = 0) -> Samples:
         samples: Samples = {v.name: {} for v in variants}
-        for rep in range(self.settings.reps):
+        for rep in range(reps or self.settings.reps):
             shift = rep % len(variants)
             for variant in variants[shift:] + variants[:shift]:
                 for metric, value in measure(variant).items():
@@ -84,8 +90,8 @@ class Bench:
         args = [self.loadgen, "-c", str(connections)]
         args += ["-n", str(requests)] if requests else ["-d", str(self.settings.seconds), "-w",
                                                          str(self.settings.warmup)]
-        pids = {"dockerd": self.daemon.pid, "proxy": target.pid}
-        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        proxy_cpu = self.proxy_cpu(variant.target)
+        before = {"dockerd": cpu_seconds(self.daemon.pid), "proxy": proxy_cpu()}
         result = subprocess.run([*args, target.sock, variant.prefix + path], capture_output=True, text=True)
         if result.returncode != 0 or not result.stdout.strip():
             raise RuntimeError(f"loadgen on {variant.name} {path}: {result.stderr.strip() or result.stdout}")
@@ -96,15 +102,26 @@ class Bench:
         wall = figures["wall_s"]
         figures["loadgen_cpu_pct"] = 100 * figures["loadgen_cpu_s"] / wall
         figures["dockerd_cpu_pct"] = 100 * (cpu_seconds(self.daemon.pid) - before["dockerd"]) / wall
-        # direct is dockerd, counted above; socat forks per connection: its parent idles.
-        if variant.target not in ("direct", "socat"):
-            figures["proxy_cpu_pct"] = 100 * (cpu_seconds(target.pid) - before["proxy"]) / wall
+        if variant.target != "direct":  # direct is dockerd, counted above
+            spent = proxy_cpu() - before["proxy"]
+            figures["proxy_cpu_pct"] = 100 * spent / wall
+            # Less swayed by other load than req/s: what one request costs the proxy (the warm-up's
+            # requests taken at the measured rate; 10 ms clock ticks).
+            figures["proxy_cpu_us_per_req"] = 1e6 * spent / wall / max(figures["rps"], 1e-9)
         return figures
+
+    def proxy_cpu(self, target: str) -> Callable[[], float]:
+        """What reads a target's CPU seconds so far: socat's with its per-connection children."""
+        pid = self.targets[target].pid
+        if target == "socat":
+            return lambda: tree_cpu_seconds(pid)
+        return lambda: cpu_seconds(pid)
 
     # 1. /_ping ---------------------------------------------------------------
 
     def ping(self, connections: int) -> Samples:
-        keep = ("rps", "p50_us", "p99_us", "loadgen_cpu_pct", "dockerd_cpu_pct", "proxy_cpu_pct")
+        keep = ("rps", "p50_us", "p99_us", "loadgen_cpu_pct", "dockerd_cpu_pct", "proxy_cpu_pct",
+                "proxy_cpu_us_per_req")
         # Bare /_ping: apiproxy passes it through at the daemon's own version.
         variants = [Variant(name, name, "") for name in self.targets]
         return self.interleaved(variants, lambda v: _pick(self.load(v, "/_ping", connections), keep))
@@ -112,7 +129,7 @@ class Bench:
     # 2. containers/json, 50 containers ---------------------------------------
 
     def list_containers(self) -> Samples:
-        keep = ("rps", "p50_us", "p99_us")
+        keep = ("rps", "p50_us", "p99_us", "proxy_cpu_us_per_req")
         return self.interleaved(self.modern() + legacy("1.9", "1.4"),
                                 lambda v: _pick(self.load(v, "/containers/json?all=1&limit=50"), keep))
 

@@ -1,5 +1,8 @@
-"""The sockets requests are measured on: the daemon's own, and three proxies in front of it
-(four with a baseline: apiproxy as of another git revision)."""
+"""The sockets requests are measured on: the daemon's own, and four proxies in front of it
+(five with a baseline: apiproxy as of another git revision).
+
+apiproxy runs as users run it: its default configuration, access log on (to
+stderr, which is a file here, as under a service manager that keeps logs)."""
 from __future__ import annotations
 
 import os
@@ -12,7 +15,7 @@ from daemon import Daemon, terminate, wait_for_socket
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-TARGETS = ("direct", "socat", "splice", "apiproxy")
+TARGETS = ("direct", "socat", "splice", "kernel", "apiproxy")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -26,14 +29,32 @@ class Target:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (socat's per-connection children are not included)."""
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU of a process so far (all its threads); with `children`, that of the
+    children it has waited for too (socat's per-connection ones, once they ended)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return sum(int(value) for value in fields[11:15 if children else 13]) / CLOCK_TICKS
     except OSError:
         return 0.0
+
+
+def child_pids(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found += [int(child) for child in f.read().split()]
+    except OSError:
+        pass
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and of every descendant, living or ended and waited for: socat forks one
+    child per connection, which does all the copying."""
+    return cpu_seconds(pid, children=True) + sum(tree_cpu_seconds(child) for child in child_pids(pid))
 
 
 def rss_kib(pid: int) -> int:
@@ -77,6 +98,8 @@ def start_targets(daemon: Daemon, run: int, baseline: tuple[str, str] | None = N
                                             f"UNIX-CONNECT:{daemon.sock}"], sock("socat"), daemon)
         targets["splice"] = _spawn("splice", [sys.executable, os.path.join(HERE, "splice.py"), sock("splice"),
                                               daemon.sock], sock("splice"), daemon)
+        targets["kernel"] = _spawn("kernel", [sys.executable, os.path.join(HERE, "splice.py"), "--kernel",
+                                              sock("kernel"), daemon.sock], sock("kernel"), daemon)
         targets["apiproxy"] = _apiproxy("apiproxy", sock("apiproxy"), daemon, REPO)
         if baseline is not None:
             name, tree = baseline

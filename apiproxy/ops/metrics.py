@@ -5,10 +5,15 @@ anyone scrapes; the labelled children the hot path uses are made once.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from apiproxy.api.upstream_info import UpstreamInfo
 from apiproxy.api.versions import Version
+from apiproxy.ops.access import version_label
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)  # process_resident_memory_bytes, process_open_fds…
@@ -19,10 +24,55 @@ TRANSLATION_ERRORS = Counter("apiproxy_translation_errors", "Requests or answers
                              "(an invalid legacy body, an answer it cannot express)", ["endpoint"], registry=REGISTRY)
 HIJACKED_STREAMS = Gauge("apiproxy_hijacked_streams", "Hijacked streams (attach, exec start) spliced now",
                          registry=REGISTRY)
-SPLICED_BYTES = Counter("apiproxy_spliced_bytes", "Bytes of hijacked streams, by direction", ["direction"],
-                        registry=REGISTRY)
+
+
+class _Amount:
+    """A counter's child added to without a lock: only the reactor's thread adds, a scrape reads a number."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self, amount: int = 1) -> None:
+        self.value += amount
+
+
+class ByteCounter:
+    """A labelled counter for what is counted once per chunk of a stream, where a lock per add shows."""
+
+    def __init__(self, name: str, documentation: str, label: str) -> None:
+        self.name, self.documentation, self.label = name, documentation, label
+        self.children: dict[str, _Amount] = {}
+
+    def labels(self, value: str) -> _Amount:
+        return self.children.setdefault(value, _Amount())
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=[self.label])
+        for value, child in self.children.items():
+            family.add_metric([value], child.value)
+        yield family
+
+
+SPLICED_BYTES = ByteCounter("apiproxy_spliced_bytes", "Bytes of hijacked streams, by direction", "direction")
+REGISTRY.register(SPLICED_BYTES)  # a collector: it has collect()
 SPLICED_TO_CLIENT = SPLICED_BYTES.labels("to_client")
 SPLICED_TO_DAEMON = SPLICED_BYTES.labels("to_daemon")
+# The children of REQUESTS by (client version, endpoint, status), made once each: labels() takes a lock and
+# formats the version each time. Bounded: a client that makes up versions past it only costs a lookup more.
+_REQUEST_SERIES: dict[tuple[Version | None, str, int], Any] = {}
+_REQUEST_SERIES_LIMIT = 10_000
+
+
+def count_request(version: Version | None, endpoint: str, status: int) -> None:
+    key = (version, endpoint, status)
+    series = _REQUEST_SERIES.get(key)
+    if series is None:
+        if len(_REQUEST_SERIES) >= _REQUEST_SERIES_LIMIT:
+            _REQUEST_SERIES.clear()
+        series = _REQUEST_SERIES[key] = REQUESTS.labels(version_label(version), endpoint, str(status))
+    series.inc()
+
+
 UPSTREAM_RECONNECTS = Counter("apiproxy_upstream_reconnects", "Times the upstream was reached again after it "
                               "was lost (its version is then read anew)", registry=REGISTRY)
 UPSTREAM_INFO = Gauge("apiproxy_upstream_info", "The upstream as its /version last described it, and the "

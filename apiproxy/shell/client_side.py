@@ -26,14 +26,15 @@ from apiproxy.api.redaction import redact_target
 from apiproxy.api.routes import is_hijack_endpoint
 from apiproxy.api.upstream_info import UpstreamInfo
 from apiproxy.api.versions import Version, split_version_prefix
-from apiproxy.ops.access import ACCESS_FORMAT, ACCESS_NAMESPACE, OTHER, AccessRecord, endpoint_template, version_label
+from apiproxy.ops.access import ACCESS_FORMAT, ACCESS_NAMESPACE, OTHER, AccessRecord, endpoint_template
 from apiproxy.ops.config import Limits
-from apiproxy.ops.metrics import HIJACKED_STREAMS, REQUESTS, SPLICED_TO_CLIENT, SPLICED_TO_DAEMON, TRANSLATION_ERRORS
+from apiproxy.ops.metrics import (HIJACKED_STREAMS, SPLICED_TO_CLIENT, SPLICED_TO_DAEMON, TRANSLATION_ERRORS,
+                                  count_request)
 from apiproxy.shell.daemon import Daemon, describe_failure
 from apiproxy.shell.sending import ReadingSwitch, close_when_written, one_send_per_turn, tune_transport, write
 from apiproxy.shell.upstream_side import UpstreamConnection, UpstreamState
 from apiproxy.translation.exchange import Exchange
-from apiproxy.translation.routing import Forward, Refuse, Settings, address, plan
+from apiproxy.translation.routing import Addressed, Forward, Refuse, Settings, address, plan
 from apiproxy.translation.transforms import Transform, TranslationError, WholeJson
 from apiproxy.wire import http1
 from apiproxy.wire.http1 import (CHUNKED, NO_BODY, SPLICED, UNTIL_CLOSE, BodyLength, BodyReader, Headers, ProtocolError,
@@ -141,6 +142,7 @@ class ClientConnection(Protocol):
         self._on_close: list[Callable[[ClientConnection], None]] = []
         self.record: AccessRecord | None = None  # the access log's record of the running request
         self.spliced = False  # counted in apiproxy_hijacked_streams
+        self.addressed: tuple[Addressed | None, UpstreamInfo | None] = (None, None)  # address() and the info it read
 
     # Client bytes ---------------------------------------------------------
 
@@ -268,8 +270,10 @@ class ClientConnection(Protocol):
         self.held_error = None
         self.answer_as_attach = False
         path = head.target.partition("?")[0]
-        # Known before routing, so that even "daemon unreachable" speaks the client's style.
-        self.client_version = address(head.method, path, self.factory.settings, self.daemon.info).version
+        # Known before routing, so that even "daemon unreachable" speaks the client's style; routing
+        # reads it again only if the daemon's version was not known yet.
+        self.addressed = (address(head.method, path, self.factory.settings, self.daemon.info), self.daemon.info)
+        self.client_version = self.addressed[0].version
         self.record = AccessRecord(head.method, endpoint_template(head.method, path), self.client_version,
                                    self.factory.clock.seconds(), bytes_in=len(self.raw_head))
         connection = http1.tokens(head.headers, b"connection")
@@ -294,8 +298,9 @@ class ClientConnection(Protocol):
             return
         assert self.request is not None
         try:
+            addressed, known = self.addressed
             decision = plan(self.request.method, self.request.target, info, self.daemon.choice,
-                            self.factory.settings, self.daemon.memory)
+                            self.factory.settings, self.daemon.memory, addressed if known is info else None)
             if isinstance(decision, Refuse):
                 self.client_version = decision.client_version
                 self._refuse(decision.status, decision.message)
@@ -755,7 +760,7 @@ class ClientConnection(Protocol):
         if record is None:
             return
         record.client_version = self.client_version or record.client_version
-        REQUESTS.labels(version_label(record.client_version), record.endpoint, str(record.status)).inc()
+        count_request(record.client_version, record.endpoint, record.status)
         access_log.info(ACCESS_FORMAT, **record.fields(self.factory.clock.seconds()))
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:

@@ -4,16 +4,23 @@ One observer is installed for the process's life; SIGHUP gives it new
 settings (level, format, the access log's file, reopened for log rotation).
 Under `twist`, which installs an observer of its own, apiproxy's events still
 go through this router, and only Twisted's through twist's observer.
+
+Access lines are off the answer's path: held until the reactor's next turn
+(the answer has left by then), then formatted and written in one write. Any
+other message, a new configuration and the process's end write them first,
+so no line is lost or put out of order.
 """
 from __future__ import annotations
 
+import atexit
 import sys
 import time
 from collections.abc import Callable
 from typing import IO, Any
 
 from twisted.logger import (FilteringLogObserver, ILogObserver, LogLevel, LogLevelFilterPredicate, Logger,
-                            globalLogBeginner, jsonFileLogObserver, textFileLogObserver)
+                            eventAsJSON, formatEventAsClassicLogText, formatTime, globalLogBeginner,
+                            jsonFileLogObserver, textFileLogObserver)
 from zope.interface import implementer
 
 from apiproxy.ops.access import ACCESS_NAMESPACE
@@ -79,17 +86,96 @@ class AcceptFailures:
 ACCEPT_FAILURES = AcceptFailures()
 
 
+class _SecondStamps:
+    """Twisted's text timestamp, made once per second rather than once per line."""
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.text = "-"
+
+    def __call__(self, when: float | None) -> str:
+        if when is None:
+            return "-"
+        second = int(when)
+        if second != self.second:
+            self.second, self.text = second, formatTime(second)
+        return self.text
+
+
+class AccessLines:
+    """Access events held, then formatted and written to their stream in one write.
+
+    The text lines are those of Twisted's text observer, made without its
+    general formatter (the access line's format needs none of its features).
+    """
+
+    def __init__(self, stream: IO[str], form: str) -> None:
+        self.stream = stream
+        self.form = form
+        self.held: list[dict[str, Any]] = []
+        self.stamp = _SecondStamps()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        self.held.append(event)
+
+    def _line(self, event: dict[str, Any]) -> str:
+        if self.form == "json":
+            return f"{eventAsJSON(event)}\n"
+        try:
+            level = event.get("log_level")
+            system = event.get("log_system") or f"{event.get('log_namespace', '-')}#{level.name if level else '-'}"
+            line = f"{self.stamp(event.get('log_time'))} [{system}] {event['log_format'].format_map(event)}"
+            return (line.replace("\n", "\n\t") if "\n" in line else line) + "\n"
+        except Exception:  # anything unusual: Twisted's own formatter, as any other event
+            return formatEventAsClassicLogText(event) or ""
+
+    def flush(self) -> None:
+        if not self.held:
+            return
+        held, self.held = self.held, []
+        try:
+            self.stream.write("".join(map(self._line, held)))
+            self.stream.flush()
+        except (OSError, ValueError):  # a full disk, a closed stream: the proxy goes on, as Twisted's observer does
+            pass
+
+
 @implementer(ILogObserver)
 class LogRouter:
     def __init__(self, stderr: IO[str] | None = None) -> None:
         self.stderr = stderr or sys.stderr
         self.messages: ILogObserver = _observer(self.stderr, "text")
-        self.access: ILogObserver | None = self.messages
+        self.access: AccessLines | None = AccessLines(self.stderr, "text")
         self.access_file: IO[str] | None = None
+        # None: access lines are written at once; else how a flush is put off to the reactor's next turn.
+        self.defer: Callable[[Callable[[], None]], object] | None = None
+        self.flush_pending = False
+
+    def flush(self) -> None:
+        """Write the access lines held so far."""
+        self.flush_pending = False
+        if self.access is not None:
+            self.access.flush()
+
+    def defer_with(self, reactor: Any = None) -> None:
+        """Put access lines off to the reactor's next turn (the answer is out by then).
+
+        No `reactor`: the global one, imported at the first line only: under `twist`, logging is set up
+        while options are read, before twist installs the reactor it was told to.
+        """
+        def defer(flush: Callable[[], None]) -> object:
+            if reactor is None:
+                from twisted.internet import reactor as installed
+                return installed.callLater(0, flush)
+            return reactor.callLater(0, flush)
+
+        self.defer = defer
+        atexit.register(self.flush)
 
     def configure(self, settings: LogSettings) -> None:
         """Apply `settings`; a file that cannot be opened raises OSError and nothing changes."""
         new_file = open(settings.access, "a", buffering=1) if settings.access not in ("stderr", "off") else None
+        self.flush()  # lines held so far go where they were bound (the old file, for log rotation)
         level = _LEVELS[settings.level]
         predicate = LogLevelFilterPredicate(defaultLogLevel=level)
         # Twisted's own info lines (ports opening and closing) are noise here, however they are logged.
@@ -99,16 +185,23 @@ class LogRouter:
         self.messages = FilteringLogObserver(stderr, [predicate])
         old_file, self.access_file = self.access_file, new_file
         self.access = None if settings.access == "off" else \
-            _observer(new_file, settings.format) if new_file is not None else stderr
+            AccessLines(new_file if new_file is not None else self.stderr, settings.format)
         if old_file is not None:
             old_file.close()
 
     def __call__(self, event: dict[str, Any]) -> None:
         ACCEPT_FAILURES.observe(event)
         if event.get("log_namespace") == ACCESS_NAMESPACE:
-            if self.access is not None:
-                self.access(event)
+            if self.access is None:
+                return
+            self.access(event)
+            if self.defer is None:
+                self.access.flush()
+            elif not self.flush_pending:
+                self.flush_pending = True
+                self.defer(self.flush)
         else:
+            self.flush()  # in order, when both go to stderr
             self.messages(event)
 
 
@@ -118,6 +211,7 @@ ROUTER = LogRouter()
 def start_logging(settings: LogSettings) -> None:
     """The `apiproxy` command's logging: every event goes through ROUTER."""
     ROUTER.configure(settings)
+    ROUTER.defer_with()
     globalLogBeginner.beginLoggingTo([ROUTER], redirectStandardIO=False)
 
 
@@ -143,4 +237,5 @@ def start_logging_beside_twist(settings: LogSettings, twist_observer: ObserverFa
     that apiproxy's messages and access log go where `[log]` says, each line once, and Twisted's
     where twist's options say (twist's --log-level filters both first)."""
     ROUTER.configure(settings)
+    ROUTER.defer_with()
     return lambda stream: BesideTwist(twist_observer(stream))

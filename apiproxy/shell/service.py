@@ -222,6 +222,8 @@ class ApiproxyService(application.Service):
         # A signal only sets a flag for the reactor's own thread: reloading in the handler itself
         # could interrupt a write halfway.
         signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(self.proxy.reload))
+        # The access lines of the reactor's last turn: twist ends by the signal that stopped it, without atexit.
+        reactor.addSystemEventTrigger("after", "shutdown", ROUTER.flush)
         self.proxy.start()
         super().startService()
 
@@ -266,4 +268,5 @@ def run(config: Config, reload: Callable[[], Config] | None = None) -> int:
     # before the socket appears, so a stop right after start still ends cleanly.
     reactor.callWhenRunning(start_or_stop)
     reactor.run()
+    ROUTER.flush()  # the access lines of the last turn (connections closed as the reactor stopped)
     return status[0]

@@ -104,6 +104,7 @@ class ChainExchange(Exchange):
         self.body_empty = True
         self.raw_query = ""  # the client's query, once request_target has read it
         self._query: dict[str, str] | None = None
+        self._pairs: list[tuple[str, str]] | None = None  # the client's query as parsed, repeats kept
 
     @classmethod
     def build(cls, route: Route, client_version: Version, target: Version, path: str,
@@ -118,7 +119,8 @@ class ChainExchange(Exchange):
     def query(self) -> dict[str, str]:
         """The client's query parameters, parsed when first asked: most requests never need them."""
         if self._query is None:
-            self._query = dict(parse_qsl(self.raw_query, keep_blank_values=True)) if self.raw_query else {}
+            self._pairs = parse_qsl(self.raw_query, keep_blank_values=True) if self.raw_query else []
+            self._query = dict(self._pairs)
         return self._query
 
     @property
@@ -207,16 +209,16 @@ class ChainExchange(Exchange):
         real_params = self.real_params
         if real_params != self.context.params:
             path = self.route.template.format(**real_params)
-        self.raw_query, self._query = query, None
+        self.raw_query, self._query, self._pairs = query, None, None
         assert self.client_version is not None
         if is_legacy(self.client_version):  # schemas/legacy checks it; a later client's query is parsed if asked
             self._check("query", self.query, "query parameter")
         steps = self._up("query")
         if not steps:
             return super().request_target(path, query)
-        given = self.query
+        given = self.query  # parsed once, whether the schema check above read it or not
         params = run_steps(steps, dict(given), self.context)
-        encoded = urlencode(_kept_repeats(parse_qsl(query, keep_blank_values=True), given, params))
+        encoded = urlencode(_kept_repeats(self._pairs or [], given, params))
         return f"{path}?{encoded}" if encoded else path
 
     def request_body(self, headers: Headers) -> Transform | None:

@@ -62,8 +62,10 @@ def address(method: str, path: str, settings: Settings, info: UpstreamInfo | Non
 
 
 def plan(method: str, request_target: str, info: UpstreamInfo, choice: TargetChoice,
-         settings: Settings, memory: Memory | None = None) -> Forward | Refuse:
-    addressed = address(method, request_target.partition("?")[0], settings, info)
+         settings: Settings, memory: Memory | None = None, addressed: Addressed | None = None) -> Forward | Refuse:
+    """`addressed`: what `address` said of this request's path with this `info`, if the caller has it."""
+    if addressed is None:
+        addressed = address(method, request_target.partition("?")[0], settings, info)
     decision = _plan(method, request_target, addressed, info, choice, memory)
     if (method, addressed.path) not in ADVERTISING or not isinstance(decision, Forward) \
             or (addressed.version is not None and is_legacy(addressed.version)):

@@ -175,10 +175,13 @@ def end_to_end(headers: Headers) -> Headers:
     return without(headers, HOP_BY_HOP | tokens(headers, b"connection"))
 
 
+_PROXY_WRITES = frozenset({b"content-length", b"host"})
+
+
 def passed_on(headers: Headers) -> Headers:
     """A request's headers as its exchange gets them: end to end, and without the framing and Host
     the proxy writes itself."""
-    return without(end_to_end(headers), {b"content-length", b"host"})
+    return without(headers, HOP_BY_HOP | _PROXY_WRITES | tokens(headers, b"connection"))
 
 
 # Body framing -------------------------------------------------------------

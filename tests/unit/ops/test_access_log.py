@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from apiproxy.ops.access import ACCESS_FORMAT, ACCESS_NAMESPACE, AccessRecord, endpoint_template, version_label
 from apiproxy.api.redaction import redact_target
@@ -180,3 +180,47 @@ def test_a_passed_through_request_shows_one_version_and_no_change() -> None:
 
 def test_a_legacy_request_shows_its_target() -> None:
     assert _logged("GET", "/v1.9/containers/1/json").startswith("1.9 -> 1.45 GET /containers/{id}/json 200 ")
+
+
+def test_router_defers_access_lines_to_the_next_turn_and_keeps_their_order(tmp_path: Path) -> None:
+    from twisted.internet.task import Clock
+
+    stderr, clock = io.StringIO(), Clock()
+    router = LogRouter(stderr)
+    router.configure(LogSettings())
+    router.defer_with(clock)
+    _emit(router, ACCESS_NAMESPACE, "info", "GET {endpoint} {status}", endpoint="/_ping", status=200)
+    _emit(router, ACCESS_NAMESPACE, "info", "GET {endpoint} {status}", endpoint="/version", status=200)
+    assert stderr.getvalue() == ""  # held: the answer leaves first
+    clock.advance(0)
+    first = stderr.getvalue().splitlines()
+    assert [line.split("] ", 1)[1] for line in first] == ["GET /_ping 200", "GET /version 200"]
+    assert all("[apiproxy.access#info] " in line for line in first)
+    # A message written meanwhile comes after the access lines held before it.
+    _emit(router, ACCESS_NAMESPACE, "info", "GET {endpoint} {status}", endpoint="/info", status=200)
+    _emit(router, "apiproxy.proxy", "warn", "a message")
+    assert stderr.getvalue().splitlines()[2:] and "GET /info 200" in stderr.getvalue().splitlines()[2]
+    assert "a message" in stderr.getvalue().splitlines()[3]
+    # A new configuration (log rotation) writes what is held to the file it was meant for.
+    access = tmp_path / "access.log"
+    router.configure(LogSettings(access=str(access)))
+    _emit(router, ACCESS_NAMESPACE, "info", "GET {endpoint} {status}", endpoint="/old", status=200)
+    (tmp_path / "access.log").rename(tmp_path / "access.log.1")
+    router.configure(LogSettings(access=str(access)))
+    assert "GET /old 200" in (tmp_path / "access.log.1").read_text()
+    _emit(router, ACCESS_NAMESPACE, "info", "GET {endpoint} {status}", endpoint="/new", status=200)
+    router.flush()  # as at the process's end
+    assert "GET /new 200" in access.read_text()
+
+
+def test_access_lines_read_as_twisteds_text_observer_writes_them() -> None:
+    from twisted.logger import textFileLogObserver
+
+    ours, theirs = io.StringIO(), io.StringIO()
+    router = LogRouter(ours)
+    router.configure(LogSettings())
+    event = {"log_namespace": ACCESS_NAMESPACE, "log_level": LogLevel.info, "log_time": 1700000000.25,
+             "log_format": ACCESS_FORMAT, **AccessRecord("GET", "/_ping", Version(1, 41), 1.0).fields(1.5)}
+    router(dict(event))
+    textFileLogObserver(theirs)(dict(event))
+    assert ours.getvalue() == theirs.getvalue()
