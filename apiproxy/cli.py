@@ -15,6 +15,7 @@ EPILOG = "Every configuration key can also be set by an APIPROXY_* variable (API
 USAGE = """apiproxy [--config FILE] [--listen ENDPOINT]... [--allow-plain-tcp] [--upstream ENDPOINT]
                 [--target-version auto|V]
        apiproxy check-config [--print] [FILE]
+       apiproxy health [--config FILE] [--listen ENDPOINT]... [--timeout S]
        apiproxy versions [--target V] [--floor V] [--markdown]
        apiproxy config-reference
        apiproxy fidelity [--markdown]
@@ -72,6 +73,31 @@ def check_config(argv: list[str]) -> int:
         print_problems(error)
         return 1
     sys.stdout.write(toml(data, configuration.schema(), origins) if options.print else "OK\n")
+    return 0
+
+
+def health(argv: list[str]) -> int:
+    """GET /_ping to the first listener of the configuration the server runs with: 0 on any HTTP
+    answer (apiproxy's 502 while the daemon is down too), 1 and a one-line reason otherwise."""
+    from apiproxy.ops.health import Unhealthy, target
+    from apiproxy.shell.health import check
+
+    parser = with_run_options(argparse.ArgumentParser(
+        prog="apiproxy health",
+        description="Exit 0 if apiproxy's first listener answers GET /_ping with any HTTP status "
+                    "(a container's HEALTHCHECK); takes the options the server was started with."))
+    parser.add_argument("--timeout", metavar="S", type=float, default=5.0,
+                        help="seconds for connecting and the answer's first line (default %(default)s)")
+    options = parser.parse_args(argv)
+    try:
+        config, _ = configure(options)
+        print(check(target(config), options.timeout))
+    except ConfigError as error:
+        print("unhealthy: the configuration has problems: " + str(error), file=sys.stderr)
+        return 1
+    except Unhealthy as error:
+        print(f"unhealthy: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -231,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         return explain(argv[1:])
     if argv[:1] == ["fidelity"]:
         return fidelity(argv[1:])
+    if argv[:1] == ["health"]:
+        return health(argv[1:])
     if argv[:1] == ["check-config"]:
         return check_config(argv[1:])
     parser = with_run_options(argparse.ArgumentParser(prog="apiproxy", usage=USAGE, description=DESCRIPTION,

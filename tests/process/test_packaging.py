@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from support import REPO
+from echo_upstream import EchoUpstream
+from support import REPO, Apiproxy, request
 
 
 def run(*command: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -51,12 +53,19 @@ def test_the_wheel_puts_the_plugin_into_twisteds_plugin_folder(wheel: Path) -> N
     assert [name for name in names if name.startswith("twisted/")] == ["twisted/plugins/apiproxy_plugin.py"]
 
 
-def test_the_installed_wheel_runs_apiproxy_and_the_core_benchmark(wheel: Path, tmp_path: Path) -> None:
-    """No checkout on the path: the command and bench/core.py import only what the wheel installed."""
-    env = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv with the wheel installed (not editable): its folder."""
+    env = tmp_path_factory.mktemp("installed") / "venv"
     venv.create(env, with_pip=True)
-    installed = run(env / "bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel)
-    assert installed.returncode == 0, installed.stderr
+    done = run(env / "bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel)
+    assert done.returncode == 0, done.stderr
+    return env
+
+
+def test_the_installed_wheel_runs_apiproxy_and_the_core_benchmark(installed: Path, tmp_path: Path) -> None:
+    """No checkout on the path: the command and bench/core.py import only what the wheel installed."""
+    env = installed
     versions = run(env / "bin/apiproxy", "versions", cwd=tmp_path)
     assert versions.returncode == 0, versions.stderr
     assert "1.9" in versions.stdout
@@ -68,3 +77,24 @@ def test_the_installed_wheel_runs_apiproxy_and_the_core_benchmark(wheel: Path, t
     assert json.loads(core.stdout)
     where = run(env / "bin/python", "-c", "import apiproxy; print(apiproxy.__file__)", cwd=tmp_path)
     assert where.stdout.startswith(str(env)), where.stdout
+
+
+def test_the_installed_apiproxy_serves_a_request_and_reports_healthy(installed: Path, tmp_path: Path) -> None:
+    """The installed command in front of an upstream: a 2013 request translated (its schemas and
+    change files come from the wheel), and `apiproxy health` on it."""
+    echo = EchoUpstream(str(tmp_path / "echo.sock"))
+    sock = tmp_path / "ap.sock"
+    proxy = Apiproxy(["--listen", f"unix:{sock}", "--upstream", f"unix:{echo.path}"], str(sock), str(tmp_path),
+                     command=[str(installed / "bin/apiproxy")], env={**os.environ, "PYTHONPATH": ""})
+    try:
+        proxy.wait_listening()
+        # GET /version at 1.0 is translated (the 2013 shape is checked against its schema).
+        version = request(str(sock), "GET", "/v1.0/version")
+        assert version.status == 200 and version.json()["Version"] == "20.10.24", version
+        assert echo.requests[-1]["target"] == "/v1.41/version", echo.requests
+        healthy = run(installed / "bin/apiproxy", "health", "--listen", f"unix:{sock}", cwd=tmp_path)
+        assert healthy.returncode == 0 and "200 OK" in healthy.stdout, healthy.stderr
+    finally:
+        assert proxy.stop() == 0, proxy.log
+        echo.close()
+    assert "Traceback" not in proxy.log, proxy.log
