@@ -20,11 +20,12 @@ class ProxyFactory(Factory[Any]):
 
     def __init__(self, daemon: Daemon, settings: Settings, policy: Policy | None = None,
                  parked: dict[str, list[EmulatingConnection]] | None = None, limits: Limits | None = None,
-                 clock: IReactorTime | None = None) -> None:
+                 clock: IReactorTime | None = None, splice: bool = True) -> None:
         self.daemon = daemon
         self.settings = settings
         self.policy = policy or Policy()
         self.limits = limits or Limits()
+        self.splice = splice  # [streams] splice
         self.connections: set[EmulatingConnection] = set()  # open, for an orderly stop
         if clock is None:
             from twisted.internet import reactor

@@ -93,7 +93,8 @@ class Service:
         started: list[Listener] = []
         try:
             for listener in listeners:
-                factory = ProxyFactory(self.daemon, self.settings, listener.policy, self.parked, self.config.limits)
+                factory = ProxyFactory(self.daemon, self.settings, listener.policy, self.parked, self.config.limits,
+                                       splice=self.config.splice)
                 factory.noisy = False
                 self.listening[listener] = (factory, listen(self.reactor, listener, factory))
                 started.append(listener)
@@ -139,7 +140,7 @@ class Service:
             log.info("no longer listening on {endpoint}", endpoint=old.endpoint)
         for old, listener in kept.items():
             factory, port = self.listening.pop(old)
-            factory.policy, factory.limits = listener.policy, new.limits
+            factory.policy, factory.limits, factory.splice = listener.policy, new.limits, new.splice
             if (old.mode, old.group) != (listener.mode, listener.group):
                 set_permissions(listener, old)
             if old.tls != listener.tls:
