@@ -12,6 +12,7 @@ import os
 import socket
 import struct
 import tarfile
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -120,6 +121,7 @@ def _hijack(sock: str, head: bytes) -> tuple[socket.socket, bytes]:
 def test_exec_stream_both_ways(switched: tuple[Apiproxy, bool], docker_sock: str, image: str) -> None:
     proxy, spliced = switched
     cid = _create(docker_sock, image, ["sleep", "60"])
+    pipes = _pipes(proxy)
     try:
         assert request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{cid}/start").status == 204
         exec_id = request(proxy.sock, "POST", f"/v{DIRECT_API}/containers/{cid}/exec", {  # type: ignore[arg-type]
@@ -129,13 +131,19 @@ def test_exec_stream_both_ways(switched: tuple[Apiproxy, bool], docker_sock: str
                              b"Content-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
                              b"Content-Length: %d\r\n\r\n%s" % (DIRECT_API.encode(), exec_id.encode(), len(body), body))
         with conn:
-            deadline_poll(lambda: (_pipes(proxy) >= 4) == spliced)  # one pipe each way when spliced
+            # One pipe each way (two descriptors each) when spliced, none when copied.
+            deadline_poll(lambda: _pipes(proxy) - pipes == (4 if spliced else 0))
             payload = bytes(range(256)) * (16 * 1024)  # 4 MiB
-            conn.sendall(payload)
-            conn.shutdown(socket.SHUT_WR)  # cat's stdin ends, and so does the stream
+
+            def send() -> None:
+                conn.sendall(payload)
+                conn.shutdown(socket.SHUT_WR)  # cat's stdin ends, and so does the stream
+            sender = threading.Thread(target=send)
+            sender.start()
             received = bytearray(rest)
             while more := conn.recv(MB):
                 received += more
+            sender.join()
         assert _demultiplex(bytes(received)) == payload
     finally:
         request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}?force=1")
