@@ -31,7 +31,7 @@ from apiproxy.ops.config import Limits
 from apiproxy.ops.metrics import HIJACKED_STREAMS, REQUESTS, SPLICED_TO_CLIENT, SPLICED_TO_DAEMON, TRANSLATION_ERRORS
 from apiproxy.shell.daemon import Daemon, describe_failure
 from apiproxy.shell.sending import ReadingSwitch, close_when_written, one_send_per_turn, tune_transport, write
-from apiproxy.shell.splicing import Splice, can_splice
+from apiproxy.shell.splicing import MALFORMED, Splice, can_splice
 from apiproxy.shell.upstream_side import UpstreamConnection, UpstreamState
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.routing import Forward, Refuse, Settings, address, plan
@@ -552,7 +552,8 @@ class ClientConnection(Protocol):
             if not splice.at_boundary:
                 self.response_framing = NO_BODY  # cut in a chunk: only the close can say it
             self.daemon.connection_failed()
-            self.upstream_failed(f"the upstream's answer ended early: {reason}")
+            self.upstream_failed(f"the upstream sent a malformed answer: {reason}" if reason.startswith(MALFORMED)
+                                 else "the upstream closed the connection in the middle of its answer")
 
     # Upstream answers -----------------------------------------------------
 

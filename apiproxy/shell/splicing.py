@@ -33,6 +33,8 @@ log = Logger(namespace="apiproxy.splicing")
 AVAILABLE = sys.platform.startswith("linux") and hasattr(os, "splice")
 PIPE_SIZE = 1 << 20  # asked for; the kernel may give less (fs.pipe-max-size)
 PEEK = 64  # bytes looked at for a chunk-size line; longer lines take several looks
+ENDED_EARLY = "the connection ended in the middle of the body"
+MALFORMED = "malformed chunked body"
 _FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
@@ -213,16 +215,19 @@ class Splice:
                     break
                 self._drain()
         except ProtocolError as error:
-            self._fail(f"malformed chunked body: {error}", at_source=True)
-            return
+            self._cut_short(f"{MALFORMED} ({error})")
         except _SinkError as error:
             self._fail(_describe(error.error), at_source=False)
             return
         except OSError as error:
-            self._fail(_describe(error), at_source=True)
-            return
+            self._cut_short(_describe(error))
         if self.stopped:
             return
+        if self.cut and self.in_pipe:  # what came before the cut goes on first, while the sink takes it
+            try:
+                self._drain()
+            except _SinkError:
+                self.in_pipe = 0
         if self.source_done and not self.in_pipe and not self.framing_out:
             if self.cut:
                 self._fail(self.cut, at_source=True)
@@ -319,8 +324,12 @@ class Splice:
         if self.length is None and self.decoder is None:
             self.source_done = True  # a raw stream's end: passed on once the pipe is empty
             return
-        self.source_done = True  # what came before the cut goes on first
-        self.cut = "the connection ended in the middle of the body"
+        self._cut_short(ENDED_EARLY)
+
+    def _cut_short(self, reason: str) -> None:
+        """The source failed: what came before goes on first, then the failure is told."""
+        self.source_done = True
+        self.cut = reason
 
     # Registration and the end ---------------------------------------------------
 

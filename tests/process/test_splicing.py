@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import socket
 import socketserver
 import threading
@@ -97,6 +98,10 @@ class _Daemon(socketserver.StreamRequestHandler):
                 offset += piece
                 if query.get("pause"):
                     time.sleep(0.001)  # the source runs dry now and then: EAGAIN on apiproxy's side
+            if "bad" in query:
+                self.connection.sendall(b"zz\r\n")  # not a chunk size
+                self.connection.recv(1)  # until apiproxy gives up on this answer
+                return False
             if "short" in query:
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return False
@@ -162,7 +167,8 @@ def proxy(request: pytest.FixtureRequest, workdir: str) -> Iterator[tuple[Apipro
     running.pipes = _pipes(running)  # type: ignore[attr-defined]
     yield running, request.param
     # No descriptor left: every socket and pipe of the test's streams is closed.
-    deadline_poll(lambda: len(_descriptors(running)) <= running.baseline)  # type: ignore[attr-defined]
+    if running.process.poll() is None:
+        deadline_poll(lambda: len(_descriptors(running)) <= running.baseline)  # type: ignore[attr-defined]
     assert running.stop() == 0, running.log
     assert "Traceback" not in running.log, running.log
     daemon.close()
@@ -220,10 +226,14 @@ def echo_through(sock: socket.socket, data: bytes, rest: bytes = b"") -> bytes:
     return received
 
 
-def dechunk(body: bytes) -> bytes:
+def dechunk(body: bytes, whole: bool = True) -> bytes:
+    """A chunked body's payload; `whole=False`: of the chunks that arrived whole, the body being cut."""
     out, offset = bytearray(), 0
     while True:
-        end = body.index(b"\r\n", offset)
+        end = body.find(b"\r\n", offset)
+        if end < 0 or (not whole and end + 4 + int(body[offset:end].split(b";")[0], 16) > len(body)):
+            assert not whole, "the body was cut"
+            return bytes(out)
         size = int(body[offset:end].split(b";")[0], 16)
         if size == 0:
             return bytes(out)
@@ -368,3 +378,33 @@ def test_request_body_shorter_than_its_length(proxy: tuple[Apiproxy, bool]) -> N
         fresh.sendall(b"POST /v1.41/images/load HTTP/1.1\r\nHost: d\r\nContent-Length: 3\r\n\r\nabc")
         head, rest = read_head(fresh)
         assert head.startswith(b"HTTP/1.1 200"), head
+
+
+def test_sigterm_lets_a_running_stream_finish(proxy: tuple[Apiproxy, bool]) -> None:
+    """SIGTERM's grace covers a stream in the middle of its bytes; apiproxy exits when it ends."""
+    running, _ = proxy
+    sock, rest = attach(running.sock)
+    with sock:
+        running.process.send_signal(signal.SIGTERM)
+        deadline_poll(lambda: "stopping:" in running.log)
+        assert echo_through(sock, pattern(2 << 20), rest) == pattern(2 << 20)
+    assert running.process.wait(30) == 0
+
+
+def test_malformed_chunk_framing_ends_that_body(proxy: tuple[Apiproxy, bool]) -> None:
+    """A daemon's bad chunk line cuts the answer (no last chunk); a client's gets a 400 or a close."""
+    running, _ = proxy
+    with connect(running.sock) as sock:
+        sock.sendall(b"GET /v1.41/containers/c/export?size=%d&chunked=1&bad=1 HTTP/1.1\r\nHost: d\r\n\r\n" % (2 << 20))
+        head, rest = read_head(sock)
+        body = read_all(sock, rest)
+        assert not body.endswith(b"0\r\n\r\n")
+        assert pattern(2 << 20).startswith(dechunk(body, whole=False))  # the chunks that came are right
+    with connect(running.sock) as sock:
+        part = pattern(1 << 20)
+        sock.sendall(b"POST /v1.41/images/load HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"%x\r\n%s\r\n" % (len(part), part))
+        time.sleep(0.2)  # the first chunk is on its way (spliced, when splicing) before the bad line
+        sock.sendall(b"%x\r\n%s\r\nnot-a-size\r\n" % (len(part), part))
+        answer = read_all(sock)
+        assert not answer or answer.startswith(b"HTTP/1.1 400"), answer[:200]
