@@ -279,7 +279,9 @@ class Splice:
                     self._add_framing(b"\r\n")
             elif self.payload == 0:
                 self.source_done = True
-        return True
+        # A short read emptied the socket, most likely: the next readiness event says when there is
+        # more, rather than a splice that fails with EAGAIN now (a syscall and an exception per event).
+        return got == want or self.payload == 0
 
     def _read_framing(self) -> bool:
         assert self.decoder is not None
