@@ -167,11 +167,13 @@ def proxy(request: pytest.FixtureRequest, workdir: str) -> Iterator[tuple[Apipro
     running.pipes = _pipes(running)  # type: ignore[attr-defined]
     yield running, request.param
     # No descriptor left: every socket and pipe of the test's streams is closed.
-    if running.process.poll() is None:
-        deadline_poll(lambda: len(_descriptors(running)) <= running.baseline)  # type: ignore[attr-defined]
-    assert running.stop() == 0, running.log
+    try:
+        if running.process.poll() is None:
+            deadline_poll(lambda: len(_descriptors(running)) <= running.baseline)  # type: ignore[attr-defined]
+    finally:
+        daemon.close()
+        assert running.stop() == 0, running.log
     assert "Traceback" not in running.log, running.log
-    daemon.close()
 
 
 def connect(path: str | None) -> socket.socket:
