@@ -290,14 +290,16 @@ class Apiproxy:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
     def socket_count(self) -> int:
-        """Open sockets, the listening one included."""
-        count = 0
+        """Open sockets, the listening one included; a socket a splice holds a duplicate of counts once."""
+        sockets = set()
         for fd in Path(f"/proc/{self.pid}/fd").iterdir():
             try:
-                count += os.readlink(fd).startswith("socket:")
+                link = os.readlink(fd)
             except FileNotFoundError:
-                pass  # closed while we looked
-        return count
+                continue  # closed while we looked
+            if link.startswith("socket:"):
+                sockets.add(link)
+        return len(sockets)
 
     def stop(self, timeout: float = 20.0) -> int:
         if self.process.poll() is None:

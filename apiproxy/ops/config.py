@@ -93,6 +93,7 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     grace_period: float = 10.0  # after SIGTERM, for running requests and streams
     metrics_listen: str | None = None  # where /metrics is served; None: nowhere
+    splice: bool = True  # [streams] splice: unchanged bytes move socket to socket with splice(2)
 
 
 @lru_cache(maxsize=1)
@@ -216,6 +217,7 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
         limits=Limits(**data.get("limits", {})),
         grace_period=data.get("grace_period", 10.0),
         metrics_listen=data.get("metrics", {}).get("listen"),
+        splice=data.get("streams", {}).get("splice", True),
     )
     return config, problems
 

@@ -53,7 +53,8 @@ class ByteCounter:
         yield family
 
 
-SPLICED_BYTES = ByteCounter("apiproxy_spliced_bytes", "Bytes of hijacked streams, by direction", "direction")
+SPLICED_BYTES = ByteCounter("apiproxy_spliced_bytes", "Bytes of hijacked streams, and of pass-through bodies moved by "
+                            "splice(2), by direction", "direction")
 REGISTRY.register(SPLICED_BYTES)  # a collector: it has collect()
 SPLICED_TO_CLIENT = SPLICED_BYTES.labels("to_client")
 SPLICED_TO_DAEMON = SPLICED_BYTES.labels("to_daemon")

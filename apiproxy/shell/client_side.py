@@ -32,6 +32,7 @@ from apiproxy.ops.metrics import (HIJACKED_STREAMS, SPLICED_TO_CLIENT, SPLICED_T
                                   count_request)
 from apiproxy.shell.daemon import Daemon, describe_failure
 from apiproxy.shell.sending import ReadingSwitch, close_when_written, one_send_per_turn, tune_transport, write
+from apiproxy.shell.splicing import MALFORMED, Splice, can_splice
 from apiproxy.shell.upstream_side import UpstreamConnection, UpstreamState
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.routing import Addressed, Forward, Refuse, Settings, address, plan
@@ -50,6 +51,7 @@ READ_AHEAD_LIMIT = 1 << 20
 RAW_STREAM_TYPES = (b"application/vnd.docker.raw-stream", b"application/vnd.docker.multiplexed-stream")
 HELD_ERROR_LIMIT = 64 * 1024
 SKIPPED_BODY_LIMIT = 1 << 20  # the body of a request refused before it was read, read and dropped
+SPLICED_BODY_MIN = 64 * 1024  # a body of known length spliced when this much of it is still to come
 
 
 class ClientState(StrEnum):
@@ -83,6 +85,7 @@ class Listening(Interface):
     policy: Policy
     limits: Limits
     clock: IReactorTime
+    splice: bool  # [streams] splice: unchanged bytes move with splice(2) where the sockets allow
     connections: set[Any]  # open, for an orderly stop
 
 
@@ -143,6 +146,8 @@ class ClientConnection(Protocol):
         self.record: AccessRecord | None = None  # the access log's record of the running request
         self.spliced = False  # counted in apiproxy_hijacked_streams
         self.addressed: tuple[Addressed | None, UpstreamInfo | None] = (None, None)  # address() and the info it read
+        self.splices: list[Splice] = []  # moving bytes in the kernel now (splicing.py)
+        self.body_splice: Splice | None = None  # of the request body
 
     # Client bytes ---------------------------------------------------------
 
@@ -228,7 +233,8 @@ class ClientConnection(Protocol):
     def _timed_out(self, kind: str, seconds: float) -> None:
         self.timer = None
         with one_send_per_turn():
-            if kind == "body" and (self.held or (self._client_switch is not None and self._client_switch.paused)):
+            if kind == "body" and (self.held or (self._client_switch is not None and self._client_switch.paused)
+                                   or (self.body_splice is not None and self.body_splice.sink_slow)):
                 self.timer_kind = None
                 self._watch()  # the client is not being read: it waits for the daemon, not we for it
             elif kind == "idle":
@@ -412,7 +418,13 @@ class ClientConnection(Protocol):
             else:
                 write(self.upstream.transport, http1.encode_chunk(data) if chunked else data)
         if not self.body.done:
+            if self.body_transform is None:
+                self._splice_request_body()
             return
+        self._request_body_read(streaming, chunked)
+
+    def _request_body_read(self, streaming: bool, chunked: bool) -> None:
+        assert self.upstream is not None
         if streaming:
             assert self.body_transform is not None
             write(self.upstream.transport, http1.encode_chunk(self.body_transform.close()) + http1.LAST_CHUNK)
@@ -428,6 +440,125 @@ class ClientConnection(Protocol):
         self.state = WAITING
         if self.response_done:
             self._next_request()
+
+    # Bodies moved by splice(2) ---------------------------------------------
+
+    def _may_splice(self) -> bool:
+        return self.factory.splice and self.upstream is not None and \
+            can_splice(self.transport, self.upstream.transport)
+
+    def _new_splice(self, source: Any, sink: Any, moved: Callable[[int], None], ended: Callable[[], None],
+                    failed: Callable[[str, bool], None], **framing: Any) -> Splice:
+        from twisted.internet import reactor
+        splice = Splice(cast(Any, reactor), source, sink, moved=moved, ended=ended, failed=failed, **framing)
+        self.splices.append(splice)
+        return splice
+
+    def _stop_splices(self) -> None:
+        splices, self.splices = self.splices, []
+        self.body_splice = None
+        for splice in splices:
+            splice.stop()
+
+    def _splice_request_body(self) -> None:
+        """The rest of a pass-through body, client socket to daemon socket in the kernel."""
+        body, upstream = self.body, self.upstream
+        assert body is not None and upstream is not None
+        if self.body_splice is not None or not self._may_splice() or \
+                (body.decoder is None and body.remaining < SPLICED_BODY_MIN):
+            return
+        if self._client_switch is not None:  # the splice's pipe is the back-pressure now
+            cast(IConsumer, upstream.transport).unregisterProducer()
+        framing = {"decoder": body.decoder, "chunked_out": True} if body.decoder else {"length": body.remaining}
+        self.body_splice = self._new_splice(self.transport, upstream.transport, self._request_body_moved,
+                                            self._request_body_spliced, self._request_body_failed, **framing)
+        self.body_splice.start()
+
+    def _request_body_moved(self, count: int) -> None:
+        SPLICED_TO_DAEMON.inc(count)
+        if self.record is not None:
+            self.record.bytes_in += count
+        self._watch()  # a body's silence is timed from its last piece
+
+    def _request_body_spliced(self) -> None:
+        with one_send_per_turn():
+            self._end_body_splice()
+            assert self.body is not None
+            chunked = self.body.decoder is not None
+            if not chunked:
+                self.body.remaining = 0
+            self.state = WAITING  # the splice wrote the body's end, LAST_CHUNK included
+            self.request_done = True
+            self._watch()
+            if self.response_done:
+                self._next_request()
+
+    def _end_body_splice(self) -> None:
+        splice, self.body_splice = self.body_splice, None
+        if splice in self.splices:
+            self.splices.remove(splice)
+        if self.upstream is not None and self._client_switch is not None:
+            self._client_switch.paused = False
+            cast(IConsumer, self.upstream.transport).registerProducer(self._client_switch, True)
+        if not self.held and self.state not in (CLOSING, CLOSED):
+            cast(IPushProducer, self.transport).resumeProducing()
+
+    def _request_body_failed(self, reason: str, at_source: bool) -> None:
+        with one_send_per_turn():
+            self._end_body_splice()
+            if at_source:  # the client went, cut its body short or framed it wrong
+                log.info("a request body ended early: {reason}", reason=reason)
+                self._refuse_and_close(400, f"the request body ended early: {reason}")
+            else:
+                self.upstream_failed(f"the upstream failed while taking the request body: {reason}")
+
+    def splice_answer(self, upstream: UpstreamConnection, length: int | None,
+                      decoder: http1.ChunkedDecoder | None) -> bool:
+        """The rest of a pass-through answer, daemon socket to client socket in the kernel: True if so."""
+        if upstream is not self.upstream or self.response_transform is not None or self.held_error is not None \
+                or self.response_framing == NO_BODY or not self._may_splice() \
+                or (decoder is None and (length is None or length < SPLICED_BODY_MIN)) \
+                or (decoder is not None and self.response_framing not in (CHUNKED, UNTIL_CLOSE)):
+            return False
+        if self._upstream_switch is not None:
+            cast(IConsumer, self.transport).unregisterProducer()
+        framing = {"decoder": decoder, "chunked_out": self.response_framing == CHUNKED} if decoder \
+            else {"length": length}
+        splice = self._new_splice(upstream.transport, self.transport, self._answer_moved,
+                                  lambda: self._answer_spliced(upstream),
+                                  lambda reason, at_source: self._answer_failed(upstream, splice, reason, at_source),
+                                  **framing)
+        splice.start()
+        return True
+
+    def _answer_moved(self, count: int) -> None:
+        SPLICED_TO_CLIENT.inc(count)
+        if self.record is not None:
+            self.record.bytes_out += count
+
+    def _end_answer_splice(self, upstream: UpstreamConnection) -> None:
+        self.splices = [splice for splice in self.splices if splice.source is not upstream.transport]
+        if upstream is self.upstream and self._upstream_switch is not None:
+            self._upstream_switch.paused = False
+            cast(IConsumer, self.transport).registerProducer(self._upstream_switch, True)
+
+    def _answer_spliced(self, upstream: UpstreamConnection) -> None:
+        with one_send_per_turn():
+            self._end_answer_splice(upstream)
+            self.response_framing = NO_BODY  # the splice sent all of it, the last chunk too
+            upstream.answer_spliced()
+
+    def _answer_failed(self, upstream: UpstreamConnection, splice: Splice, reason: str, at_source: bool) -> None:
+        with one_send_per_turn():
+            self._end_answer_splice(upstream)
+            if not at_source:  # the client went
+                close_when_written(self.transport)
+                return
+            if not splice.at_boundary:
+                self.response_framing = NO_BODY  # cut in a chunk: only the close can say it
+            self.daemon.connection_failed()
+            self.upstream_failed(f"the upstream sent a malformed answer: {reason}" if reason.startswith(MALFORMED)
+                                 else "the upstream closed the connection in the middle of its answer")
 
     # Upstream answers -----------------------------------------------------
 
@@ -598,6 +729,48 @@ class ClientConnection(Protocol):
             SPLICED_TO_CLIENT.inc(len(data))
             self._send(data)
 
+    def raw_stream_begun(self) -> None:
+        """The daemon's side of a hijacked stream is spliced now: both directions move in the kernel
+        when nothing needs changing (no legacy demultiplexing, no websocket)."""
+        upstream = self.upstream
+        if self.state != SPLICE or upstream is None or self.to_client is not None or self.to_upstream is not None \
+                or self.splices or not self._may_splice():
+            return
+        for consumer in (self.transport, upstream.transport):
+            if cast(Any, consumer).producer is not None:
+                cast(IConsumer, consumer).unregisterProducer()
+        self._upstream_switch = self._client_switch = None
+        self._release()
+        if not self.upstream_ended:
+            self._new_splice(upstream.transport, self.transport, self._stream_to_client, self.upstream_half_closed,
+                             self._stream_failed)
+        if not self.client_half_closed:
+            self._new_splice(self.transport, upstream.transport, self._stream_to_daemon, self._client_stream_ended,
+                             self._stream_failed)
+        for splice in self.splices:
+            splice.start()
+
+    def _stream_to_client(self, count: int) -> None:
+        SPLICED_TO_CLIENT.inc(count)
+        if self.record is not None:
+            self.record.bytes_out += count
+
+    def _stream_to_daemon(self, count: int) -> None:
+        SPLICED_TO_DAEMON.inc(count)
+        if self.record is not None:
+            self.record.bytes_in += count
+
+    def _client_stream_ended(self) -> None:
+        with one_send_per_turn():
+            self.readConnectionLost()
+
+    def _stream_failed(self, reason: str, at_source: bool) -> None:
+        """Either side went mid-stream: the stream ends for both."""
+        log.debug("a spliced stream ended: {reason}", reason=reason)
+        with one_send_per_turn():
+            self._stop_splices()
+            self._end_splice()
+
     def upstream_half_closed(self) -> None:
         """The container's output ended: so does the client's stream, whose stdin may go on."""
         self.upstream_ended = True
@@ -640,6 +813,7 @@ class ClientConnection(Protocol):
     def upstream_lost(self, upstream: UpstreamConnection, state: UpstreamState) -> None:
         if upstream is not self.upstream:
             return
+        self._stop_splices()
         self._detach_upstream()
         if self.state == SPLICE:
             if self.to_client is not None:
@@ -765,6 +939,7 @@ class ClientConnection(Protocol):
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
         self.state = CLOSED
+        self._stop_splices()
         self._finish_record()
         if self.spliced:
             self.spliced = False

@@ -50,7 +50,7 @@ class ProxyFactory(Factory[Any]):
     def __init__(self, daemon: Daemon, settings: Settings, policy: Policy | None = None,
                  parked: dict[str, list[EmulatingConnection]] | None = None, limits: Limits | None = None,
                  clock: IReactorTime | None = None, max_connections: int | None = None, name: str = "",
-                 on_accept: Callable[[], None] | None = None) -> None:
+                 on_accept: Callable[[], None] | None = None, splice: bool = True) -> None:
         self.daemon = daemon
         self.name = name  # the listener's endpoint, for the log
         self.max_connections = max_connections  # None: no limit
@@ -59,6 +59,7 @@ class ProxyFactory(Factory[Any]):
         self.settings = settings
         self.policy = policy or Policy()
         self.limits = limits or Limits()
+        self.splice = splice  # [streams] splice
         self.connections: set[EmulatingConnection] = set()  # open, for an orderly stop
         if clock is None:
             from twisted.internet import reactor

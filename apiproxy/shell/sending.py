@@ -94,7 +94,8 @@ def write(transport: Any, data: bytes) -> None:
         _turn.setdefault(transport, []).append(data)
 
 
-def _flush(transport: Any) -> None:
+def send_held(transport: Any) -> None:
+    """Send now what this turn holds for `transport` (before its socket is handed to a splice)."""
     parts = _turn.pop(transport, None) if _turn is not None else None
     if parts:
         _send(transport, b"".join(parts))
@@ -120,7 +121,7 @@ def close_when_written(transport: Any, write_side_only: bool = False) -> None:
     Twisted never closes a transport that still has a producer registered,
     so the producer goes first (and the side it paused reads again).
     """
-    _flush(transport)
+    send_held(transport)
     producer = getattr(transport, "producer", None)
     if producer is not None:
         transport.unregisterProducer()

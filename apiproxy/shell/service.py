@@ -109,7 +109,8 @@ class Service:
             for listener in listeners:
                 factory = ProxyFactory(self.daemon, self.settings, listener.policy, self.parked, config.limits,
                                        max_connections=self.max_connections(listener, config),
-                                       name=listener.endpoint, on_accept=ACCEPT_FAILURES.accepted)
+                                       name=listener.endpoint, on_accept=ACCEPT_FAILURES.accepted,
+                                       splice=config.splice)
                 factory.noisy = False
                 self.listening[listener] = (factory, listen(self.reactor, listener, factory))
                 log.info("{endpoint}: at most {count} connections at once (max_connections)",
@@ -157,7 +158,7 @@ class Service:
             log.info("no longer listening on {endpoint}", endpoint=old.endpoint)
         for old, listener in kept.items():
             factory, port = self.listening.pop(old)
-            factory.policy, factory.limits = listener.policy, new.limits
+            factory.policy, factory.limits, factory.splice = listener.policy, new.limits, new.splice
             factory.max_connections = self.max_connections(listener, new)
             if (old.mode, old.group) != (listener.mode, listener.group):
                 set_permissions(listener, old)

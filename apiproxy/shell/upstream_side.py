@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Protocol as Interface
+from typing import cast
 
-from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -47,6 +48,11 @@ class ClientSide(Interface):
 
     def upstream_half_closed(self) -> None: ...
 
+    def raw_stream_begun(self) -> None: ...
+
+    def splice_answer(self, upstream: UpstreamConnection, length: int | None,
+                      decoder: http1.ChunkedDecoder | None) -> bool: ...
+
     def upstream_lost(self, upstream: UpstreamConnection, state: UpstreamState) -> None: ...
 
     def upstream_failed(self, message: str) -> None: ...
@@ -66,6 +72,7 @@ class UpstreamConnection(Protocol):
         self.decoder: http1.ChunkedDecoder | None = None
         self.state: UpstreamState = IDLE
         self.keep_alive = True
+        self.splicing = False  # the rest of the answer's body moves in the kernel (splicing.py)
 
     def connectionMade(self) -> None:
         tune_transport(self.transport)
@@ -111,6 +118,7 @@ class UpstreamConnection(Protocol):
                     data, self.buffer = bytes(self.buffer), bytearray()
                     if data:
                         self.client.spliced_from_upstream(data)
+                    self.client.raw_stream_begun()
                     return
                 self.framing = framing
                 self.decoder = http1.ChunkedDecoder(502) if framing == CHUNKED else None
@@ -123,6 +131,16 @@ class UpstreamConnection(Protocol):
                 # Bytes nobody asked for: the daemon does not pipeline; drop the connection.
                 close_when_written(self.transport)
                 self.buffer.clear()
+        if self.state == BODY and not self.splicing and self.framing != UNTIL_CLOSE:
+            length = self.framing if self.decoder is None and isinstance(self.framing, int) else None
+            self.splicing = self.client.splice_answer(self, length, self.decoder)
+
+    def answer_spliced(self) -> None:
+        """The splice moved the rest of the body: the answer is over, this socket is read again."""
+        self.splicing = False
+        self.framing = 0
+        cast(IPushProducer, self.transport).resumeProducing()
+        self._finish()
 
     def _read_body(self) -> None:
         if self.framing == UNTIL_CLOSE:

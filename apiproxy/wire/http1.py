@@ -313,6 +313,30 @@ class ChunkedDecoder:
                 raise self._fail("malformed chunk trailer")
         return out
 
+    # Framing only: the payloads are moved by someone else (splice(2)), the lines read here.
+
+    @property
+    def payload_left(self) -> int:
+        """Payload bytes of the current chunk not yet taken (0 between chunks)."""
+        return self._remaining if self._state == "data" else 0
+
+    def take_framing(self, data: bytes) -> int:
+        """Take the framing at the start of `data` (a payload's CRLF, a size line, trailers) up to
+        the next payload or the body's end; return how many bytes of `data` that was. Never takes
+        payload: `payload_left` says how much follows, `payload_moved` counts it off."""
+        used = 0
+        while used < len(data) and not self.done and self._state != "data":
+            end = data.find(b"\n", used)
+            take = len(data) if end < 0 else end + 1
+            self.feed(data[used:take])  # a line or its beginning: yields no payload
+            used = take
+        return used
+
+    def payload_moved(self, count: int) -> None:
+        self._remaining -= count
+        if not self._remaining:
+            self._state = "data-crlf"
+
 
 def encode_chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data) if data else b""

@@ -346,3 +346,29 @@ def test_format_response_head_reads_back(status: int, reason: bytes, headers: He
 def test_format_response_head_fills_in_the_standard_reason() -> None:
     assert format_response_head(404, b"", []) == b"HTTP/1.1 404 Not Found\r\n\r\n"
     assert format_response_head(599, b"", [(b"A", b"b")]) == b"HTTP/1.1 599 Unknown\r\nA: b\r\n\r\n"
+
+
+def test_chunk_framing_read_apart_from_payloads() -> None:
+    """A splice moves the payloads; the decoder reads only the lines between them, in any cut."""
+    body = b"5;ext=1\r\nhello\r\n3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\nNEXT"
+    for step in (1, 2, 7, 64):
+        decoder, offset, payload = http1.ChunkedDecoder(), 0, b""
+        while not decoder.done:
+            if decoder.payload_left:
+                take = min(decoder.payload_left, step)
+                payload += body[offset:offset + take]
+                decoder.payload_moved(take)
+            else:
+                take = decoder.take_framing(body[offset:offset + step])
+            offset += take
+        assert payload == b"helloabc" and body[offset:] == b"NEXT", step
+
+
+def test_chunk_framing_refuses_what_feed_refuses() -> None:
+    decoder = http1.ChunkedDecoder(502)
+    assert decoder.take_framing(b"3\r\n") == 3 and decoder.payload_left == 3
+    decoder.payload_moved(3)
+    with pytest.raises(http1.ProtocolError):
+        decoder.take_framing(b"xy\r\n")  # the payload ran past its size
+    with pytest.raises(http1.ProtocolError):
+        http1.ChunkedDecoder().take_framing(b"zz\r\n")

@@ -1,0 +1,361 @@
+"""Moving bytes apiproxy passes on unchanged with splice(2): socket -> pipe -> socket, never through Python.
+
+A `Splice` moves one direction of one connection pair: a hijacked stream until its end of file,
+or a body of known length, or a chunked body whose chunk-size lines Python reads (the payloads
+stay in the kernel). It works on duplicates of the two transports' descriptors, registered with
+the reactor under their own numbers, so each transport keeps its own registration (Twisted may
+still read the sink socket for the other direction) and is handed back when a body ends.
+
+Back-pressure is the pipe's: the source is read only while the pipe has room, the sink is
+watched only while the pipe holds bytes. Whatever the sink's transport still holds (an answer's
+head partly sent to a slow reader) leaves before the first spliced byte.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet import tcp
+from twisted.internet.interfaces import IPullProducer, IReactorFDSet, IReadDescriptor, IWriteDescriptor
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from apiproxy.shell.sending import send_held
+from apiproxy.wire.http1 import LAST_CHUNK, ChunkedDecoder, ProtocolError
+
+log = Logger(namespace="apiproxy.splicing")
+
+AVAILABLE = sys.platform.startswith("linux") and hasattr(os, "splice")
+PIPE_SIZE = 1 << 20  # asked for; the kernel may give less (fs.pipe-max-size)
+PEEK = 64  # bytes looked at for a chunk-size line; longer lines take several looks
+ENDED_EARLY = "the connection ended in the middle of the body"
+MALFORMED = "malformed chunked body"
+_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
+
+
+class _SinkError(Exception):
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _describe(error: OSError) -> str:
+    return os.strerror(error.errno) if error.errno else str(error)
+
+
+def can_splice(*transports: Any) -> bool:
+    """Plain sockets on Linux only: a TLS transport's bytes must pass through Python."""
+    return AVAILABLE and all(isinstance(t, tcp.Connection) and not getattr(t, "TLS", False)
+                             and t.connected and not t.disconnecting for t in transports)
+
+
+def holds_bytes(transport: Any) -> bool:
+    return bool(transport._tempDataLen or len(transport.dataBuffer) > transport.offset)
+
+
+def _pipe() -> tuple[int, int, int]:
+    read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fcntl.fcntl(write_end, _F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass  # unprivileged and above fs.pipe-max-size: the default size works too
+    return read_end, write_end, fcntl.fcntl(write_end, _F_GETPIPE_SZ)
+
+
+@implementer(IReadDescriptor)
+class _Source:
+    def __init__(self, owner: Splice, fd: int) -> None:
+        self.owner, self.fd = owner, fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def logPrefix(self) -> str:
+        return "splice-source"
+
+    def doRead(self) -> None:
+        self.owner.source_ready()
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.owner.source_lost(reason)
+
+
+@implementer(IWriteDescriptor)
+class _Sink:
+    def __init__(self, owner: Splice, fd: int) -> None:
+        self.owner, self.fd = owner, fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def logPrefix(self) -> str:
+        return "splice-sink"
+
+    def doWrite(self) -> None:
+        self.owner.sink_ready()
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.owner.lost(reason, at_source=False)
+
+
+@implementer(IPullProducer)
+class _WhenWritten:
+    """Registered on the sink's transport while it holds bytes: Twisted calls it when they are out."""
+
+    def __init__(self, owner: Splice) -> None:
+        self.owner = owner
+
+    def resumeProducing(self) -> None:
+        transport = self.owner.sink
+        if not holds_bytes(transport) and transport.producer is self:
+            transport.unregisterProducer()
+            self.owner.begin()
+
+    def stopProducing(self) -> None:
+        pass  # the sink's transport is closing: its connectionLost stops the splice
+
+
+class Splice:
+    """One direction: `source`'s bytes to `sink` through a pipe, until the end of the body or the stream.
+
+    `length`: a body of that many bytes; `decoder`: a chunked body from where the decoder stands
+    (its chunk-size lines are read in Python, re-encoded to the sink when `chunked_out`); neither:
+    a raw stream until the source's end of file. `moved(n)` reports payload bytes
+    taken from the source; `ended()` the end passed on whole; `failed(reason, at_source)` anything
+    else (`at_source`: the source ended early, failed or sent bad framing; else the sink failed).
+    """
+
+    def __init__(self, reactor: IReactorFDSet, source: Any, sink: Any, *, moved: Callable[[int], None],
+                 ended: Callable[[], None], failed: Callable[[str, bool], None], length: int | None = None,
+                 decoder: ChunkedDecoder | None = None, chunked_out: bool = False) -> None:
+        self.reactor, self.source, self.sink = reactor, source, sink
+        self.moved, self.ended, self.failed = moved, ended, failed
+        self.length, self.decoder, self.chunked_out = length, decoder, chunked_out
+        self.payload = length  # bytes the source still owes before the next framing (None: unbounded)
+        self.framing_out = b""  # chunk framing for the sink, written into the pipe in order
+        self.in_pipe = 0
+        self.source_done = False  # end of file, or the whole body taken
+        self.cut = ""  # why the source ended before its body did
+        self.pipe_full = False  # the last splice in found no room: wait until some bytes leave
+        self.running = False
+        self.stopped = False
+        self._reading = self._writing = False
+        source.pauseProducing()  # nothing Twisted reads of the source from now on; resumed by the caller
+        self.source_socket = socket.socket(fileno=os.dup(source.fileno()))
+        self.sink_fd = os.dup(sink.fileno())
+        self.pipe_out, self.pipe_in, self.capacity = _pipe()
+        self._source = _Source(self, self.source_socket.fileno())
+        self._sink = _Sink(self, self.sink_fd)
+        if decoder is not None:
+            self.payload = decoder.payload_left
+            if self.payload:
+                self._chunk_header(self.payload)
+
+    def start(self) -> None:
+        """Begin once the sink's transport has sent all it holds."""
+        send_held(self.sink)
+        if holds_bytes(self.sink):
+            self.sink.registerProducer(_WhenWritten(self), False)
+        else:
+            self.begin()
+
+    def begin(self) -> None:
+        if self.stopped or self.running:
+            return
+        self.running = True
+        self._pump()
+
+    # Readiness ----------------------------------------------------------------
+
+    def source_ready(self) -> None:
+        self._pump()
+
+    def sink_ready(self) -> None:
+        self._pump()
+
+    def source_lost(self, reason: Failure) -> None:
+        """The reactor saw the source hang up: read what is left, then it is an end or a failure."""
+        self._reading = False  # the reactor stopped watching it
+        self._pump()
+        if not self.stopped and not self.source_done:
+            self.lost(reason)
+
+    def lost(self, reason: Failure, at_source: bool = True) -> None:
+        self._fail(f"the connection was lost: {reason.getErrorMessage()}", at_source)
+
+    @property
+    def at_boundary(self) -> bool:
+        """What the sink got ends where a piece of its framing ends (between two chunks)."""
+        return not self.payload and not self.in_pipe and not self.framing_out
+
+    @property
+    def sink_slow(self) -> bool:
+        """Bytes wait in the pipe for the sink: the source is not read meanwhile."""
+        return self._writing
+
+    def _pump(self) -> None:
+        """Move what can move now: out of the pipe first, then into it; then watch what waits."""
+        if self.stopped:
+            return
+        try:
+            self._drain()
+        except _SinkError as error:
+            self._fail(_describe(error.error), at_source=False)
+            return
+        try:
+            for _ in range(8):  # a few steps per event, so that other connections get their turn
+                if self.stopped or self.source_done or self.pipe_full or not self._fill():
+                    break
+                self._drain()
+        except ProtocolError as error:
+            self._cut_short(f"{MALFORMED} ({error})")
+        except _SinkError as error:
+            self._fail(_describe(error.error), at_source=False)
+            return
+        except OSError as error:
+            self._cut_short(_describe(error))
+        if self.stopped:
+            return
+        if self.cut and self.in_pipe:  # what came before the cut goes on first, while the sink takes it
+            try:
+                self._drain()
+            except _SinkError:
+                self.in_pipe = 0
+        if self.source_done and not self.in_pipe and not self.framing_out:
+            if self.cut:
+                self._fail(self.cut, at_source=True)
+                return
+            self.stop()
+            self.ended()
+            return
+        self._watch(reading=not self.source_done and not self.pipe_full, writing=self.in_pipe > 0)
+
+    def _drain(self) -> None:
+        while self.in_pipe:
+            try:
+                sent = os.splice(self.pipe_out, self.sink_fd, self.in_pipe, flags=_FLAGS)
+            except BlockingIOError:
+                return
+            except OSError as error:
+                raise _SinkError(error) from error
+            self.in_pipe -= sent
+            self.pipe_full = False
+            if self.framing_out:
+                self._write_framing()
+
+    def _fill(self) -> bool:
+        """One splice into the pipe, or one chunk-size line read; False when nothing could move."""
+        if self.framing_out and not self._write_framing():
+            return False
+        if self.payload == 0:  # a chunked body between two payloads
+            return self._read_framing()
+        room = self.capacity - self.in_pipe
+        want = room if self.payload is None else min(room, self.payload)
+        if want <= 0:
+            self.pipe_full = True
+            return False
+        try:
+            got = os.splice(self.source_socket.fileno(), self.pipe_in, want, flags=_FLAGS)
+        except BlockingIOError:
+            self.pipe_full = self.in_pipe > 0  # an empty socket, or no room left in the pipe's pages
+            return False
+        if got == 0:
+            self._source_ended()
+            return False
+        self.in_pipe += got
+        self.moved(got)
+        if self.payload is not None:
+            self.payload -= got
+            if self.decoder is not None:
+                self.decoder.payload_moved(got)
+                if self.payload == 0 and self.chunked_out:
+                    self._add_framing(b"\r\n")
+            elif self.payload == 0:
+                self.source_done = True
+        # A short read emptied the socket, most likely: the next readiness event says when there is
+        # more, rather than a splice that fails with EAGAIN now (a syscall and an exception per event).
+        return got == want or self.payload == 0
+
+    def _read_framing(self) -> bool:
+        assert self.decoder is not None
+        try:
+            seen = self.source_socket.recv(PEEK, socket.MSG_PEEK)
+        except BlockingIOError:
+            return False
+        if not seen:
+            self._source_ended()
+            return False
+        used = self.decoder.take_framing(seen)
+        self.source_socket.recv(used)  # what was peeked is there: this takes it without blocking
+        if self.decoder.done:
+            self.source_done = True
+            if self.chunked_out:
+                self._add_framing(LAST_CHUNK)
+        elif self.decoder.payload_left:
+            self.payload = self.decoder.payload_left
+            self._chunk_header(self.payload)
+        return True
+
+    def _chunk_header(self, size: int) -> None:
+        if self.chunked_out:
+            self._add_framing(b"%x\r\n" % size)
+
+    def _add_framing(self, data: bytes) -> None:
+        self.framing_out += data
+        self._write_framing()
+
+    def _write_framing(self) -> bool:
+        """Framing goes into the pipe behind the payload before it; True when none waits."""
+        try:
+            written = os.write(self.pipe_in, self.framing_out)
+        except BlockingIOError:
+            self.pipe_full = True
+            return False
+        self.framing_out = self.framing_out[written:]
+        self.in_pipe += written
+        return not self.framing_out
+
+    def _source_ended(self) -> None:
+        if self.length is None and self.decoder is None:
+            self.source_done = True  # a raw stream's end: passed on once the pipe is empty
+            return
+        self._cut_short(ENDED_EARLY)
+
+    def _cut_short(self, reason: str) -> None:
+        """The source failed: what came before goes on first, then the failure is told."""
+        self.source_done = True
+        self.cut = reason
+
+    # Registration and the end ---------------------------------------------------
+
+    def _watch(self, reading: bool, writing: bool) -> None:
+        if reading != self._reading:
+            self._reading = reading
+            (self.reactor.addReader if reading else self.reactor.removeReader)(self._source)
+        if writing != self._writing:
+            self._writing = writing
+            (self.reactor.addWriter if writing else self.reactor.removeWriter)(self._sink)
+
+    def _fail(self, reason: str, at_source: bool) -> None:
+        if not self.stopped:
+            self.stop()
+            self.failed(reason, at_source)
+
+    def stop(self) -> None:
+        """Unwatch and close the duplicates and the pipe; the transports stay as they are."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self._watch(reading=False, writing=False)
+        if isinstance(getattr(self.sink, "producer", None), _WhenWritten):
+            self.sink.unregisterProducer()
+        self.source_socket.close()
+        for fd in (self.sink_fd, self.pipe_out, self.pipe_in):
+            os.close(fd)
