@@ -45,7 +45,7 @@ def test_every_key_of_the_schema_has_a_variable_that_reads_back() -> None:
         concrete = name.replace("<i>", "0")
         if name.endswith(("ALLOW", "DENY")):
             value = "events"
-        elif name.endswith(("READ_ONLY", "ALLOW_PLAIN_TCP", "INSERT_FETCH_URLS")):
+        elif name.endswith(("READ_ONLY", "ALLOW_PLAIN_TCP", "INSERT_FETCH_URLS", "SPLICE")):
             value = "true"
         elif name.endswith(("TIMEOUT", "GRACE_PERIOD", "BYTES", "HEADERS", "BODY", "MAX_CONNECTIONS")):
             value = "2048"
