@@ -20,3 +20,6 @@ class Memory:
     insert_fetch_urls: bool = True
     # The daemon's /info CgroupVersion ("1" or "2"), asked once: creates below API 1.41 depend on it.
     cgroup_version: str | None = None
+    # What legacy clients gave a container's create ("Config") and start ("HostConfig"), by the id
+    # create answered: 2013 daemons kept both as given and inspect showed them so (steps/echoes.py).
+    echoes: dict[str, dict[str, Any]] = field(default_factory=dict)

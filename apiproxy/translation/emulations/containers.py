@@ -11,6 +11,7 @@ from apiproxy.translation.emulations.commands import (Call, Emulation, Emulation
                                                       Unpark, expect)
 from apiproxy.translation.registry import emulation
 from apiproxy.translation.steps.containers import lxc_conf_to_settings
+from apiproxy.translation.steps.echoes import remember_given_host_config
 
 # Keys of a start HostConfig that today's create takes as they are.
 _START_HOST_KEYS = ("Binds", "PortBindings", "Links", "Privileged", "PublishAllPorts", "Dns",
@@ -75,6 +76,9 @@ def start_with_host_config(request: LegacyRequest) -> Emulation:
         yield Call("POST", f"/containers/{real}/rename?{urlencode({'name': name})}")
         raise EmulationFailed(created)
     expect((yield Call("DELETE", f"/containers/{real}?force=1")), 204)
+    # Inspect shows the settings as given (API 1.8-1.9), under the id the client knows.
+    remember_given_host_config(request.context, request.context.memory.ids.to_legacy(inspect.get("Id", real)),
+                               request.body)
     yield Unpark(request.legacy_id or real, created.body["Id"])
     return Pass("POST", f"/containers/{created.body['Id']}/start")
 

@@ -1,6 +1,7 @@
 """Value steps for what Podman says in its own words. Pure."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from apiproxy.translation.document import Context
@@ -74,3 +75,26 @@ def registry_host(address: Any, context: Context) -> Any:
     if scheme == "http" and host.rpartition(":")[0] in ("127.0.0.1", "localhost"):
         return f"localhost:{host.rpartition(':')[2]}"
     return f"{scheme}{separator}{host}"
+
+
+_IMAGE_ID = re.compile(r"(?:sha256:)?([0-9a-f]{64})\n?")
+
+
+@value_step
+def built_image_line(item: Any, context: Context) -> Any:
+    """A build's end as Docker wrote it: "Successfully built <12 hex>", the line 2013 clients search
+    for the new image's id.  Podman (buildah) ends with the id alone, then an aux item {"ID": ...}
+    that no legacy client reads: whichever comes first says it, once."""
+    if not isinstance(item, dict) or context.notes.get("built_line"):
+        return item
+    stream, aux = item.get("stream"), item.get("aux")
+    if isinstance(stream, str):
+        found = _IMAGE_ID.fullmatch(stream)
+    elif isinstance(aux, dict) and isinstance(aux.get("ID"), str) and not {"status", "error"} & set(item):
+        found = _IMAGE_ID.fullmatch(aux["ID"])
+    else:
+        found = None
+    if found is None:
+        return item
+    context.notes["built_line"] = True
+    return {"stream": f"Successfully built {found[1][:12]}\n"}
