@@ -10,6 +10,7 @@ memory, by the id create answered, and inspect echoes it back.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from apiproxy.translation.document import Context
@@ -89,3 +90,18 @@ def echo_given_host_config(inspect: Any, context: Context) -> Any:
     if given and isinstance(inspect.get("HostConfig"), dict):
         inspect["HostConfig"].update(copy.deepcopy(given))
     return inspect
+
+
+# An argument today's daemons quoted because it holds a space: 'echo hi', between spaces or the ends.
+_QUOTED_ARGUMENT = re.compile(r"(?<![^ ])'([^']* [^']*)'(?![^ ])")
+
+
+@value_step
+def command_as_2013(command: Any, context: Context) -> Any:
+    """A listed container's Command as 0.3-0.9 wrote it: the path, a space, the arguments joined by
+    spaces as they were ("true " for a command without arguments, sh -c echo hi unquoted).  Today's
+    daemons write a path without arguments alone and quote an argument that holds a space."""
+    if not isinstance(command, str):
+        return command
+    path, space, arguments = command.partition(" ")
+    return f"{path} {_QUOTED_ARGUMENT.sub(lambda found: found[1], arguments)}" if space else f"{command} "

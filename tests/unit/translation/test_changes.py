@@ -76,7 +76,7 @@ def test_every_shipped_change_file_compiles_and_describes_each_change() -> None:
 
 def test_between_crosses_only_the_versions_above_the_client_up_to_the_target() -> None:
     crossed = [str(c.version) for c, _ in changes.between(Version(1, 4), Version(1, 41), "GET /containers/json")]
-    assert crossed == ["1.5", "1.8", "1.24"]  # Ports, sizes left out, the error format
+    assert crossed == ["1.5", "1.8", "1.10", "1.24"]  # Ports, sizes left out, Command, the error format
     assert changes.between(Version(1, 5), Version(1, 41), "GET /containers/json")[0][0].version == Version(1, 8)
 
 

@@ -12,7 +12,7 @@ from apiproxy.translation.document import Context
 from apiproxy.translation.emulations.commands import Answer, Call, LegacyRequest, Pass, Unpark
 from apiproxy.translation.emulations.containers import start_with_host_config
 from apiproxy.translation.memory import Memory
-from apiproxy.translation.steps.echoes import (echo_given_config, echo_given_host_config, note_given_config,
+from apiproxy.translation.steps.echoes import (command_as_2013, echo_given_config, echo_given_host_config, note_given_config,
                                                remember_given_config)
 from apiproxy.translation.steps.podman import built_image_line
 
@@ -165,6 +165,10 @@ def test_podman_build_ends_as_docker_0_8_1_ended_it() -> None:
     assert built_image_line({"stream": f"{image}\n"}, context) == {"stream": f"Successfully built {image[:12]}\n"}
     aux = {"aux": {"ID": f"sha256:{image}"}}
     assert built_image_line(aux, context) == aux  # said once
+    assert built_image_line({"stream": f"Successfully built {image[:12]}\n"}, context) is None
+    own = Context("POST", "/build", {}, Version(1, 9), Version(1, 41), upstream_kind="podman")
+    line = {"stream": f"Successfully built {image[:12]}\n"}
+    assert built_image_line(dict(line), own) == line and built_image_line(aux, own) == aux
     fresh = Context("POST", "/build", {}, Version(1, 9), Version(1, 41), upstream_kind="podman")
     assert built_image_line(aux, fresh) == {"stream": f"Successfully built {image[:12]}\n"}
     # Through the chain: a 1.7 client reads text, a 1.9 client JSON items.
@@ -183,3 +187,17 @@ def test_podman_search_without_its_index_is_500_as_in_0_8_1() -> None:
     assert search.response_head(404, [], b'{"message":"dial tcp: lookup index.docker.io"}')[0] == 500
     docker = _exchange("GET", "/images/search", Version(1, 9), Memory(), "docker")
     assert docker.response_head(404, [], b"{}")[0] == 404
+
+
+def test_command_as_0_8_1_listed_it() -> None:
+    """Docker 0.8.1 (and 0.3.3 before it) listed Command as Sprintf("%s %s", Path, Args joined)."""
+    context = Context("GET", "/containers/json", {}, Version(1, 9), Version(1, 41))
+    assert command_as_2013("true", context) == "true "
+    assert command_as_2013("sh -c 'echo hi there' x", context) == "sh -c echo hi there x"
+    assert command_as_2013("echo it's", context) == "echo it's"
+    assert command_as_2013(None, context) is None
+    listed = _exchange("GET", "/containers/json", Version(1, 4), Memory())
+    rows = json.loads(_through(listed.response_body(200, []), json.dumps(
+        [{"Id": CID, "Image": "busybox", "Command": "true;", "Created": 1, "Status": "Exited (0) 1 second ago",
+          "Ports": [], "Names": ["/x"]}]).encode()))
+    assert rows[0]["Command"] == "true; "
