@@ -4,6 +4,8 @@ that release's virtualenv, against a socket; writes each test's outcome as JSON.
     python dockerpy_0x_runner.py SUITE.py RESULT.json unix:///path/to.sock [SECONDS_PER_TEST]
 
 Adaptations, the same small ones the release venvs make, and no more:
+- dockerpy_worker.py's Python 2 shims (httplib's `fp._sock`, 0.1.0's StringIO), imported from it; its
+  log of each request and answer status goes to stderr;
 - `docker.Client()` without a base_url speaks to the socket given (the suites name the daemon's
   default /var/run/docker.sock);
 - BaseTestCase.setUp does not pull busybox from the index first (nothing here reaches it; the image
@@ -13,14 +15,17 @@ Test ids are the test classes' names (each suite's tests are runTest classes).
 """
 import importlib.util
 import json
+import os
 import signal
 import sys
 import time
 import traceback
 import unittest
 
-import docker
-import docker.client
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dockerpy_worker  # noqa: E402,F401  (the shims, before docker is imported)
+import docker  # noqa: E402
+import docker.client  # noqa: E402
 
 
 class Timeout(Exception):

@@ -201,3 +201,16 @@ def test_command_as_0_8_1_listed_it() -> None:
         [{"Id": CID, "Image": "busybox", "Command": "true;", "Created": 1, "Status": "Exited (0) 1 second ago",
           "Ports": [], "Names": ["/x"]}]).encode()))
     assert rows[0]["Command"] == "true; "
+
+
+def test_start_of_a_command_not_found_is_204_as_0_8_1_answered() -> None:
+    """Docker 0.8.1 (lxc) started the container and answered 204; its process then exited 127."""
+    docker = (b'{"message":"failed to create shim task: OCI runtime create failed: runc create failed: unable to '
+              b'start container process: exec: \\"true;\\": executable file not found in $PATH: unknown"}')
+    podman = b'{"cause":"executable file `true;` not found in $PATH","message":"... not found in $PATH"}'
+    for kind, status, body in (("docker", 400, docker), ("podman", 500, podman)):
+        start = _exchange("POST", f"/containers/{CID}/start", Version(1, 8), Memory(), kind)
+        assert start.status_depends_on_message(status)
+        assert start.response_head(status, [], body)[0] == 204
+    other = _exchange("POST", f"/containers/{CID}/start", Version(1, 8), Memory())
+    assert other.response_head(500, [], b'{"message":"cannot start: no such file or directory"}')[0] == 500
