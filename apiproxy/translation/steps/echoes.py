@@ -28,8 +28,12 @@ REMEMBERED = 4096
 def _remember(context: Context, ident: str, part: str, given: dict[str, Any]) -> None:
     echoes = context.memory.echoes
     echoes.setdefault(ident, {})[part] = given
-    while len(echoes) > REMEMBERED:
-        del echoes[next(iter(echoes))]
+    _forget_oldest(echoes)
+
+
+def _forget_oldest(remembered: dict[str, Any]) -> None:
+    while len(remembered) > REMEMBERED:
+        del remembered[next(iter(remembered))]
 
 
 @value_step
@@ -105,3 +109,25 @@ def command_as_2013(command: Any, context: Context) -> Any:
         return command
     path, space, arguments = command.partition(" ")
     return f"{path} {_QUOTED_ARGUMENT.sub(lambda found: found[1], arguments)}" if space else f"{command} "
+
+
+@value_step
+def remember_commit(committed: Any, context: Context) -> Any:
+    """The new image's id, with the container it came from as commit_noting_container noted it."""
+    origin = context.notes.get("committed_from")
+    if origin and isinstance(committed, dict) and isinstance(committed.get("Id"), str):
+        context.memory.commits[committed["Id"].removeprefix("sha256:")] = origin
+        _forget_oldest(context.memory.commits)
+    return committed
+
+
+@value_step
+def commit_origin(image: Any, context: Context) -> Any:
+    """Container and ContainerConfig of an image a legacy client committed, where the daemon no longer
+    says them (Podman; Docker from API 1.45, where apiproxy shows Config and ""): as 0.3-0.8 kept them."""
+    if not isinstance(image, dict) or image.get("Container") or not isinstance(image.get("Id"), str):
+        return image
+    origin = context.memory.commits.get(image["Id"].removeprefix("sha256:"))
+    if origin:
+        image["Container"], image["ContainerConfig"] = origin["container"], copy.deepcopy(origin["config"])
+    return image

@@ -10,7 +10,7 @@ from apiproxy.api.versions import Version
 from apiproxy.translation.chain import ChainExchange
 from apiproxy.translation.document import Context
 from apiproxy.translation.emulations.commands import Answer, Call, LegacyRequest, Pass, Unpark
-from apiproxy.translation.emulations.containers import start_with_host_config
+from apiproxy.translation.emulations.containers import commit_noting_container, start_with_host_config
 from apiproxy.translation.memory import Memory
 from apiproxy.translation.steps.echoes import (command_as_2013, echo_given_config, echo_given_host_config, note_given_config,
                                                remember_given_config)
@@ -214,3 +214,27 @@ def test_start_of_a_command_not_found_is_204_as_0_8_1_answered() -> None:
         assert start.response_head(status, [], body)[0] == 204
     other = _exchange("POST", f"/containers/{CID}/start", Version(1, 8), Memory())
     assert other.response_head(500, [], b'{"message":"cannot start: no such file or directory"}')[0] == 500
+
+
+def test_committed_image_names_its_container_as_0_8_1_did() -> None:
+    """Docker 0.8.1's image JSON kept the committed container's id and Config (container,
+    container_config); Podman leaves them empty, Docker from API 1.45 leaves them out."""
+    memory = Memory()
+    memory.echoes[CID] = {"Config": {"Image": "busybox", "MemorySwap": 0}}
+    context = Context("POST", "/commit", {}, Version(1, 9), Version(1, 41), upstream_kind="podman", memory=memory)
+    emulation = commit_noting_container(LegacyRequest("POST", {}, {"container": CID[:12]}, None, context))
+    assert next(emulation) == Call("GET", f"/containers/{CID[:12]}/json")
+    try:
+        emulation.send(Answer(200, {"Id": CID, "Config": {"Image": "docker.io/library/busybox:latest", "Cmd": ["x"]}}))
+    except StopIteration as stop:
+        assert stop.value == Pass("POST", f"/commit?container={CID[:12]}", client_body=True)
+    image = "b" * 64
+    commit = _exchange("POST", f"/commit", Version(1, 9), memory, "podman")
+    commit.context.notes.update(context.notes)
+    _through(commit.response_body(201, []), json.dumps({"Id": f"sha256:{image}"}).encode())
+    inspect = _exchange("GET", f"/images/{image}/json", Version(1, 9), memory, "podman")
+    raw = json.loads(_through(inspect.response_body(200, []), json.dumps(
+        {"Id": f"sha256:{image}", "Parent": "", "Container": "", "ContainerConfig": {"Image": "", "Cmd": None},
+         "Config": {"Cmd": ["x"]}, "Created": "2026-12-07T07:48:06Z", "Size": 1, "VirtualSize": 1,
+         "DockerVersion": "", "Architecture": "amd64", "Os": "linux"}).encode()))
+    assert raw["container"] == CID and raw["container_config"] == {"Image": "busybox", "Cmd": ["x"]}, raw
