@@ -3,7 +3,8 @@ version (tests/clients/dockerpy_0x_suites.py). Every test that fails is listed i
 tests/data/dockerpy-0x-suites/<release>.json with its cause (the network, Python 2 assumptions, ...),
 none of them an answer of apiproxy; a failure not listed, or a listed test that passes, fails here.
 
-Opt-in (support.DOCKERPY_0X_SUITES): APXTEST_DOCKERPY_0X_SUITES=1. DOCKERPY_RESULTS=DIR keeps each
+Opt-in (support.DOCKERPY_0X_SUITES): APXTEST_DOCKERPY_0X_SUITES=1; the four take 10-15 minutes per upstream
+(2-4 each, on a shared 2-core machine). DOCKERPY_RESULTS=DIR keeps each
 run's outcomes and tracebacks as DIR/<release>-<upstream>.json.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ def busybox(docker_sock: str, image: str) -> None:
 @pytest.mark.parametrize("release", list(DEFAULT_API))
 def test_suite_through_apiproxy(release: str, docker_sock: str, busybox: None) -> None:
     if not DOCKERPY_0X_SUITES:
-        pytest.skip("opt-in: APXTEST_DOCKERPY_0X_SUITES=1 (a few minutes per upstream)")
+        pytest.skip("opt-in: APXTEST_DOCKERPY_0X_SUITES=1 (the four suites take 10-15 minutes per upstream)")
     if not Path(DOCKERPY_GIT).exists():
         pytest.skip(f"no clone of github.com/docker/docker-py at {DOCKERPY_GIT} (APXTEST_DOCKERPY_GIT)")
     known = listed(release, UPSTREAM)

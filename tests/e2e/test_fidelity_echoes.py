@@ -142,3 +142,20 @@ def test_listed_command_as_2013_wrote_it(dockerpy: Worker, busybox: str, made: l
     made.append(spaced["Id"])
     rows = {row["Id"][:12]: row["Command"] for row in dockerpy.call("containers", all=True)}
     assert rows[alone["Id"][:12]] == "true " and rows[spaced["Id"][:12]] == "sh -c echo hi", rows
+
+
+@pytest.mark.parametrize("dockerpy", [("0.3.1", "1.9")], indirect=True, ids=["api1.9"])
+def test_committed_image_names_its_container(dockerpy: Worker, busybox: str, made: list[str],
+                                             docker_sock: str) -> None:
+    """Docker 0.8.1's image JSON said which container a commit came from and its Config (container,
+    container_config: docker-py 0.2.2-0.3.1's suites read both); Podman and Docker 26+ no longer do."""
+    created = dockerpy.call("create_container", busybox, ["touch", "/test"], name=_named("commit", made))
+    dockerpy.call("start", created["Id"])
+    dockerpy.call("wait", created["Id"])
+    image = dockerpy.call("commit", created["Id"])["Id"]
+    try:
+        raw = dockerpy.call("inspect_image", image)
+        assert raw["container"].startswith(created["Id"]) and raw["container_config"]["Image"] == "busybox", raw
+        assert raw["container_config"]["Cmd"] == ["touch", "/test"], raw
+    finally:
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/images/{image}?force=1")
