@@ -159,3 +159,13 @@ def test_committed_image_names_its_container(dockerpy: Worker, busybox: str, mad
         assert raw["container_config"]["Cmd"] == ["touch", "/test"], raw
     finally:
         request(docker_sock, "DELETE", f"/v{DIRECT_API}/images/{image}?force=1")
+
+
+@pytest.mark.parametrize("dockerpy", [("0.2.2", "1.4")], indirect=True, ids=["api1.4"])
+def test_listed_image_names_its_tag(dockerpy: Worker, busybox: str, made: list[str]) -> None:
+    """Docker 0.6.1 listed a container's image as a repository:tag of it (busybox:latest), as docker-py
+    0.2.2-0.3.1's own suites assert; today's Docker lists the name the create gave (busybox)."""
+    created = dockerpy.call("create_container", busybox, ["true"])
+    made.append(created["Id"])
+    rows = {row["Id"][:12]: row["Image"] for row in dockerpy.call("containers", all=True)}
+    assert rows[created["Id"][:12]] == "busybox:latest", rows

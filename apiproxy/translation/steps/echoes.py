@@ -131,3 +131,20 @@ def commit_origin(image: Any, context: Context) -> Any:
     if origin:
         image["Container"], image["ContainerConfig"] = origin["container"], copy.deepcopy(origin["config"])
     return image
+
+
+_IMAGE_ID_FORM = re.compile(r"(?:sha256:)?([0-9a-f]{64})")
+
+
+@value_step
+def listed_image_name(image: Any, context: Context) -> Any:
+    """A listed container's Image as 0.3-0.9 wrote it (TagStore.ImageName): a repository:tag of the
+    image, else its id cut to 12. Today's Docker lists the name the create gave ("busybox") or the
+    whole id; a name without a tag meant its latest tag. (Of an image with several tags the 2013
+    daemons named the first in sort order; apiproxy names the one the create gave.)"""
+    if not isinstance(image, str) or not image or "@" in image:
+        return image
+    found = _IMAGE_ID_FORM.fullmatch(image)
+    if found is not None:
+        return found[1][:12]
+    return image if ":" in image.rsplit("/", 1)[-1] else f"{image}:latest"

@@ -12,8 +12,8 @@ from apiproxy.translation.document import Context
 from apiproxy.translation.emulations.commands import Answer, Call, LegacyRequest, Pass, Unpark
 from apiproxy.translation.emulations.containers import commit_noting_container, start_with_host_config
 from apiproxy.translation.memory import Memory
-from apiproxy.translation.steps.echoes import (command_as_2013, echo_given_config, echo_given_host_config, note_given_config,
-                                               remember_given_config)
+from apiproxy.translation.steps.echoes import (command_as_2013, echo_given_config, echo_given_host_config,
+                                               listed_image_name, note_given_config, remember_given_config)
 from apiproxy.translation.steps.podman import built_image_line
 
 CID = "c" * 64
@@ -238,3 +238,18 @@ def test_committed_image_names_its_container_as_0_8_1_did() -> None:
          "Config": {"Cmd": ["x"]}, "Created": "2026-12-07T07:48:06Z", "Size": 1, "VirtualSize": 1,
          "DockerVersion": "", "Architecture": "amd64", "Os": "linux"}).encode()))
     assert raw["container"] == CID and raw["container_config"] == {"Image": "busybox", "Cmd": ["x"]}, raw
+
+
+def test_listed_image_as_0_6_1_named_it() -> None:
+    """Docker 0.6.1 (and every 2013 daemon) listed TagStore.ImageName: repository:tag, else a 12-hex id."""
+    context = Context("GET", "/containers/json", {}, Version(1, 4), Version(1, 41))
+    assert listed_image_name("busybox", context) == "busybox:latest"
+    assert listed_image_name("busybox:1.36", context) == "busybox:1.36"
+    assert listed_image_name("127.0.0.1:5000/app", context) == "127.0.0.1:5000/app:latest"
+    assert listed_image_name("sha256:" + "a" * 64, context) == "a" * 12
+    assert listed_image_name("busybox@sha256:" + "a" * 64, context) == "busybox@sha256:" + "a" * 64
+    listed = _exchange("GET", "/containers/json", Version(1, 9), Memory(), "podman")
+    rows = json.loads(_through(listed.response_body(200, []), json.dumps(
+        [{"Id": CID, "Image": "docker.io/library/busybox:latest", "Command": "true", "Created": 1,
+          "Status": "Exited (0) 1 second ago", "Ports": [], "Names": ["/x"]}]).encode()))
+    assert rows[0]["Image"] == "busybox:latest"
