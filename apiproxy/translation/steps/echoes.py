@@ -133,7 +133,8 @@ def commit_origin(image: Any, context: Context) -> Any:
     return image
 
 
-_IMAGE_ID_FORM = re.compile(r"(?:sha256:)?([0-9a-f]{64})")
+# An id or id prefix (a name of hex digits alone is taken for one, as the daemons look ids up first).
+_IMAGE_ID_FORM = re.compile(r"(?:sha256:)?([0-9a-f]{1,64})")
 
 
 @value_step

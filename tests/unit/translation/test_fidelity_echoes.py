@@ -247,6 +247,7 @@ def test_listed_image_as_0_6_1_named_it() -> None:
     assert listed_image_name("busybox:1.36", context) == "busybox:1.36"
     assert listed_image_name("127.0.0.1:5000/app", context) == "127.0.0.1:5000/app:latest"
     assert listed_image_name("sha256:" + "a" * 64, context) == "a" * 12
+    assert listed_image_name("1234", context) == "1234"
     assert listed_image_name("busybox@sha256:" + "a" * 64, context) == "busybox@sha256:" + "a" * 64
     listed = _exchange("GET", "/containers/json", Version(1, 9), Memory(), "podman")
     rows = json.loads(_through(listed.response_body(200, []), json.dumps(
