@@ -31,6 +31,11 @@ DAEMON_SOCK = os.environ.get("APXTEST_DOCKER_SOCK", "")
 # The newest API version the 20.10 CLI speaks; the tests' own calls straight to the daemon use it
 # too, where the daemon accepts it (DIRECT_API).
 DEBIAN_CLI_API = "1.41"
+# docker-py 0.2.2-0.3.1's own integration suites (tests/e2e/test_dockerpy_0x_suites.py) take minutes
+# per upstream: they run with APXTEST_DOCKERPY_0X_SUITES=1 (or APXTEST_FULL=1), from a clone of
+# github.com/docker/docker-py (its release tags hold them; the sdists do not) at APXTEST_DOCKERPY_GIT.
+DOCKERPY_0X_SUITES = "1" in (os.environ.get("APXTEST_DOCKERPY_0X_SUITES"), os.environ.get("APXTEST_FULL"))
+DOCKERPY_GIT = os.environ.get("APXTEST_DOCKERPY_GIT", "/work/.mirror/docker+docker-py/repo")
 
 
 def one_file_tar(name: str, data: bytes) -> bytes:

@@ -25,6 +25,7 @@ import apiproxy.translation.emulations.containers  # noqa: F401
 import apiproxy.translation.emulations.images  # noqa: F401
 import apiproxy.translation.emulations.networks  # noqa: F401
 import apiproxy.translation.steps.containers  # noqa: F401
+import apiproxy.translation.steps.echoes  # noqa: F401
 import apiproxy.translation.steps.events  # noqa: F401
 import apiproxy.translation.steps.filters  # noqa: F401
 import apiproxy.translation.steps.gates  # noqa: F401

@@ -20,3 +20,9 @@ class Memory:
     insert_fetch_urls: bool = True
     # The daemon's /info CgroupVersion ("1" or "2"), asked once: creates below API 1.41 depend on it.
     cgroup_version: str | None = None
+    # What legacy clients gave a container's create ("Config") and start ("HostConfig"), by the id
+    # create answered: 2013 daemons kept both as given and inspect showed them so (steps/echoes.py).
+    echoes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The container each image a legacy client committed came from, and its Config, by image id:
+    # the 2013 image JSON said them (container, container_config); Podman and Docker 26+ do not.
+    commits: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -11,6 +11,7 @@ from apiproxy.translation.emulations.commands import (Call, Emulation, Emulation
                                                       Unpark, expect)
 from apiproxy.translation.registry import emulation
 from apiproxy.translation.steps.containers import lxc_conf_to_settings
+from apiproxy.translation.steps.echoes import remember_given_host_config
 
 # Keys of a start HostConfig that today's create takes as they are.
 _START_HOST_KEYS = ("Binds", "PortBindings", "Links", "Privileged", "PublishAllPorts", "Dns",
@@ -75,6 +76,9 @@ def start_with_host_config(request: LegacyRequest) -> Emulation:
         yield Call("POST", f"/containers/{real}/rename?{urlencode({'name': name})}")
         raise EmulationFailed(created)
     expect((yield Call("DELETE", f"/containers/{real}?force=1")), 204)
+    # Inspect shows the settings as given (API 1.8-1.9), under the id the client knows.
+    remember_given_host_config(request.context, request.context.memory.ids.to_legacy(inspect.get("Id", real)),
+                               request.body)
     yield Unpark(request.legacy_id or real, created.body["Id"])
     return Pass("POST", f"/containers/{created.body['Id']}/start")
 
@@ -143,3 +147,22 @@ def create_knowing_cgroup_version(request: LegacyRequest) -> Emulation:
             memory.cgroup_version = str(info.body.get("CgroupVersion") or "1").removeprefix("v")  # Podman: "v1"
     query = f"?{urlencode(request.query)}" if request.query else ""
     return Pass("POST", f"/containers/create{query}", client_body=True)
+
+
+@emulation
+def commit_noting_container(request: LegacyRequest) -> Emulation:
+    """commit, after noting the container it commits and its Config (the image as its create named it):
+    the image JSON of 2013 said them, and Podman and Docker 26+ no longer do (steps/echoes.py)."""
+    query = dict(request.query)
+    memory = request.context.memory
+    if query.get("container"):
+        query["container"] = memory.ids.to_real(query["container"])
+        found = yield Call("GET", f"/containers/{quote(query['container'], safe='')}/json")
+        if found is not None and found.status == 200 and isinstance(found.body, dict):
+            legacy = str(memory.ids.to_legacy(found.body.get("Id", "")))
+            config = dict(found.body.get("Config") or {})
+            given = memory.echoes.get(legacy, {}).get("Config", {})
+            if "Image" in given:
+                config["Image"] = given["Image"]
+            request.context.notes["committed_from"] = {"container": legacy, "config": config}
+    return Pass("POST", f"/commit?{urlencode(query)}", client_body=True)

@@ -234,39 +234,6 @@ def removal_refusal_wording(error: Any, context: Context) -> Any:
     return error
 
 
-_QUOTED_ARG = re.compile(r"(?<![^ ])'([^']* [^']*)'(?= |$)")  # an argument holding a space, quoted by Docker 0.10+
-
-
-@value_step
-def command_as_2013(command: Any, context: Context) -> Any:
-    """A container list's Command as 0.3-0.8 wrote it: fmt.Sprintf("%s %s", Path, strings.Join(Args, " ")).
-
-    Docker 0.10 on quotes an argument holding a space ('a b') and writes a command without
-    arguments as its path alone; the 2013 daemons joined the arguments as they were and always
-    put the space ("true "). A path holding a space cannot be told from its arguments: kept.
-    """
-    if not isinstance(command, str):
-        return command
-    path, space, args = command.partition(" ")
-    return path + " " + (_QUOTED_ARG.sub(r"\1", args) if space else "")
-
-
-@value_step
-def image_name_as_2013(image: Any, context: Context) -> Any:
-    """A container list's Image as 0.3-0.8 wrote it: ImageName(id), the image's first "repo:tag", or its 12-hex id.
-
-    Today's daemons echo the name given at create ("busybox", no tag) or the full id once the name
-    has moved to another image; the 2013 daemons always named a tag, and cut an untagged id to 12.
-    """
-    if not isinstance(image, str) or not image:
-        return image
-    if re.fullmatch("[0-9a-f]{64}", image):
-        return image[:12]
-    if "@" in image or ":" in image.rsplit("/", 1)[-1]:
-        return image
-    return f"{image}:latest"
-
-
 _RUNNING_REFUSAL = re.compile(r"You cannot remove a running container .*|cannot remove container .*: container is running: .*"
                               r"|cannot remove container .* as it is running .*")
 

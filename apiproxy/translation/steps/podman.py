@@ -105,3 +105,31 @@ def args_without_path(inspect: Any, context: Context) -> Any:
             and inspect["Args"][0] == inspect.get("Path"):
         inspect["Args"] = inspect["Args"][1:]
     return inspect
+
+
+_IMAGE_ID = re.compile(r"(?:sha256:)?([0-9a-f]{64})\n?")
+
+
+@value_step
+def built_image_line(item: Any, context: Context) -> Any:
+    """A build's end as Docker wrote it: "Successfully built <12 hex>", the line 2013 clients search
+    for the new image's id.  Podman (buildah) ends with the id alone, then an aux item {"ID": ...}
+    that no legacy client reads: whichever comes first says it, once."""
+    if not isinstance(item, dict):
+        return item
+    stream, aux = item.get("stream"), item.get("aux")
+    if isinstance(stream, str) and stream.startswith("Successfully built "):
+        said, context.notes["built_line"] = context.notes.get("built_line"), True
+        return None if said else item  # Podman said it itself (the compat API does on some builds)
+    if context.notes.get("built_line"):
+        return item
+    if isinstance(stream, str):
+        found = _IMAGE_ID.fullmatch(stream)
+    elif isinstance(aux, dict) and isinstance(aux.get("ID"), str) and not {"status", "error"} & set(item):
+        found = _IMAGE_ID.fullmatch(aux["ID"])
+    else:
+        found = None
+    if found is None:
+        return item
+    context.notes["built_line"] = True
+    return {"stream": f"Successfully built {found[1][:12]}\n"}

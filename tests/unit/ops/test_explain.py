@@ -75,7 +75,7 @@ def test_an_answer_comes_down_to_what_the_legacy_client_gets() -> None:
     assert answer.exit_code == 0 and answer.lines[1] == "the daemon answers (API 1.24):"
     got = block(answer, "the client gets (API 1.3):")
     assert got[0] == "    200"
-    assert shown_json(got) == [{"Id": "abc", "Image": "1234:latest", "Ports": "8080->80",
+    assert shown_json(got) == [{"Id": "abc", "Image": "1234", "Ports": "8080->80",
                                 "SizeRw": 0, "SizeRootFs": 0}]
 
 

@@ -78,7 +78,7 @@ def test_between_crosses_only_the_versions_above_the_client_up_to_the_target() -
     crossed = [str(c.version) for c, _ in changes.between(Version(1, 4), Version(1, 41), "GET /containers/json")]
     # Ports, sizes left out, state words and Command, zero ports left out, zero sizes left out, the error
     # format (the 1.12 change on unpublished ports is crossed only by clients of 1.5 and later)
-    assert crossed == ["1.5", "1.9", "1.10", "1.10", "1.19", "1.20", "1.24"]
+    assert crossed == ["1.5", "1.9", "1.10", "1.10", "1.19", "1.20", "1.24"]  # 1.10: Command and Image, Status
     assert changes.between(Version(1, 5), Version(1, 41), "GET /containers/json")[0][0].version == Version(1, 9)
 
 
@@ -99,7 +99,7 @@ def test_ports_become_a_string_for_a_1_4_client_and_stay_a_list_for_1_5() -> Non
              b'{"IP":"::","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},{"PrivatePort":22,"Type":"tcp"}]}]'
     old = _exchange("GET", "/containers/json", "1.4")
     assert _through(old.response_body(200, []), modern) == \
-        b'[{"Id":"a","Image":"ff:latest","Ports":"8080->80",' \
+        b'[{"Id":"a","Image":"ff","Ports":"8080->80",' \
         b'"SizeRw":0,"SizeRootFs":0}]'
     newer = _exchange("GET", "/containers/json", "1.5")
     assert b'"Ports":[{' in _through(newer.response_body(200, []), modern)
@@ -225,9 +225,9 @@ def test_container_list_command_as_the_2013_daemons_wrote_it() -> None:
 
 
 def test_container_list_image_names_a_tag_as_the_2013_daemons_did() -> None:
-    from apiproxy.translation.steps.containers import image_name_as_2013
+    from apiproxy.translation.steps.echoes import listed_image_name
     full = "ab" * 32
-    assert [image_name_as_2013(name, CONTEXT) for name in
+    assert [listed_image_name(name, CONTEXT) for name in
             ("busybox", "busybox:1.36", "localhost:5000/team/app", "localhost:5000/app:v2", full, "app@sha256:" + full)] \
         == ["busybox:latest", "busybox:1.36", "localhost:5000/team/app:latest", "localhost:5000/app:v2", full[:12],
             "app@sha256:" + full]
