@@ -31,7 +31,8 @@ from apiproxy.ops.config import Limits
 from apiproxy.ops.metrics import (HIJACKED_STREAMS, SPLICED_TO_CLIENT, SPLICED_TO_DAEMON, TRANSLATION_ERRORS,
                                   count_request)
 from apiproxy.shell.daemon import Daemon, describe_failure
-from apiproxy.shell.sending import ReadingSwitch, close_when_written, one_send_per_turn, tune_transport, write
+from apiproxy.shell.sending import (ReadingSwitch, close_when_written, one_send_per_turn, send_held, tune_transport,
+                                   unread_by_peer, write)
 from apiproxy.shell.splicing import MALFORMED, Splice, can_splice
 from apiproxy.shell.upstream_side import UpstreamConnection, UpstreamState
 from apiproxy.translation.exchange import Exchange
@@ -147,6 +148,8 @@ class ClientConnection(Protocol):
         self.spliced = False  # counted in apiproxy_hijacked_streams
         self.addressed: tuple[Addressed | None, UpstreamInfo | None] = (None, None)  # address() and the info it read
         self.splices: list[Splice] = []  # moving bytes in the kernel now (splicing.py)
+        # The stream's first events for the client, held until it has read the 101/hijack head (see _head_alone).
+        self.head_unread: list[Callable[[], None]] | None = None
         self.body_splice: Splice | None = None  # of the request body
 
     # Client bytes ---------------------------------------------------------
@@ -703,6 +706,7 @@ class ClientConnection(Protocol):
             self._answered(head.status)
             self._send(http1.format_response_head(head.status, head.reason,
                                                   self.exchange.response_headers(head.headers)))
+            self._head_alone()
         else:
             ready, self.parked_ready = self.parked_ready, None
             ready.callback(None)
@@ -722,7 +726,45 @@ class ClientConnection(Protocol):
                 self.record.bytes_in += len(data)
             write(self.upstream.transport, data)
 
+    HEAD_READ_POLL = 0.001  # seconds between two looks at whether the client read the head
+    HEAD_READ_WAIT = 0.25  # at most, then the stream goes on as if it had
+
+    def _head_alone(self) -> None:
+        """Send a hijacked stream's head now, alone, and hold the stream's first bytes until the client has
+        read it. The daemon writes its head, then the stream; a client that reads the head through a
+        buffered reader and the stream from the raw socket (docker-py's attach, every release) loses what
+        arrived with the head, and apiproxy, reading both from the daemon at once, would send them together:
+        `attach(logs=True, stream=False)` of a finished container then got nothing."""
+        send_held(self.transport)
+        if unread_by_peer(self.transport) == 0:
+            return
+        self.head_unread = []
+        self._look_for_head_read(self.factory.clock.seconds() + self.HEAD_READ_WAIT)
+
+    def _look_for_head_read(self, deadline: float) -> None:
+        if self.head_unread is None:
+            return
+        if self.state == CLOSED:  # the client went: nothing to send it (its end closed the daemon's side)
+            self.head_unread = None
+            return
+        if unread_by_peer(self.transport) > 0 and self.factory.clock.seconds() < deadline:
+            self.factory.clock.callLater(self.HEAD_READ_POLL, self._look_for_head_read, deadline)
+            return
+        held, self.head_unread = self.head_unread, None
+        with one_send_per_turn():
+            for event in held:
+                event()
+
+    def _after_head(self, event: Callable[[], None]) -> bool:
+        """True when `event` is held until the client has read the head (it runs then)."""
+        if self.head_unread is None:
+            return False
+        self.head_unread.append(event)
+        return True
+
     def spliced_from_upstream(self, data: bytes) -> None:
+        if self._after_head(lambda: self.spliced_from_upstream(data)):
+            return
         if self.to_client is not None:
             data = self.to_client.feed(data)
         if data:
@@ -732,6 +774,8 @@ class ClientConnection(Protocol):
     def raw_stream_begun(self) -> None:
         """The daemon's side of a hijacked stream is spliced now: both directions move in the kernel
         when nothing needs changing (no legacy demultiplexing, no websocket)."""
+        if self._after_head(self.raw_stream_begun):
+            return
         upstream = self.upstream
         if self.state != SPLICE or upstream is None or self.to_client is not None or self.to_upstream is not None \
                 or self.splices or not self._may_splice():
@@ -773,6 +817,8 @@ class ClientConnection(Protocol):
 
     def upstream_half_closed(self) -> None:
         """The container's output ended: so does the client's stream, whose stdin may go on."""
+        if self._after_head(self.upstream_half_closed):
+            return
         self.upstream_ended = True
         if self.to_client is not None:
             self._send(self.to_client.close())

@@ -1,6 +1,9 @@
 """Small pieces the connections share: back-pressure, closing, body framing, stream chaining."""
 from __future__ import annotations
 
+import array
+import fcntl
+import termios
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import MethodType
@@ -113,6 +116,20 @@ def _send(transport: Any, data: bytes) -> None:
             data = data[sent:]
     if data:
         transport.write(data)
+
+
+def unread_by_peer(transport: Any) -> int:
+    """Bytes written to `transport` that its peer has not read yet: those Twisted holds, and those in
+    the kernel (TIOCOUTQ: on a unix socket, not yet read by the peer; on TCP, not yet acknowledged).
+    0 where the kernel cannot say (TLS, a platform without the ioctl)."""
+    held = len(transport.dataBuffer) - transport.offset + transport._tempDataLen \
+        if isinstance(transport, FileDescriptor) else 0
+    try:
+        queued = array.array("i", [0])
+        fcntl.ioctl(transport.getHandle().fileno(), termios.TIOCOUTQ, queued)
+        return held + queued[0]
+    except (AttributeError, OSError, ValueError):
+        return held
 
 
 def close_when_written(transport: Any, write_side_only: bool = False) -> None:

@@ -203,3 +203,23 @@ def test_client_leaving_an_endless_stream_closes_the_upstream(own_proxy: Apiprox
     response.close()
     deadline_poll(lambda: own_proxy.socket_count() == 1)
     assert own_proxy.fd_count() == idle_fds
+
+
+@pytest.mark.parametrize("version", ["1.9", "1.41", DIRECT_API])
+def test_a_finished_containers_logs_come_after_the_head_alone(proxy_sock: str, docker_sock: str, image: str,
+                                                              version: str) -> None:
+    """docker-py (every release) reads an attach's head through a buffered reader and the stream from the raw
+    socket: what comes in the head's read is lost. The daemon writes its head, then the stream; apiproxy,
+    reading both from the daemon at once, holds the stream until the client has read the head."""
+    cid = _create(docker_sock, image, ["echo", "hello"], stdin=False)
+    try:
+        assert request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{cid}/start").status == 204
+        assert request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{cid}/wait").status == 200
+        conn, head, rest = _open_attach(proxy_sock, f"/v{version}/containers/{cid}/attach?logs=1&stream=0&stdout=1"
+                                        "&stderr=1", upgrade=True)
+        with conn:
+            assert head.startswith(b"HTTP/1.1 101"), head
+            assert rest == b"", "the stream came with the head"
+            assert _frames_payload(_read_to_end(conn, b"")) == b"hello\n"
+    finally:
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}?force=1")
