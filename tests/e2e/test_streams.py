@@ -211,6 +211,8 @@ def test_a_finished_containers_logs_come_after_the_head_alone(proxy_sock: str, d
     """docker-py (every release) reads an attach's head through a buffered reader and the stream from the raw
     socket: what comes in the head's read is lost. The daemon writes its head, then the stream; apiproxy,
     reading both from the daemon at once, holds the stream until the client has read the head."""
+    if ON_PODMAN and version == "1.9":
+        pytest.skip("on Podman a 1.9 attach to a stopped container is emulated: the logs in a 200 answer, no hijack")
     cid = _create(docker_sock, image, ["echo", "hello"], stdin=False)
     try:
         assert request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{cid}/start").status == 204
@@ -221,7 +223,7 @@ def test_a_finished_containers_logs_come_after_the_head_alone(proxy_sock: str, d
             assert head.startswith(b"HTTP/1.1 101" if not ON_PODMAN else b"HTTP/1.1 "), head
             assert rest == b"", "the stream came with the head"
             output = _read_to_end(conn, b"")
-        if not ON_PODMAN:  # Podman frames a stopped container's logs in its own way (and 1.9 gets them emulated)
+        if not ON_PODMAN:  # Podman frames a stopped container's logs in its own way
             assert _frames_payload(output) == b"hello\n"
     finally:
         request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}?force=1")
