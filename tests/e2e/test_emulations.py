@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 import datetime
-import functools
 import io
 import tarfile
-import http.server
 import json
 import re
 import socket
-import threading
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 import wsproto
@@ -161,18 +158,6 @@ def test_events_are_legacy_objects(proxy_sock: str, docker_sock: str, image: str
         assert [e["status"] for e in mine] == ["create", "destroy"]
         assert all(set(e) == keys for e in mine), mine
         assert all(set(e) <= keys | {"from"} for e in events), events  # image events have no from
-
-
-@pytest.fixture(scope="module")
-def file_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A web server on loopback with one file, for insert to download."""
-    root = tmp_path_factory.mktemp("www")
-    (root / "greeting.txt").write_text("inserted from the web\n")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 @pytest.mark.parametrize("version", ["1.0", "1.6", "1.8", "1.9"])

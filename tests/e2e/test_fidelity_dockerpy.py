@@ -7,16 +7,11 @@ and v0.8.1's engine.Env list.
 """
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import re
-import threading
 import time
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import pytest
 
 from support import DIRECT_API, ON_PODMAN, UnixHTTPConnection, request
 from test_dockerpy import (Cleanup, Worker, _number, client, cleanup, create, skip_unless_able, tcp_proxy,  # noqa: F401
@@ -81,18 +76,6 @@ def test_container_list_says_up_or_exit_as_2013_daemons_did(client: Worker, clea
         assert (row["SizeRw"], row["SizeRootFs"]) == (0, 0), row
     else:  # v0.8.1 only when asked
         assert "SizeRw" not in row and "SizeRootFs" not in row, row
-
-
-@pytest.fixture(scope="module")
-def file_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A web server on loopback with one file, for insert to download."""
-    root = tmp_path_factory.mktemp("www")
-    (root / "greeting.txt").write_text("inserted from the web\n")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 def _json_items(stream: str) -> list[Any]:

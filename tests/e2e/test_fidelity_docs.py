@@ -11,13 +11,10 @@ echoed create fields, insert's last line) are compared by their own tests, and s
 """
 from __future__ import annotations
 
-import functools
-import http.server
 import io
 import json
 import re
 import tarfile
-import threading
 import time
 import uuid
 from typing import Any, Iterator
@@ -243,23 +240,14 @@ def test_tag_and_remove_match_the_docs_example(proxy_sock: str, image: str, vers
     assert not found, "\n".join(found)
 
 
-def _rootfs_of(docker_sock: str, image: str) -> bytes:
-    cid = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create",
-                  {"Image": image, "Cmd": ["true"]}).json()["Id"]
-    try:
-        return request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{cid}/export").body
-    finally:
-        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}")
-
-
 @pytest.mark.parametrize("version", ["1.3", "1.5", "1.8", "1.9"])
-def test_import_progress_matches_the_docs_example(proxy_sock: str, docker_sock: str, image: str,
-                                                  images: list[str], version: str) -> None:
+def test_import_progress_matches_the_docs_example(proxy_sock: str, rootfs: bytes, images: list[str],
+                                                  version: str) -> None:
     """POST /images/create's items (pull and import share the progress format) carry only the docs' fields."""
     repo = f"apiproxy-fidelity-{uuid.uuid4().hex[:8]}"
     images.append(f"{repo}:t")
     conn = UnixHTTPConnection(proxy_sock, timeout=300)
-    conn.request("POST", f"/v{version}/images/create?fromSrc=-&repo={repo}&tag=t", body=_rootfs_of(docker_sock, image),
+    conn.request("POST", f"/v{version}/images/create?fromSrc=-&repo={repo}&tag=t", body=rootfs,
                  headers={"Content-Type": "application/x-tar"})
     response = conn.getresponse()
     items = _stream_items(response.read())
@@ -267,17 +255,6 @@ def test_import_progress_matches_the_docs_example(proxy_sock: str, docker_sock: 
     assert response.status == 200 and items
     found = _stream_differences(load(version).get("POST", "/images/create"), version, items)
     assert not found, "\n".join(found)
-
-
-@pytest.fixture(scope="module")
-def file_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("www")
-    (root / "greeting.txt").write_text("inserted from the web\n")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 @pytest.mark.parametrize("version", ["1.3", "1.7", "1.9"])

@@ -13,17 +13,6 @@ import pytest
 from support import DIRECT_API, UnixHTTPConnection, legacy_problem, request
 
 
-@pytest.fixture(scope="module")
-def rootfs(docker_sock: str, image: str) -> bytes:
-    """The test image's filesystem as a tar, to import."""
-    cid = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create",
-                  {"Image": image, "Cmd": ["true"]}).json()["Id"]
-    try:
-        return request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{cid}/export").body
-    finally:
-        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{cid}")
-
-
 @pytest.fixture
 def repos(docker_sock: str) -> Iterator[list[str]]:
     made: list[str] = []
