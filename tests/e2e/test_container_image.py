@@ -9,16 +9,13 @@ it, `docker stop` ends it with status 0 while an attach is open, and its healthc
 docs/compose.yml is brought up with docker-compose 1.29 (through an apiproxy on the host, so that
 compose works on any daemon floor).
 
-Settings from the environment (APIPROXY_UPSTREAM__ENDPOINT, APIPROXY_LISTENERS__0__ENDPOINT...)
-come with issue 16's item 2: until apiproxy reads them (`check-config --print` shows what the
-environment sets), the tests that need them skip, saying so, and the compose stack gets its
-listeners from the command line instead.
+The container is configured from the environment alone (APIPROXY_UPSTREAM__ENDPOINT,
+APIPROXY_LISTENERS__0__ENDPOINT...), as a compose file configures it.
 
 Runs on dockerd-20.10 and dockerd-28.5 (floor 1.44); elsewhere with APXTEST_FULL=1.
 """
 from __future__ import annotations
 
-import grp
 import json
 import os
 import shutil
@@ -61,20 +58,6 @@ def inspect(ref: str) -> dict[str, Any]:
     reply = request(DAEMON_SOCK, "GET", f"/v{DIRECT_API}/containers/{ref}/json")
     assert reply.status == 200, reply
     return reply.json()
-
-
-def reads_environment() -> bool:
-    """Whether this apiproxy takes settings from APIPROXY_* variables (issue 16, item 2)."""
-    env = {**os.environ, "APIPROXY_LISTENERS__0__ENDPOINT": "unix:/run/apiproxy-env-probe.sock"}
-    shown = subprocess.run([sys.executable, "-m", "apiproxy", "check-config", "--print"], capture_output=True,
-                           text=True, env=env, cwd=REPO, timeout=120)
-    return shown.returncode == 0 and "apiproxy-env-probe" in shown.stdout
-
-
-ENVIRONMENT = reads_environment()
-needs_environment = pytest.mark.skipif(
-    not ENVIRONMENT, reason="awaits settings from the environment (issue 16 item 2): "
-                            "`apiproxy check-config --print` does not show APIPROXY_LISTENERS__0__ENDPOINT")
 
 
 def _context_files(folder: str, names: list[str]) -> set[str]:
@@ -258,7 +241,6 @@ def test_health_reports_a_stopped_daemon_as_apiproxy_up_and_a_missing_socket_as_
         "unhealthy: unix:/run/apiproxy/nothing.sock: No such file or directory"]
 
 
-@needs_environment
 def test_settings_from_the_environment_alone(built: str, socket_dir: Path, containers: list[str]) -> None:
     """No command line and no file: the image's own healthcheck reads the same variables."""
     proxy = run_container(containers, built, socket_dir, options=(
@@ -276,7 +258,6 @@ def test_settings_from_the_environment_alone(built: str, socket_dir: Path, conta
     assert any(entry.get("status") == 403 for entry in access), proxy.logs()
 
 
-@needs_environment
 def test_a_bad_variable_stops_the_container_naming_it(built: str, socket_dir: Path) -> None:
     ran = daemon("run", "--rm", "--network", "none", "-e", "APIPROXY_LISTENERS__0__ENDPOINT=unix:/run/x.sock",
                  "-e", "APIPROXY_LISTENERS__0__NO_SUCH_KEY=1", built, check=False)
@@ -299,15 +280,9 @@ services:
     image: {image}
     entrypoint: ["python3", "-c", "import signal; signal.signal(signal.SIGTERM, lambda *a: exit(0)); signal.pause()"]
 """
-# With settings from the environment, the file's own; until then, its listeners as flags.
+# The file's own settings (from the environment), checked every second.
 APIPROXY_AS_IS = """\
     healthcheck:
-      interval: 1s
-"""
-APIPROXY_BY_FLAGS = """\
-    command: ["--listen", "unix:/run/apiproxy/docker.sock", "--listen", "tcp:2375", "--allow-plain-tcp"]
-    healthcheck:
-      test: ["CMD", "apiproxy", "health", "--listen", "unix:/run/apiproxy/docker.sock"]
       interval: 1s
 """
 UNIX_GET = """\
@@ -329,7 +304,7 @@ class Stack:
         assert DOCKER_SOCK_MOUNT in text
         (workdir / "compose.yml").write_text(text.replace(DOCKER_SOCK_MOUNT, f"{DAEMON_SOCK}:/var/run/docker.sock:ro"))
         (workdir / "override.yml").write_text(OVERRIDE.format(
-            apiproxy=APIPROXY_AS_IS if ENVIRONMENT else APIPROXY_BY_FLAGS, busybox=busybox, image=image))
+            apiproxy=APIPROXY_AS_IS, busybox=busybox, image=image))
         self.files = ["-f", str(workdir / "compose.yml"), "-f", str(workdir / "override.yml")]
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "COMPOSE_", "APIPROXY_"))}
         # compose 1.29 through apiproxy on the host: it works whatever the daemon's floor.
@@ -367,16 +342,16 @@ def test_the_compose_stack_of_the_readme(stack: Stack) -> None:
     # The socket reader, through the shared volume.
     got = stack("exec", "-T", "dashboard", "python3", "-c", UNIX_GET, "GET", "/v1.41/version").stdout
     assert got.startswith("200 ") and json.loads(got[4:])["ApiVersion"]
-    if ENVIRONMENT:  # the policies come from the environment
-        writing = stack("exec", "-T", "traefik", "wget", "-qO-", "--post-data", "{}",
-                        "http://apiproxy:2375/v1.41/containers/create", check=False)
-        # compose's exec -T hands the command's stderr on as its stdout
-        assert writing.returncode != 0 and "403 Forbidden" in writing.stdout + writing.stderr, writing
-        images = stack("exec", "-T", "traefik", "wget", "-qO-", "http://apiproxy:2375/v1.41/images/json",
-                       check=False)
-        assert images.returncode != 0 and "403 Forbidden" in images.stdout + images.stderr, images
-        posted = stack("exec", "-T", "dashboard", "python3", "-c", UNIX_GET, "POST", "/v1.41/containers/create").stdout
-        assert posted.startswith("403 "), posted
+    # The policies come from the environment.
+    writing = stack("exec", "-T", "traefik", "wget", "-qO-", "--post-data", "{}",
+                    "http://apiproxy:2375/v1.41/containers/create", check=False)
+    # compose's exec -T hands the command's stderr on as its stdout
+    assert writing.returncode != 0 and "403 Forbidden" in writing.stdout + writing.stderr, writing
+    images = stack("exec", "-T", "traefik", "wget", "-qO-", "http://apiproxy:2375/v1.41/images/json",
+                   check=False)
+    assert images.returncode != 0 and "403 Forbidden" in images.stdout + images.stderr, images
+    posted = stack("exec", "-T", "dashboard", "python3", "-c", UNIX_GET, "POST", "/v1.41/containers/create").stdout
+    assert posted.startswith("403 "), posted
 
     # stop_grace_period is above grace_period: apiproxy ends on its own, status 0.
     stack("stop", "apiproxy")
