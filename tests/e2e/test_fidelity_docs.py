@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import pytest
 
 from fake2013.docs import DocExample, load
-from support import DIRECT_API, ON_PODMAN, REPO, UnixHTTPConnection, request
+from support import DIRECT_API, ON_PODMAN, REPO, UnixHTTPConnection, api_number, request
 from test_streams import _open_attach, _read_to_end
 
 FIDELITY = REPO / "schemas/fidelity"
@@ -224,7 +224,10 @@ def test_image_list_inspect_and_history_match_the_docs_examples(proxy_sock: str,
                         and e.values is not None)
     found = unexplained(list_example, version, mine)
     inspect = request(proxy_sock, "GET", f"/v{version}/images/{image}/json").json()
-    found += unexplained(docs.get("GET", "/images/(name)/json"), version, inspect)
+    shown = unexplained(docs.get("GET", "/images/(name)/json"), version, inspect)
+    if api_number(DIRECT_API) >= api_number("1.45"):  # Docker 26 on keeps no ContainerConfig: apiproxy shows
+        shown = [line for line in shown if " container_config/" not in line]  # Config's (images.json's row)
+    found += shown
     history = request(proxy_sock, "GET", f"/v{version}/images/{image}/history").json()
     found += unexplained(docs.get("GET", "/images/(name)/history"), version, history)
     assert not found, "\n".join(found)
