@@ -11,10 +11,8 @@ echoed create fields, insert's last line) are compared by their own tests, and s
 """
 from __future__ import annotations
 
-import io
 import json
 import re
-import tarfile
 import time
 import uuid
 from typing import Any, Iterator
@@ -22,7 +20,7 @@ from typing import Any, Iterator
 import pytest
 
 from fake2013.docs import DocExample, load
-from support import DIRECT_API, ON_PODMAN, REPO, UnixHTTPConnection, api_number, request
+from support import DIRECT_API, ON_PODMAN, REPO, UnixHTTPConnection, api_number, one_file_tar, request
 from test_streams import _open_attach, _read_to_end
 
 FIDELITY = REPO / "schemas/fidelity"
@@ -278,12 +276,7 @@ def test_insert_progress_matches_the_docs_example(proxy_sock: str, image: str, i
 
 def _context(image: str) -> bytes:
     dockerfile = f"FROM {image}\nRUN echo built\n".encode()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    return buffer.getvalue()
+    return one_file_tar("Dockerfile", dockerfile)
 
 
 def test_build_stream_matches_the_docs_example(proxy_sock: str, image: str, images: list[str]) -> None:

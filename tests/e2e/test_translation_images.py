@@ -1,16 +1,14 @@
 """Legacy image requests and streams translated for the real daemon."""
 from __future__ import annotations
 
-import io
 import json
 import re
-import tarfile
 import uuid
 from typing import Iterator
 
 import pytest
 
-from support import DIRECT_API, UnixHTTPConnection, legacy_problem, request
+from support import DIRECT_API, UnixHTTPConnection, legacy_problem, one_file_tar, request
 
 
 @pytest.fixture
@@ -49,12 +47,7 @@ def test_import_progress_in_each_versions_form(proxy_sock: str, rootfs: bytes, v
 
 def _context(image: str, extra: str = "") -> bytes:
     dockerfile = f"FROM {image}\nRUN echo built > /built{extra}\n".encode()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    return buffer.getvalue()
+    return one_file_tar("Dockerfile", dockerfile)
 
 
 @pytest.mark.parametrize("version", ["1.3", "1.7", "1.8", "1.9"])
