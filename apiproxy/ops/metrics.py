@@ -22,6 +22,11 @@ REQUESTS = Counter("apiproxy_requests", "Requests answered, by client API versio
                    "and status code", ["client_version", "endpoint", "code"], registry=REGISTRY)
 TRANSLATION_ERRORS = Counter("apiproxy_translation_errors", "Requests or answers apiproxy could not translate "
                              "(an invalid legacy body, an answer it cannot express)", ["endpoint"], registry=REGISTRY)
+REFUSED_CONNECTIONS = Counter("apiproxy_refused_connections", "Connections refused before their request was read: "
+                              "answered 503 over a listener's max_connections, or closed unanswered while apiproxy "
+                              "had no file descriptor left", ["reason"], registry=REGISTRY)
+OVER_MAX_CONNECTIONS = REFUSED_CONNECTIONS.labels("max_connections")
+OUT_OF_DESCRIPTORS = REFUSED_CONNECTIONS.labels("out_of_descriptors")
 HIJACKED_STREAMS = Gauge("apiproxy_hijacked_streams", "Hijacked streams (attach, exec start) spliced now",
                          registry=REGISTRY)
 

@@ -25,6 +25,7 @@ from zope.interface import implementer
 
 from apiproxy.ops.access import ACCESS_NAMESPACE
 from apiproxy.ops.config import LogSettings
+from apiproxy.ops.metrics import OUT_OF_DESCRIPTORS
 
 _LEVELS = {"debug": LogLevel.debug, "info": LogLevel.info, "warn": LogLevel.warn, "error": LogLevel.error}
 
@@ -62,6 +63,7 @@ class AcceptFailures:
         text = str(event.get("log_format", ""))
         if text.startswith("EMFILE recovery: Closed socket"):
             self.closed += 1
+            OUT_OF_DESCRIPTORS.inc()
         elif text.startswith("EMFILE encountered"):
             self._failed("EMFILE")
         elif text.startswith("Could not accept new connection") and event.get("acceptError") in ("EMFILE", "ENFILE"):

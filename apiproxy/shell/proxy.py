@@ -12,6 +12,7 @@ from twisted.logger import Logger
 
 from apiproxy.api.policy import Policy
 from apiproxy.ops.config import Limits
+from apiproxy.ops.metrics import OVER_MAX_CONNECTIONS
 from apiproxy.shell.client_side import PARKED
 from apiproxy.shell.daemon import Daemon
 from apiproxy.shell.emulating_connection import EmulatingConnection
@@ -83,6 +84,7 @@ class ProxyFactory(Factory[Any]):
                 self.full = True
                 log.warn("{endpoint} has {limit} connections open (max_connections): new ones are answered 503 "
                          "until some close", endpoint=self.name, limit=self.max_connections)
+            OVER_MAX_CONNECTIONS.inc()
             return Refused(refusal(self.max_connections))
         if self.full and len(self.connections) <= self.max_connections * 3 // 4:
             # A burst ends well below the limit: one clients keep at the edge of it is one burst.

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from echo_upstream import EchoUpstream
-from support import Apiproxy, UnixHTTPConnection, deadline_poll, raw_exchange, request
+from support import Apiproxy, UnixHTTPConnection, deadline_poll, metric, raw_exchange, request, scrape_metrics
 
 
 @pytest.fixture
@@ -78,12 +78,14 @@ def two_listeners(echo: EchoUpstream, workdir: str) -> Iterator[Callable[..., Ap
     end whatever happened."""
     started: list[Apiproxy] = []
 
-    def start(descriptors: int, max_connections: int | None = None) -> Apiproxy:
+    def start(descriptors: int, max_connections: int | None = None, metrics: bool = False) -> Apiproxy:
         settings = {"APIPROXY_UPSTREAM__ENDPOINT": f"unix:{echo.path}",
                     "APIPROXY_LISTENERS__0__ENDPOINT": f"unix:{workdir}/a.sock",
                     "APIPROXY_LISTENERS__1__ENDPOINT": f"unix:{workdir}/b.sock"}
         if max_connections is not None:
             settings["APIPROXY_LISTENERS__0__MAX_CONNECTIONS"] = str(max_connections)
+        if metrics:
+            settings["APIPROXY_METRICS__LISTEN"] = f"unix:{workdir}/metrics.sock"
         environ = {**{k: v for k, v in os.environ.items() if not k.startswith("APIPROXY_")}, **settings}
         proxy = Apiproxy([], f"{workdir}/a.sock", workdir, env=environ, preexec_fn=_limited_to(descriptors))
         started.append(proxy)
@@ -158,7 +160,7 @@ def _max_connections(proxy: Apiproxy, endpoint: str) -> int:
 
 def test_a_connection_over_max_connections_gets_503_at_once_unread(two_listeners: Callable[..., Apiproxy],
                                                                    workdir: str) -> None:
-    proxy = two_listeners(1024, max_connections=3)
+    proxy = two_listeners(1024, max_connections=3, metrics=True)
     assert proxy.sock is not None
     held = _idle_clients(proxy.sock, 3)
     try:
@@ -170,6 +172,9 @@ def test_a_connection_over_max_connections_gets_503_at_once_unread(two_listeners
         assert b"Connection: close" in head.split(b"\r\n") and b"Content-Type: application/json" in head
         assert "max_connections" in json.loads(body)["message"]
         assert request(f"{workdir}/b.sock", "GET", "/_ping").status == 200  # the other listener has its own
+        samples = scrape_metrics(f"{workdir}/metrics.sock")
+        # at least this one: wait_listening's probe may still count as open when the held ones arrive
+        assert metric(samples, "apiproxy_refused_connections_total", reason="max_connections") >= 1
         held.pop().close()
         deadline_poll(lambda: _pings(proxy.sock), timeout=60)  # type: ignore[arg-type]
     finally:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from twisted.logger import formatEvent, globalLogPublisher
 
+from apiproxy.ops.metrics import REGISTRY
 from apiproxy.shell.logs import AcceptFailures
 
 EMFILE = {"log_namespace": "twisted.internet.unix.Port", "log_format": "EMFILE encountered; releasing reserved file "
@@ -52,3 +53,14 @@ def test_other_events_are_no_failures(said: list[str]) -> None:
     watch.observe({**ENFILE, "acceptError": "ECONNABORTED"})
     watch.observe({"log_namespace": "twisted.internet.tcp.Port", "log_format": "listening"})
     assert said == [] and watch.last_failure is None
+
+
+def test_each_connection_closed_unanswered_is_counted() -> None:
+    def closed() -> float:
+        return REGISTRY.get_sample_value("apiproxy_refused_connections_total", {"reason": "out_of_descriptors"}) or 0
+    before = closed()
+    watch = AcceptFailures()
+    watch.observe(EMFILE)
+    watch.observe(CLOSED)
+    watch.observe(CLOSED)
+    assert closed() == before + 2
