@@ -279,8 +279,21 @@ def unknown_link_as_2013(error: Any, context: Context) -> Any:
 @value_step
 def ports_null_unless_running(inspect: Any, context: Context) -> Any:
     """NetworkSettings.Ports null for a container that is not running, as 0.6.5-Docker 17.03 showed it:
-    its network settings were reset when it stopped (releaseNetwork) and set only when it started."""
-    if isinstance(inspect, dict) and isinstance(inspect.get("NetworkSettings"), dict) \
-            and not (inspect.get("State") or {}).get("Running") and inspect["NetworkSettings"].get("Ports") == {}:
+    its network settings were reset when it stopped (releaseNetwork) and set only when it started.
+    Today's daemons show {} (dockerd) or the exposed ports (Podman). Paused was running to 2013."""
+    state = inspect.get("State") if isinstance(inspect, dict) else None
+    if isinstance(state, dict) and isinstance(inspect.get("NetworkSettings"), dict) \
+            and not (state.get("Running") or state.get("Paused")):
         inspect["NetworkSettings"]["Ports"] = None
     return inspect
+
+
+@value_step
+def no_ports_unless_running(container: Any, context: Context) -> Any:
+    """A list item's Ports empty for a container that is not running (its State today), as every 2013
+    daemon listed it: the ports came from network settings set at start and reset at stop. Podman lists
+    the mappings a container is configured with whatever its state."""
+    if isinstance(container, dict) and container.get("State") not in (None, "running", "paused") \
+            and container.get("Ports"):
+        container["Ports"] = []
+    return container
