@@ -92,6 +92,20 @@ class Reply:
         return f"<Reply {self.status} {self.body[:200]!r}>"
 
 
+def json_stream_items(body: bytes | str) -> list[Any]:
+    """The JSON values of a stream body, however they are separated: 2013 daemons (API 1.1-1.9) wrote each
+    progress item bare, today's end each with CRLF or a newline."""
+    text = body.decode(errors="replace") if isinstance(body, bytes) else body
+    decoder, items, index = json.JSONDecoder(), [], 0
+    while True:
+        while index < len(text) and text[index] in " \r\n\t":
+            index += 1
+        if index >= len(text):
+            return items
+        item, index = decoder.raw_decode(text, index)
+        items.append(item)
+
+
 def legacy_problem(method: str, path: str, status: int, body: bytes) -> str | None:
     """How a 2xx JSON answer to a v1.0-v1.9 request breaks its version's schema, if it does.
 

@@ -37,7 +37,7 @@ from apiproxy.shell.splicing import MALFORMED, Splice, can_splice
 from apiproxy.shell.upstream_side import UpstreamConnection, UpstreamState
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.routing import Addressed, Forward, Refuse, Settings, address, plan
-from apiproxy.translation.transforms import Transform, TranslationError, WholeJson
+from apiproxy.translation.transforms import Transform, TranslationError, WholeJson, close_pieces, feed_pieces
 from apiproxy.wire import http1
 from apiproxy.wire.http1 import (CHUNKED, NO_BODY, SPLICED, UNTIL_CLOSE, BodyLength, BodyReader, Headers, ProtocolError,
                                  RequestHead, ResponseHead, valid_host)
@@ -644,9 +644,15 @@ class ClientConnection(Protocol):
         if self.response_framing == NO_BODY:
             return
         if self.response_transform is not None:
-            data = self.response_transform.feed(data)
-        if data:
+            self._send_pieces(feed_pieces(self.response_transform, data))
+        elif data:
             self._send(http1.encode_chunk(data) if self.response_framing == CHUNKED else data)
+
+    def _send_pieces(self, pieces: list[bytes]) -> None:
+        """A transform's output, each piece (a JSON stream's item) its own chunk, in one write."""
+        if pieces:
+            self._send(b"".join(map(http1.encode_chunk, pieces)) if self.response_framing == CHUNKED
+                       else b"".join(pieces))
 
     def _release_held_error(self, message: bytes | None) -> None:
         assert self.held_error is not None
@@ -659,7 +665,7 @@ class ClientConnection(Protocol):
         if self.held_error is not None:
             self._release_held_error(bytes(self.held_error[3]))
         if self.response_transform is not None:
-            self.response_data_tail(self.response_transform.close())
+            self._send_pieces(close_pieces(self.response_transform))
         if self.response_framing == CHUNKED:
             self._send(http1.LAST_CHUNK)
         if not reusable:
@@ -671,10 +677,6 @@ class ClientConnection(Protocol):
             close_when_written(self.transport)
         elif self.request_done:
             self._next_request()
-
-    def response_data_tail(self, data: bytes) -> None:
-        if data:
-            self._send(http1.encode_chunk(data) if self.response_framing == CHUNKED else data)
 
     def _next_request(self) -> None:
         self._finish_record()
@@ -895,10 +897,10 @@ class ClientConnection(Protocol):
             return
         item = encode_json({"errorDetail": {"message": message}, "error": message}) + b"\r\n"
         try:
-            data = self.response_transform.feed(item) if self.response_transform is not None else item
+            pieces = feed_pieces(self.response_transform, item) if self.response_transform is not None else [item]
         except TranslationError:
-            data = b""
-        self.response_data_tail(data)
+            pieces = []
+        self._send_pieces(pieces)
         if self.response_framing == CHUNKED:
             self._send(http1.LAST_CHUNK)
 

@@ -146,7 +146,13 @@ class EmulatingConnection(ClientConnection):
             self._refuse(answer.status, answer.message)
             return
         self._answered(answer.status)
-        self._send(http1.format_response_head(answer.status, b"", answer.headers) + answer.body)
+        if answer.pieces is not None and self.request is not None and self.request.minor == 1:
+            # Each item its own chunk, as the 2013 daemons flushed them.
+            headers = http1.without(answer.headers, {b"content-length"}) + [(b"Transfer-Encoding", b"chunked")]
+            body = b"".join(map(http1.encode_chunk, answer.pieces)) + http1.LAST_CHUNK
+            self._send(http1.format_response_head(answer.status, b"", headers) + body)
+        else:
+            self._send(http1.format_response_head(answer.status, b"", answer.headers) + answer.body)
         self._next_request()
 
     def _websocket(self, path: str) -> None:

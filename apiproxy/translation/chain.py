@@ -301,12 +301,12 @@ class ChainExchange(Exchange):
         if not 200 <= status < 300:
             return None
         item_steps = self._down("stream_item")
-        if item_steps:
-            # The oldest change crossed that says how items were separated decides.
-            separator = next((change.stream_separator for change in self.crossed
-                              if change.stream_separator is not None), "\r\n")
-            return JsonStream(lambda item: run_steps(item_steps, item, self.context),
-                              separator=separator.encode())
+        # The oldest change crossed that says how items were separated decides.
+        separator = next((change.stream_separator for change in self.crossed
+                          if change.stream_separator is not None), None)
+        if item_steps or separator is not None:
+            return JsonStream(lambda item: run_steps(item_steps, item, self.context) if item_steps else item,
+                              separator=(separator if separator is not None else "\r\n").encode())
         body_steps = self._down("response")
         if body_steps:
             return WholeJson(lambda document: run_steps(body_steps, document, self.context))

@@ -26,3 +26,6 @@ class Memory:
     # The container each image a legacy client committed came from, and its Config, by image id:
     # the 2013 image JSON said them (container, container_config); Podman and Docker 26+ do not.
     commits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The links apiproxy set up itself where the daemon has none (Podman), by the real id of the
+    # container given them: {alias: real id of the linked container}, for their removal (link=1).
+    links: dict[str, dict[str, str]] = field(default_factory=dict)

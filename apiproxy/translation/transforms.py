@@ -73,6 +73,8 @@ class JsonStream:
     2013 daemons wrote values back to back with no separator, today's end
     each with CRLF; both are read.  `rewrite` returns the value to send (None
     drops it), each followed by `separator`, or text (a str) sent as it is.
+    `feed_items` keeps the items apart: each is sent as its own HTTP chunk, as
+    the 2013 daemons flushed each (their clients read one item per chunk).
     """
 
     def __init__(self, rewrite: Callable[[Any], Any], separator: bytes = b"\r\n") -> None:
@@ -83,6 +85,10 @@ class JsonStream:
         self._json = json.JSONDecoder()
 
     def feed(self, data: bytes) -> bytes:
+        return b"".join(self.feed_items(data))
+
+    def feed_items(self, data: bytes) -> list[bytes]:
+        """The items `data` completes, each whole and apart."""
         self.pending += self.decoder.decode(data)
         out: list[bytes] = []
         index, text = 0, self.pending
@@ -102,10 +108,13 @@ class JsonStream:
             elif rewritten is not None:
                 out.append(encode_json(rewritten) + self.separator)
         self.pending = text[index:]
-        return b"".join(out)
+        return out
 
     def close(self) -> bytes:
-        tail = self.feed(b"") if self.pending.strip() else b""
+        return b"".join(self.close_items())
+
+    def close_items(self) -> list[bytes]:
+        tail = self.feed_items(b"") if self.pending.strip() else []
         if self.pending.strip():
             raise TranslationError("the stream ended inside a JSON value", 502)
         return tail
@@ -166,3 +175,24 @@ class Chained:
 
     def close(self) -> bytes:
         return self.second.feed(self.first.close()) + self.second.close()
+
+    def feed_items(self, data: bytes) -> list[bytes]:
+        return feed_pieces(self.second, self.first.feed(data))
+
+    def close_items(self) -> list[bytes]:
+        return feed_pieces(self.second, self.first.close()) + close_pieces(self.second)
+
+
+def feed_pieces(transform: Transform, data: bytes) -> list[bytes]:
+    """What `transform` makes of `data`, in the pieces to send apart: a JSON stream's items, one HTTP
+    chunk each; any other transform's output is one piece. No empty piece (it would end a chunked body)."""
+    items = getattr(transform, "feed_items", None)
+    pieces: list[bytes] = items(data) if items is not None else [transform.feed(data)]
+    return [piece for piece in pieces if piece]
+
+
+def close_pieces(transform: Transform) -> list[bytes]:
+    """`feed_pieces` for what `transform` holds at the end of the stream."""
+    items = getattr(transform, "close_items", None)
+    pieces: list[bytes] = items() if items is not None else [transform.close()]
+    return [piece for piece in pieces if piece]

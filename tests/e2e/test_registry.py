@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from support import DIRECT_API, request
+from support import DIRECT_API, json_stream_items, request
 
 REGISTRY = os.environ.get("APXTEST_REGISTRY", "")
 USER = os.environ.get("APXTEST_REGISTRY_USER", "")
@@ -49,7 +49,7 @@ def _push(sock: str, version: str, repo: str, body: dict | None = None,
     reply = request(sock, "POST", f"/v{version}/images/{repo}/push?tag=v1", body=body,
                     headers=headers or {"Content-Type": "plain/text"})
     assert reply.status == 200, reply
-    return [json.loads(line) for line in reply.body.splitlines() if line.strip().startswith(b"{")]
+    return json_stream_items(reply.body)
 
 
 def _assert_pushed(items: list[dict]) -> None:

@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from support import DIRECT_API, UnixHTTPConnection, legacy_problem, one_file_tar, request
+from support import DIRECT_API, UnixHTTPConnection, json_stream_items, legacy_problem, one_file_tar, request
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_import_progress_in_each_versions_form(proxy_sock: str, rootfs: bytes, v
     if version == "1.0":
         assert not data.lstrip().startswith(b"{") and re.search(rb"^[0-9a-f]{64}\r\n", data, re.M), data
     else:
-        items = [json.loads(line) for line in data.splitlines() if line.strip()]
+        items = json_stream_items(data)
         assert re.fullmatch("[0-9a-f]{64}", items[-1]["status"]), items
 
 
@@ -60,7 +60,7 @@ def test_build_output_in_each_versions_form(proxy_sock: str, image: str, version
     if version in ("1.3", "1.7"):
         assert re.search("^step 1", text, re.I | re.M) and "Successfully built" in text and '{"stream"' not in text, text
     else:
-        items = [json.loads(line) for line in data.splitlines() if line.strip()]
+        items = json_stream_items(data)
         assert all(set(item) <= {"stream", "error", "errorDetail", "status", "progress", "id",
                                  "progressDetail"} for item in items), items
         assert any("Successfully built" in item.get("stream", "") for item in items)

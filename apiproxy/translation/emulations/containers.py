@@ -20,6 +20,7 @@ _START_HOST_KEYS = ("Binds", "PortBindings", "Links", "Privileged", "PublishAllP
 
 # Daemons that refuse HostConfig.Links at create: links are set up as the variables they gave.
 _NO_LINKS = {"podman"}
+_TRUE = {"1", "t", "T", "true", "TRUE", "True"}  # Go's strconv.ParseBool, as 0.6.5-0.8.1 read `link`
 
 
 def _has_host_settings(body: Any) -> bool:
@@ -55,12 +56,14 @@ def start_with_host_config(request: LegacyRequest) -> Emulation:
         body["HostConfig"]["LxcConf"] = request.body["LxcConf"]
         lxc_conf_to_settings(body, request.context)
     name = inspect.get("Name", "").lstrip("/")
+    links: dict[str, str] = {}
     if host.get("Links") and request.context.upstream_kind in _NO_LINKS:
         # What a link gave the container, set directly: variables and a hosts entry.
         for link in host.pop("Links"):
             target, _, alias = str(link).partition(":")
             target = target.strip("/")
             linked = expect((yield Call("GET", f"/containers/{quote(target, safe='')}/json")), 200).body
+            links[alias or target] = str(linked.get("Id", ""))
             body["Env"] = [*(body.get("Env") or []), *link_environment(alias or target, name, linked)]
             hosts_entry = link_host(alias or target, linked)
             if hosts_entry:
@@ -79,8 +82,35 @@ def start_with_host_config(request: LegacyRequest) -> Emulation:
     # Inspect shows the settings as given (API 1.8-1.9), under the id the client knows.
     remember_given_host_config(request.context, request.context.memory.ids.to_legacy(inspect.get("Id", real)),
                                request.body)
+    if links:
+        request.context.memory.links[created.body["Id"]] = links
     yield Unpark(request.legacy_id or real, created.body["Id"])
     return Pass("POST", f"/containers/{created.body['Id']}/start")
+
+
+@emulation
+def link_removal_without_links(request: LegacyRequest) -> Emulation:
+    """DELETE /containers/parent/alias where the daemon has no links (Podman), as 0.6.5-0.8.1 did it.
+
+    With link=1 the link's name goes (204) and the linked container stays: what the link gave the
+    container (variables, a hosts entry) stays too, as a 2013 container's environment did. Without,
+    the container the link names is removed. A link apiproxy did not set up is "No such link".
+    """
+    parent, alias = request.params["parent"], request.params["alias"]
+    name = f"{parent}/{alias}"
+    removing_link = request.query.get("link") in _TRUE
+    found = yield Call("GET", f"/containers/{quote(parent, safe='')}/json")
+    assert found is not None  # a Call is always answered
+    links = request.context.memory.links.get(str(found.body.get("Id", ""))) \
+        if found.status == 200 and isinstance(found.body, dict) else None
+    if not links or alias not in links:
+        return Reply(404, f"No such link: {name}" if removing_link else f"No such container: {name}")
+    if removing_link:
+        del links[alias]
+        return Reply(204)
+    query = {key: value for key, value in request.query.items() if key != "link"}
+    encoded = f"?{urlencode(query)}" if query else ""
+    return Pass("DELETE", f"/containers/{links[alias]}{encoded}", as_endpoint="DELETE /containers/{id}")
 
 
 @emulation

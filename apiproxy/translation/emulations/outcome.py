@@ -11,6 +11,7 @@ from apiproxy.translation.chain import exchange_for
 from apiproxy.translation.emulations.commands import Pass, Reply
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.memory import Memory
+from apiproxy.translation.transforms import close_pieces, feed_pieces
 from apiproxy.wire.http1 import Headers
 
 
@@ -21,6 +22,9 @@ class Answered:
     status: int
     headers: Headers
     body: bytes
+    # A made-up JSON stream's items, the body in the pieces a 2013 daemon flushed apart: the proxy
+    # sends each as its own HTTP chunk (to an HTTP/1.1 client) in place of the Content-Length.
+    pieces: list[bytes] | None = None
 
 
 @dataclass
@@ -40,11 +44,13 @@ def reply(result: Reply, exchange: Exchange) -> Answered | Refused:
     """The client's answer to a `Reply`; a made-up stream goes down the chain like the daemon's own."""
     if result.items is not None:
         headers: Headers = [(b"Content-Type", b"application/json")]
-        body = b"".join(_json(item) + b"\r\n" for item in result.items)
+        pieces = [_json(item) + b"\r\n" for item in result.items]
         transform = exchange.response_body(result.status, headers)
         if transform is not None:
-            body = transform.feed(body) + transform.close()
-        return Answered(result.status, [*headers, (b"Content-Length", str(len(body)).encode())], body)
+            joined = b"".join(pieces)
+            pieces = feed_pieces(transform, joined) + close_pieces(transform)
+        body = b"".join(pieces)
+        return Answered(result.status, [*headers, (b"Content-Length", str(len(body)).encode())], body, pieces)
     if result.status >= 400 or isinstance(result.body, str) and result.content_type is None:
         return Refused(result.status, str(result.body or ""))
     if isinstance(result.body, str):

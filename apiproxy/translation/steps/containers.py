@@ -16,7 +16,7 @@ def ports_to_display_string(ports: Any, context: Context) -> Any:
     as strings; an IPv4 and an IPv6 binding of one port show once (the 2013 daemons had no IPv6).
     """
     if not isinstance(ports, list):
-        return ports
+        return "" if ports is None else ports  # no port: null from 1.5-1.8 (1.9.json)
     shown = {f"{port['PublicPort']}->{port.get('PrivatePort')}" + ("/udp" if port.get("Type") == "udp" else "")
              for port in ports if isinstance(port, dict) and port.get("PublicPort")}
     return ", ".join(sorted(shown))
@@ -249,3 +249,51 @@ def removal_refusal_as_2013(error: Any, context: Context) -> Any:
     if isinstance(error, dict) and isinstance(error.get("message"), str) and _RUNNING_REFUSAL.fullmatch(error["message"]):
         error["message"] = words
     return error
+
+
+_TRUE = {"1", "t", "T", "true", "TRUE", "True"}  # Go's strconv.ParseBool, as 0.6.5-0.8.1 read `link`
+_NO_SUCH_CONTAINER = "No such container: "
+
+
+@value_step
+def note_link_removal(query: Any, context: Context) -> Any:
+    """Remembers that a DELETE of /parent/alias asked to remove the link (link=1), for its error."""
+    if isinstance(query, dict) and query.get("link") in _TRUE:
+        context.notes["removing_link"] = True
+    return query
+
+
+@value_step
+def unknown_link_as_2013(error: Any, context: Context) -> Any:
+    """A link that does not exist, in 0.6.5-1.1's words: "No such link: parent/alias" (404). Docker 1.2
+    (API 1.14) looks the name up as a container's first, and says "No such container: parent/alias"."""
+    if not context.notes.get("removing_link"):
+        return error
+    if isinstance(error, str) and error.startswith(_NO_SUCH_CONTAINER):
+        return "No such link: " + error.removeprefix(_NO_SUCH_CONTAINER)
+    if isinstance(error, dict) and str(error.get("message", "")).startswith(_NO_SUCH_CONTAINER):
+        error["message"] = "No such link: " + str(error["message"]).removeprefix(_NO_SUCH_CONTAINER)
+    return error
+
+
+@value_step
+def ports_null_unless_running(inspect: Any, context: Context) -> Any:
+    """NetworkSettings.Ports null for a container that is not running, as 0.6.5-Docker 17.03 showed it:
+    its network settings were reset when it stopped (releaseNetwork) and set only when it started.
+    Today's daemons show {} (dockerd) or the exposed ports (Podman). Paused was running to 2013."""
+    state = inspect.get("State") if isinstance(inspect, dict) else None
+    if isinstance(state, dict) and isinstance(inspect.get("NetworkSettings"), dict) \
+            and not (state.get("Running") or state.get("Paused")):
+        inspect["NetworkSettings"]["Ports"] = None
+    return inspect
+
+
+@value_step
+def no_ports_unless_running(container: Any, context: Context) -> Any:
+    """A list item's Ports empty for a container that is not running (its State today), as every 2013
+    daemon listed it: the ports came from network settings set at start and reset at stop. Podman lists
+    the mappings a container is configured with whatever its state."""
+    if isinstance(container, dict) and container.get("State") not in (None, "running", "paused") \
+            and container.get("Ports"):
+        container["Ports"] = []
+    return container

@@ -119,6 +119,21 @@ def test_streamed_json_response_is_rewritten_item_by_item(connected: Any) -> Non
     assert client.state == "head"  # ready for the next request on the same connection
 
 
+def test_each_json_item_is_one_chunk_however_the_daemon_cut_its_chunks(connected: Any) -> None:
+    """2013 daemons flushed each progress item bare as its own HTTP chunk, and docker-py 0.2.3-0.3.0 read
+    one item per chunk: items the daemon sent in one chunk go apart, one cut across chunks goes whole."""
+    client, transport, daemon = connected
+    client.dataReceived(b"GET /v1.8/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    upstream = daemon.upstreams[0]
+    upstream.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Transfer-Encoding: chunked\r\n\r\n")
+    upstream.dataReceived(encode_chunk(b'{"modern": 1}\r\n{"modern": 2}\r\n{"modern": "thr'))
+    upstream.dataReceived(encode_chunk(b'ee"}\r\n{"modern": 4}') + LAST_CHUNK)
+    body = transport.value().partition(b"\r\n\r\n")[2]
+    assert body == (encode_chunk(b'{"legacy":1}') + encode_chunk(b'{"legacy":2}') + encode_chunk(b'{"legacy":"three"}')
+                    + encode_chunk(b'{"legacy":4}') + LAST_CHUNK)
+
+
 def test_hijacked_stream_is_demultiplexed_and_stdin_eof_passed_on(connected: Any) -> None:
     client, transport, daemon = connected
     client.dataReceived(b"POST /v1.5/containers/abc/attach?stream=1 HTTP/1.1\r\nHost: x\r\n\r\nearly")

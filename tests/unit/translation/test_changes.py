@@ -76,9 +76,9 @@ def test_every_shipped_change_file_compiles_and_describes_each_change() -> None:
 
 def test_between_crosses_only_the_versions_above_the_client_up_to_the_target() -> None:
     crossed = [str(c.version) for c, _ in changes.between(Version(1, 4), Version(1, 41), "GET /containers/json")]
-    # Ports, sizes left out, state words and Command, zero ports left out, zero sizes left out, the error
-    # format (the 1.12 change on unpublished ports is crossed only by clients of 1.5 and later)
-    assert crossed == ["1.5", "1.9", "1.10", "1.10", "1.19", "1.20", "1.24"]  # 1.10: Command and Image, Status
+    # Ports, sizes left out and no port as [], state words and Command, zero ports left out, zero sizes left
+    # out, the error format (the 1.12 change on unpublished ports is crossed only by clients of 1.5 and later)
+    assert crossed == ["1.5", "1.9", "1.9", "1.10", "1.10", "1.19", "1.20", "1.24"]  # 1.10: Command and Image, Status
     assert changes.between(Version(1, 5), Version(1, 41), "GET /containers/json")[0][0].version == Version(1, 9)
 
 

@@ -174,7 +174,7 @@ def test_podman_build_ends_as_docker_0_8_1_ended_it() -> None:
     # Through the chain: a 1.7 client reads text, a 1.9 client JSON items.
     for client, expected in ((Version(1, 7), f"Successfully built {image[:12]}\n".encode()),
                              (Version(1, 9), json.dumps({"stream": f"Successfully built {image[:12]}\n"},
-                                                        separators=(",", ":")).encode() + b"\r\n")):
+                                                        separators=(",", ":")).encode())):  # bare: 0.8.1
         build = _exchange("POST", "/build", client, Memory(), "podman")
         out = _through(build.response_body(200, []), json.dumps({"stream": f"{image}\n"}).encode() +
                        b"\n" + json.dumps(aux).encode() + b"\n")

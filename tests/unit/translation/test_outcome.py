@@ -36,6 +36,15 @@ def test_a_made_up_stream_is_one_item_a_line() -> None:
     assert isinstance(answer, outcome.Answered)
     assert answer.body == b'{"status":"a"}\r\n{"status":"b"}\r\n'
     assert (b"Content-Length", str(len(answer.body)).encode()) in answer.headers
+    assert answer.pieces == [b'{"status":"a"}\r\n', b'{"status":"b"}\r\n']  # sent as two chunks
+
+
+def test_a_made_up_stream_for_a_2013_client_is_bare_items_apart() -> None:
+    route = match_legacy("POST", "/images/busybox/insert")
+    exchange = exchange_for(route, Version(1, 8), Version(1, 41), path="/images/busybox/insert")
+    answer = outcome.reply(Reply(200, items=[{"status": "Inserting file"}, {"id": "a" * 64}]), exchange)
+    assert isinstance(answer, outcome.Answered)
+    assert answer.pieces == [b'{"status":"Inserting file"}', b'{"id":"' + b"a" * 64 + b'"}']
 
 
 def test_a_pass_forwards_its_own_body_or_the_clients() -> None:

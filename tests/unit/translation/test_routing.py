@@ -77,7 +77,7 @@ def test_match_legacy_prefers_static_paths_and_allows_slashes_in_image_names(
 @pytest.mark.parametrize(("method", "path"), [
     ("POST", "/images/json"),  # wrong method
     ("GET", "/containers/a/b/json"),  # a container id has no slash
-    ("DELETE", "/containers/a/b"),
+    ("DELETE", "/containers/a/b/c"),  # a link name is /parent/alias, one slash
     ("GET", "/containers/x/logs"),  # later APIs
     ("GET", "/networks"),
     ("GET", "/_ping"),

@@ -1,0 +1,80 @@
+"""Removing a 2013 link (DELETE /containers/parent/alias?link=1, API 1.6-1.9): the route, the
+words of an unknown link on dockerd, and the emulation where the daemon has no links (Podman)."""
+from __future__ import annotations
+
+from typing import Any
+
+from apiproxy.api.routes import match_legacy
+from apiproxy.api.versions import Version
+from apiproxy.translation.document import Context
+from apiproxy.translation.emulations.commands import Answer, Call, LegacyRequest, Pass, Reply
+from apiproxy.translation.emulations.containers import link_removal_without_links, start_with_host_config
+from apiproxy.translation.memory import Memory
+from apiproxy.translation.steps.containers import note_link_removal, unknown_link_as_2013
+
+
+def test_a_link_name_has_its_route_from_1_6() -> None:
+    route = match_legacy("DELETE", "/containers/web/db")
+    assert route is not None and route.key == "DELETE /containers/{parent}/{alias}"
+    assert route.params("/containers/web/db") == {"parent": "web", "alias": "db"}
+    assert not route.exists_in(Version(1, 5)) and route.exists_in(Version(1, 6)) and route.exists_in(Version(1, 9))
+    assert match_legacy("DELETE", "/containers/web").key == "DELETE /containers/{id}"  # type: ignore[union-attr]
+
+
+def test_an_unknown_link_is_named_as_2013_daemons_named_it_only_when_removing_a_link() -> None:
+    context = Context("DELETE", "/containers/{parent}/{alias}", {}, Version(1, 9), Version(1, 41))
+    assert unknown_link_as_2013("No such container: web/nope\n", context) == "No such container: web/nope\n"
+    note_link_removal({"v": "False", "link": "True"}, context)  # docker-py 0.x's spelling
+    assert unknown_link_as_2013("No such container: web/nope\n", context) == "No such link: web/nope\n"
+    assert unknown_link_as_2013({"message": "No such container: web/nope"}, context) == {
+        "message": "No such link: web/nope"}
+    assert unknown_link_as_2013("Cannot get parent /web for link name /web/x\n", context).startswith("Cannot")
+
+
+def _context(memory: Memory) -> Context:
+    return Context("DELETE", "/containers/{parent}/{alias}", {}, Version(1, 9), Version(1, 41),
+                   upstream_kind="podman", memory=memory)
+
+
+def _drive(emulation: Any, answers: dict[str, Answer]) -> tuple[list[Any], Any]:
+    calls: list[Any] = []
+    answer = None
+    try:
+        while True:
+            step = emulation.send(answer) if calls else next(emulation)
+            calls.append(step)
+            answer = answers[f"{step.method} {step.path.split('?')[0]}"] if isinstance(step, Call) else None
+    except StopIteration as stop:
+        return calls, stop.value
+
+
+def test_a_link_set_up_on_podman_is_remembered_then_removed_once() -> None:
+    memory = Memory()
+    start = Context("POST", "/containers/{id}/start", {"id": "web1"}, Version(1, 9), Version(1, 41),
+                    upstream_kind="podman", memory=memory)
+    _drive(start_with_host_config(LegacyRequest("POST", {"id": "web1"}, {}, {"Links": ["/pg:db"]}, start)), {
+        "GET /containers/web1/json": Answer(200, {"Name": "/web", "State": {}, "Config": {}, "HostConfig": {}}),
+        "GET /containers/pg/json": Answer(200, {"Id": "pg1", "Config": {}, "NetworkSettings": {}}),
+        "POST /containers/web1/rename": Answer(204, None),
+        "POST /containers/create": Answer(201, {"Id": "web2"}),
+        "DELETE /containers/web1": Answer(204, None),
+    })
+    assert memory.links == {"web2": {"db": "pg1"}}
+    inspect = {"GET /containers/web/json": Answer(200, {"Id": "web2"})}
+    request = LegacyRequest("DELETE", {"parent": "web", "alias": "db"}, {"v": "False", "link": "True"}, None,
+                            _context(memory))
+    calls, result = _drive(link_removal_without_links(request), inspect)
+    assert calls == [Call("GET", "/containers/web/json")] and result == Reply(204)
+    assert memory.links == {"web2": {}}
+    _, again = _drive(link_removal_without_links(request), inspect)
+    assert again == Reply(404, "No such link: web/db")
+
+
+def test_without_link_the_container_the_link_names_is_removed() -> None:
+    memory = Memory(links={"web2": {"db": "pg1"}})
+    request = LegacyRequest("DELETE", {"parent": "web", "alias": "db"}, {"v": "1"}, None, _context(memory))
+    _, result = _drive(link_removal_without_links(request), {"GET /containers/web/json": Answer(200, {"Id": "web2"})})
+    assert result == Pass("DELETE", "/containers/pg1?v=1", as_endpoint="DELETE /containers/{id}")
+    unknown = LegacyRequest("DELETE", {"parent": "nobody", "alias": "db"}, {}, None, _context(memory))
+    _, result = _drive(link_removal_without_links(unknown), {"GET /containers/nobody/json": Answer(404, {})})
+    assert result == Reply(404, "No such container: nobody/db")
