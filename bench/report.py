@@ -205,7 +205,8 @@ def format_table(run: Run, scenario: str, title: str, rows: list[tuple[str, str,
 
 
 def is_floor(run: Run) -> bool:
-    return "floor_list50" in run
+    """run.py marks a run on the floor daemon; older results are told by their floor scenarios."""
+    return bool(run.get("floor")) or any(key in run for key, _, _ in FLOOR_TABLES)
 
 
 def targets_of(run: Run) -> list[Target]:
@@ -214,11 +215,13 @@ def targets_of(run: Run) -> list[Target]:
 
 def format_run(run: Run, number: int) -> str:
     parts = [f"=== run {number} ({run['reps']} interleaved repetitions; medians) ==="]
-    if is_floor(run):
-        parts += [format_table(run, *table) for table in FLOOR_TABLES]
-        parts.append(f"7. pure translation on a 1.44 floor (dockerd 28.5 as Docker 29.0; best of 5)\n"
-                     + format_rows(run["core"]))
-        parts.append("targets\n" + "\n".join(target.describe(run) for target in FLOOR_TARGETS))
+    if is_floor(run):  # run.py --only may leave any of these out
+        parts += [format_table(run, *table) for table in FLOOR_TABLES if table[0] in run]
+        if "core" in run:
+            parts.append(f"7. pure translation on a 1.44 floor (dockerd 28.5 as Docker 29.0; best of 5)\n"
+                         + format_rows(run["core"]))
+        parts.append("targets\n" + "\n".join(target.describe(run) for target in FLOOR_TARGETS
+                                               if target.measured(run)))
         return "\n\n".join(parts)
     for scenario, title, rows in TABLES:
         if scenario in run:  # run.py --only leaves some out
@@ -263,6 +266,23 @@ CHART_BARS = [("ping_c1", "rps", "_ping c=1 req/s"), ("ping_c32", "rps", "_ping 
               ("load_chunked", "mb_per_s", "load MB/s"), ("build_chunked", "mb_per_s", "build ctx MB/s")]
 
 
+def chart_variants(runs: list[Run], bars: list[tuple[str, str, str]]) -> list[str]:
+    """The variants measured in the charted scenarios but direct (the 1.0 line): the relays, then each
+    apiproxy tree (this one, then the baselines) at the daemon's version and at each client version."""
+    found = {variant for run in runs for scenario, _, _ in bars for variant in run.get(scenario, {})}
+    relays = [name for name in ("socat", "splice", "kernel") if name in found]
+    trees = sorted({name.split(" ")[0] for name in found if name.startswith("apiproxy")},
+                   key=lambda tree: (tree != "apiproxy", tree))
+    return relays + [name for tree in trees
+                     for name in sorted((n for n in found if n.split(" ")[0] == tree), key=_version_order)]
+
+
+def _version_order(name: str) -> tuple[int, ...]:
+    """apiproxy first, then its client versions newest first (v1.41 before v1.24, v1.9 before v1.4)."""
+    _, _, version = name.partition(" v")
+    return (0,) if not version else (1, *(-int(part) for part in version.split(".")))
+
+
 def chart(runs: list[Run], path: str) -> str | None:
     """Ratios against direct, one panel per run; None if matplotlib is missing."""
     try:
@@ -273,10 +293,10 @@ def chart(runs: list[Run], path: str) -> str | None:
     except ImportError:
         return "matplotlib is not installed (pip install -e .[bench]): no chart written"
     bars = FLOOR_BARS if is_floor(runs[0]) else CHART_BARS
-    baselines = sorted({name for run in runs for name in run.get("ping_c1", ()) if name.startswith("apiproxy@")})
-    variants = ["socat", "splice", "kernel", "apiproxy", *baselines, "apiproxy v1.9", "apiproxy v1.4", "apiproxy v1.5",
-                "apiproxy v1.41", "apiproxy v1.24"]
-    variants = [v for v in variants if any(v in run.get(scenario, {}) for run in runs for scenario, _, _ in bars)]
+    bars = [bar for bar in bars if any(bar[0] in run for run in runs)]  # run.py --only
+    variants = chart_variants(runs, bars)
+    if not variants:
+        return "no scenario with a chart bar was measured: no chart written"
     figure, axes = plt.subplots(len(runs), 1, figsize=(11, 4 * len(runs)), squeeze=False)
     width = 0.8 / len(variants)
     for index, (run, axis) in enumerate(zip(runs, axes[:, 0])):

@@ -12,7 +12,8 @@ per run with the targets met or missed, writes the results as JSON and a PNG
 chart of ratios into --out, and removes everything it started. With --baseline
 REV, apiproxy as of that git revision (checked out in a temporary worktree) is
 one more target, named apiproxy@<short rev>, in every scenario apiproxy's
-modern requests are in: the two trees side by side.
+modern requests are in, and in the floor scenarios at the floor and below it
+(when that revision serves clients below the floor): the two trees side by side.
 
 With --upstream dockerd-28.5 the daemon is Debian sid's dockerd 28.5 with sid's
 containerd, as tests/run fetches and unpacks it (`tests/run --fetch`, cached),
@@ -144,6 +145,8 @@ def floor_daemon() -> Any:
 # The benchmark -------------------------------------------------------------------
 
 BULK_STEPS = ("save", "export", "load_chunked", "load_length", "build_chunked", "build_length")
+MODERN_STEPS = ("ping_c1", "ping_c32", "list50", "big_list", "attach", "events", "memory", "core", *BULK_STEPS)
+FLOOR_STEPS = ("floor_list50", "floor_images", "floor_create", "core")
 
 
 def prepare(daemon: Any, settings: Any, only: set[str] | None) -> Any:
@@ -177,8 +180,8 @@ def one_run(daemon: Any, loadgen: str, settings: Any, number: int, core_client: 
 
     targets = start_targets(daemon, number, baseline)
     bench = Bench(daemon, targets, loadgen, settings, log)
-    run: dict[str, Any] = {"reps": settings.reps}
     floor = daemon.api != API
+    run: dict[str, Any] = {"reps": settings.reps, "floor": floor}
     try:
         floor_steps = [("floor_list50", "F1. containers/json limit=50",
                         lambda: bench.floor_list("/containers/json?all=1&limit=50")),
@@ -296,8 +299,8 @@ def main() -> int:
     parser.add_argument("--upstream", choices=UPSTREAMS, default=UPSTREAMS[0],
                         help=f"dockerd-28.5: sid's dockerd at the {FLOOR} floor, with the floor scenarios")
     parser.add_argument("--only", metavar="KEYS",
-                        help="comma-separated scenarios to run (ping_c1, ping_c32, list50, big_list, attach, "
-                             f"events, memory, core, {', '.join(BULK_STEPS)}; bulk = all of the last six)")
+                        help=f"comma-separated scenarios to run ({', '.join(MODERN_STEPS)}; bulk = all of the "
+                             f"last six; with --upstream dockerd-28.5: {', '.join(FLOOR_STEPS)})")
     parser.add_argument("--sizes", choices=("full", "quick"),
                         help="bulk sizes regardless of --quick (full: a 500 MB image, 1 GB export and context)")
     parser.add_argument("--out", default=BUILD, help=f"where results JSON and chart go (default {BUILD})")
@@ -323,6 +326,10 @@ def main() -> int:
     if options.only:
         only = {key.strip() for key in options.only.split(",")}
         only = (only - {"bulk"}) | (set(BULK_STEPS) if "bulk" in only else set())
+        steps = FLOOR_STEPS if options.upstream == "dockerd-28.5" else MODERN_STEPS
+        if only - set(steps):
+            parser.error(f"--only {', '.join(sorted(only - set(steps)))}: not a scenario on {options.upstream} "
+                         f"(these are: {', '.join(steps)})")
     loadgen = build_loadgen()
     baseline = add_baseline(options.baseline) if options.baseline else None
     daemon = floor_daemon() if options.upstream == "dockerd-28.5" else Daemon()

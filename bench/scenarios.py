@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from daemon import API, IMAGE, Daemon, UnixHTTPConnection, expect
+from daemon import API, IMAGE, Daemon, UnixHTTPConnection, call, expect
 from targets import Target, cpu_seconds, rss_kib, tree_cpu_seconds
 
 Samples = dict[str, dict[str, list[float]]]
@@ -235,9 +235,22 @@ class Bench:
     # Floor: clients below the daemon's floor climb to it; clients at it pass through -----
 
     def floor_variants(self, below: str) -> list[Variant]:
-        """The daemon's floor version direct and through apiproxy, and a client `below` it."""
-        return [Variant("direct", "direct", self.daemon.api), Variant("apiproxy", "apiproxy", self.daemon.api),
-                Variant(f"apiproxy v{below}", "apiproxy", f"/v{below}")]
+        """The daemon's floor version direct and through each apiproxy (a baseline too), and a client `below`
+        it through each apiproxy that serves it (a baseline older than the floor work forwards it as is,
+        and the daemon refuses it: left out, with a note)."""
+        api = self.daemon.api
+        variants = [Variant("direct", "direct", api)]
+        for name in self.targets:
+            if not name.startswith("apiproxy"):
+                continue
+            variants.append(Variant(name, name, api))
+            climbing = Variant(f"{name} v{below}", name, f"/v{below}")
+            status, answer = call(self.targets[name].sock, "GET", f"{climbing.prefix}/containers/json?limit=1")
+            if status == 200:
+                variants.append(climbing)
+            else:
+                self.log(f"{climbing.name} left out: it answered {status} {answer[:200]!r}")
+        return variants
 
     def floor_list(self, path: str) -> Samples:
         keep = ("rps", "p50_us", "p99_us", "dockerd_cpu_pct", "proxy_cpu_pct")

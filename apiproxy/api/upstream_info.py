@@ -20,8 +20,9 @@ class UpstreamInfo:
     version: str  # the product's own version, for the log
     api_version: Version | None  # None: a daemon too old to say (Docker 0.3-0.5)
     min_api_version: Version | None
-    # The profile of a daemon release that dropped answers at every API version ("docker29"),
-    # applied to every client below the versions it names; None for every other daemon.
+    # The profile of the newest daemon release that changed answers at every API version ("docker25",
+    # "docker29": it includes the older ones), applied to every request sent below the versions it
+    # names; None for every other daemon.
     release: str | None = None
 
     @property
@@ -46,19 +47,30 @@ def _version_or_none(value: Any) -> Version | None:
 
 
 DOCKER29_API = Version(1, 52)  # Docker 29.0's ApiVersion: a build that names no release is placed by it
+# The releases that changed answers at every API version, oldest first: (first release, its first
+# ApiVersion, profile in schemas/upstreams/). A daemon gets the newest it has reached, which includes
+# the older ones (release_profiles).
+RELEASES = ((25, Version(1, 44), "docker25"), (29, DOCKER29_API, "docker29"))
 
 
 @lru_cache(maxsize=64)  # asked for every translated request, of the one daemon
 def choose_release(kind: str, version: str, api_version: Version | None) -> str | None:
-    """A daemon's release profile: "docker29" for Docker 29 and later, which dropped fields at
-    every API version (schemas/upstreams/docker29.json); Podman never.  The release is the
-    version's first number; a build that names none ("dev") is placed by its ApiVersion."""
+    """A daemon's release profile: "docker25" for Docker 25-28, "docker29" for Docker 29 and later
+    (schemas/upstreams/); Podman never.  The release is the version's first number; a build that
+    names none ("dev") is placed by its ApiVersion."""
     if kind != "docker":
         return None
     major = re.match(r"v?(\d+)\.", version)
-    if major is not None:
-        return "docker29" if int(major.group(1)) >= 29 else None
-    return "docker29" if api_version is not None and api_version >= DOCKER29_API else None
+    reached = [name for first, api, name in RELEASES
+               if (int(major.group(1)) >= first if major is not None else api_version is not None
+                   and api_version >= api)]
+    return reached[-1] if reached else None
+
+
+def release_profiles(release: str) -> tuple[str, ...]:
+    """The profiles a release's daemons get, oldest first: its own and every older release's."""
+    names = [name for _, _, name in RELEASES]
+    return tuple(names[:names.index(release) + 1]) if release in names else (release,)
 
 
 def parse_upstream_info(body: dict[str, Any]) -> UpstreamInfo:

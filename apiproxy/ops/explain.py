@@ -149,8 +149,8 @@ def _heading(question: Question, exchange: ChainExchange) -> list[str]:
         lines.append(f"API {version} is below the daemon's floor: the request climbs the version changes to "
                      f"{exchange.target}, and its answer comes back down")
     elif not is_legacy(version):
-        lines.append(f"API {version} is one the daemon accepts; its release ({question.daemon_version}) dropped "
-                     f"answers at every version, which apiproxy gives back")
+        lines.append(f"API {version} is one the daemon accepts; its release ({question.daemon_version}) changed "
+                     f"answers at every version, which apiproxy gives back as earlier releases answered")
     if not route.exists_in(version):
         lived = f"{route.since}-{route.until}" if route.until < Version(1, 99) else f"{route.since} on"
         lines.append(f"note: the endpoint is of API {lived}; apiproxy translates it all the same")

@@ -226,6 +226,7 @@ def markdown(targets: list[tuple[str, Version, str]] = MATRIX_TARGETS,
            f"Swarm endpoints (\\*) are {SWARM_NOTE.split(': ', 1)[1]}.", ""]
     for title, floor in floors:
         out += _modern_markdown(title, floor)
+    out += _release_markdown("docker25", "Docker 25")
     out += _release_markdown("docker29", "Docker 29")
     out += ["## Clients of API 1.0–1.9 (2013)", "",
             "These go at the target version (the highest apiproxy translates to that the daemon accepts), with",
@@ -254,14 +255,25 @@ def _example(floor: tuple[str, Version], version: Version = Version(1, 30), endp
             f"column `{spans[column]}`: **{letter}**")
 
 
+_RELEASE_LEADS = {
+    "docker25": ("answers it changed at every version",
+                 "Docker 25 changed some answers at every API version, with no version gate. Requests that climb to 1.44\n"
+                 "cross them in `schemas/changes/1.44.json`; on a daemon whose floor is lower (Docker 25–28, 29.3 on)\n"
+                 "apiproxy gives the earlier answers back (`schemas/upstreams/docker25.json`) to every request sent\n"
+                 "below the version in the second column, clients the daemon accepts included:"),
+    "docker29": ("answers it dropped at every version",
+                 "Docker 29 also stopped sending some fields at every API version. apiproxy gives them back\n"
+                 "(`schemas/upstreams/docker29.json`, chosen by the daemon's release) to every client below the\n"
+                 "version in the second column, clients the daemon accepts included:"),
+}
+
+
 def _release_markdown(profile: str, title: str) -> list[str]:
-    """What a daemon release dropped at every API version, which apiproxy gives back to every client (of
-    1.0 on) below each entry's `below`, whatever the floor: the release profile, as a table."""
+    """What a daemon release changed or dropped at every API version, which apiproxy gives back to every
+    client (of 1.0 on) below each entry's `below`, whatever the floor: the release profile, as a table."""
     entries = load_json(f"upstreams/{profile}.json")["changes"]
-    out = [f"### {title}: answers it dropped at every version", "",
-           f"{title} also stopped sending some fields at every API version. apiproxy gives them back",
-           f"(`schemas/upstreams/{profile}.json`, chosen by the daemon's release) to every client below the",
-           "version in the second column, clients the daemon accepts included:", "",
+    heading, lead = _RELEASE_LEADS[profile]
+    out = [f"### {title}: {heading}", "", *lead.split("\n"), "",
            "| endpoint | below | what apiproxy gives back |", "| --- | :-: | --- |"]
     for entry in entries:
         what = entry["description"].replace("|", "\\|")

@@ -40,7 +40,7 @@ import apiproxy.translation.steps.states  # noqa: F401
 import apiproxy.translation.steps.streams  # noqa: F401
 import apiproxy.translation.steps.system  # noqa: F401
 from apiproxy.api.datafiles import load_json, schemas_dir
-from apiproxy.api.upstream_info import is_legacy
+from apiproxy.api.upstream_info import is_legacy, release_profiles
 from apiproxy.api.versions import Version, parse_version
 from apiproxy.translation import registry
 from apiproxy.translation.document import MISSING, ChangeError, Context, get, pop, put, replace_each, select
@@ -341,20 +341,20 @@ def profile(kind: str, endpoint: str | None, upstream_api: Version) -> tuple[End
 @lru_cache(maxsize=4096)
 def release_profile(name: str, endpoint: str | None, upstream_api: Version | None,
                     sent_at: Version) -> tuple[EndpointChange, ...]:
-    """What a daemon release (`docker29`) stopped doing at every API version, for a request sent
-    at `sent_at`: applied after the chain and the kind's profile, for legacy and modern clients alike
-    (each entry's `below` says which versions the daemons before that release answered so)."""
-    found = _profile(name)
-    return tuple(change for change in found.for_endpoint(endpoint)
-                 if _holds(change, upstream_api, sent_at)) if found else ()
+    """What a daemon release (`docker29`, with the older releases it includes: docker25) changed at
+    every API version, for a request sent at `sent_at`: applied after the chain and the kind's profile,
+    for legacy and modern clients alike (each entry's `below` says which versions the daemons before
+    that release answered so). Oldest release first: an answer meets the newest first."""
+    return tuple(change for release in release_profiles(name) if (found := _profile(release))
+                 for change in found.for_endpoint(endpoint) if _holds(change, upstream_api, sent_at))
 
 
 @lru_cache(maxsize=None)
 def release_ceiling(name: str) -> Version | None:
-    """The version from which a release's profile restores nothing (docker29: 1.52); None: no such profile
+    """The version from which a release's profiles restore nothing (docker29: 1.52); None: no such profile
     or an entry for every version."""
-    found = _profile(name)
-    belows = [change.below for change in found.endpoints] if found else []
+    found = [profile for release in release_profiles(name) if (profile := _profile(release))]
+    belows = [change.below for profile in found for change in profile.endpoints]
     return None if not belows or None in belows else max(below for below in belows if below is not None)
 
 

@@ -34,12 +34,15 @@ DOCKER_28 = parse_upstream_info(_version("28.5.2", "1.51", "1.44"))
     ("29.1.3", "1.52", "Engine", "docker29"),
     ("29.3.0-rc.1", "1.54", "Engine", "docker29"),
     ("30.0.0", "1.56", "Engine", "docker29"),
-    ("28.5.2", "1.51", "Engine", None),
+    ("28.5.2", "1.51", "Engine", "docker25"),  # what Docker 25 changed at every version (docker25.json)
+    ("25.0.0", "1.44", "Engine", "docker25"),
+    ("24.0.9", "1.43", "Engine", None),
     ("20.10.24+dfsg1", "1.41", "Engine", None),
     ("1.13.1", "1.26", "Engine", None),
     ("0.7.0", "1.7", "Engine", None),
     ("dev", "1.52", "Engine", "docker29"),  # a build naming no release: placed by its ApiVersion
-    ("dev", "1.51", "Engine", None),
+    ("dev", "1.51", "Engine", "docker25"),
+    ("dev", "1.43", "Engine", None),
     ("29.0.0", "1.52", "Podman Engine", None),  # Podman never, whatever it calls itself
     ("5.4.0", "1.41", "Podman Engine", None),
 ])
