@@ -2,7 +2,8 @@
 
 A `Splice` moves one direction of one connection pair: a hijacked stream until its end of file,
 or a body of known length, or a chunked body whose chunk-size lines Python reads (the payloads
-stay in the kernel). It works on duplicates of the two transports' descriptors, registered with
+stay in the kernel), or a legacy client's demultiplexed stream whose 8-byte frame headers Python
+reads, or an answer read until its connection closes (re-chunked when the client's is chunked). It works on duplicates of the two transports' descriptors, registered with
 the reactor under their own numbers, so each transport keeps its own registration (Twisted may
 still read the sink socket for the other direction) and is handed back when a body ends.
 
@@ -16,8 +17,9 @@ import fcntl
 import os
 import socket
 import sys
+import termios
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.internet import tcp
 from twisted.internet.interfaces import IPullProducer, IReactorFDSet, IReadDescriptor, IWriteDescriptor
@@ -26,7 +28,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from apiproxy.shell.sending import send_held
-from apiproxy.wire.http1 import LAST_CHUNK, ChunkedDecoder, ProtocolError
+from apiproxy.wire.http1 import LAST_CHUNK, ProtocolError
 
 log = Logger(namespace="apiproxy.splicing")
 
@@ -38,6 +40,21 @@ MALFORMED = "malformed chunked body"
 _FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
+
+
+class PayloadFraming(Protocol):
+    """Framing read in Python between payloads moved in the kernel: http1.ChunkedDecoder, or
+    steps/streams.Demultiplex (a legacy attach's frame headers)."""
+
+    @property
+    def done(self) -> bool: ...
+
+    @property
+    def payload_left(self) -> int: ...
+
+    def take_framing(self, data: bytes) -> int: ...
+
+    def payload_moved(self, count: int) -> None: ...
 
 
 class _SinkError(Exception):
@@ -125,20 +142,24 @@ class _WhenWritten:
 class Splice:
     """One direction: `source`'s bytes to `sink` through a pipe, until the end of the body or the stream.
 
-    `length`: a body of that many bytes; `decoder`: a chunked body from where the decoder stands
-    (its chunk-size lines are read in Python, re-encoded to the sink when `chunked_out`); neither:
-    a raw stream until the source's end of file. `moved(n)` reports payload bytes
+    `length`: a body of that many bytes; `decoder`: a framed body from where the decoder stands
+    (its chunk-size lines or frame headers are read in Python; chunks re-encoded to the sink when
+    `chunked_out`); neither: a raw stream until the source's end of file, sent as chunks of what
+    the socket holds when `chunked_out`. `until_eof`: the source's end of file ends it, whatever
+    its framing (a demultiplexed stream). `moved(n)` reports payload bytes
     taken from the source; `ended()` the end passed on whole; `failed(reason, at_source)` anything
     else (`at_source`: the source ended early, failed or sent bad framing; else the sink failed).
     """
 
     def __init__(self, reactor: IReactorFDSet, source: Any, sink: Any, *, moved: Callable[[int], None],
                  ended: Callable[[], None], failed: Callable[[str, bool], None], length: int | None = None,
-                 decoder: ChunkedDecoder | None = None, chunked_out: bool = False) -> None:
+                 decoder: PayloadFraming | None = None, chunked_out: bool = False, until_eof: bool = False) -> None:
         self.reactor, self.source, self.sink = reactor, source, sink
         self.moved, self.ended, self.failed = moved, ended, failed
         self.length, self.decoder, self.chunked_out = length, decoder, chunked_out
-        self.payload = length  # bytes the source still owes before the next framing (None: unbounded)
+        self.until_eof = until_eof or (length is None and decoder is None)
+        self.rechunk = length is None and decoder is None and chunked_out  # chunks of what the socket holds
+        self.payload = 0 if self.rechunk else length  # bytes the source owes before the next framing (None: unbounded)
         self.framing_out = b""  # chunk framing for the sink, written into the pipe in order
         self.in_pipe = 0
         self.source_done = False  # end of file, or the whole body taken
@@ -273,8 +294,9 @@ class Splice:
         self.moved(got)
         if self.payload is not None:
             self.payload -= got
-            if self.decoder is not None:
-                self.decoder.payload_moved(got)
+            if self.decoder is not None or self.rechunk:
+                if self.decoder is not None:
+                    self.decoder.payload_moved(got)
                 if self.payload == 0 and self.chunked_out:
                     self._add_framing(b"\r\n")
             elif self.payload == 0:
@@ -284,7 +306,8 @@ class Splice:
         return got == want or self.payload == 0
 
     def _read_framing(self) -> bool:
-        assert self.decoder is not None
+        if self.decoder is None:
+            return self._next_chunk()
         try:
             seen = self.source_socket.recv(PEEK, socket.MSG_PEEK)
         except BlockingIOError:
@@ -301,6 +324,22 @@ class Splice:
         elif self.decoder.payload_left:
             self.payload = self.decoder.payload_left
             self._chunk_header(self.payload)
+        return True
+
+    def _next_chunk(self) -> bool:
+        """An answer read until close, to a chunked sink: the next chunk is what the socket holds now."""
+        try:
+            seen = self.source_socket.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return False
+        if not seen:
+            self.source_done = True
+            self._add_framing(LAST_CHUNK)
+            return False
+        held = int.from_bytes(fcntl.ioctl(self.source_socket.fileno(), termios.FIONREAD, b"\0\0\0\0"),
+                              sys.byteorder, signed=True)
+        self.payload = max(1, min(held, self.capacity))
+        self._chunk_header(self.payload)
         return True
 
     def _chunk_header(self, size: int) -> None:
@@ -323,8 +362,12 @@ class Splice:
         return not self.framing_out
 
     def _source_ended(self) -> None:
-        if self.length is None and self.decoder is None:
+        if self.until_eof and not self.rechunk:
             self.source_done = True  # a raw stream's end: passed on once the pipe is empty
+            return
+        if self.rechunk and self.payload == 0:  # between two chunks: the answer's end
+            self.source_done = True
+            self._add_framing(LAST_CHUNK)
             return
         self._cut_short(ENDED_EARLY)
 
