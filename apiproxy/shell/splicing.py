@@ -19,7 +19,7 @@ import socket
 import sys
 import termios
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from twisted.internet import tcp
 from twisted.internet.interfaces import IPullProducer, IReactorFDSet, IReadDescriptor, IWriteDescriptor
@@ -28,7 +28,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from apiproxy.shell.sending import send_held
-from apiproxy.wire.http1 import LAST_CHUNK, ProtocolError
+from apiproxy.wire.http1 import LAST_CHUNK, ChunkedDecoder, ProtocolError
 
 log = Logger(namespace="apiproxy.splicing")
 
@@ -159,6 +159,14 @@ class Splice:
         self.length, self.decoder, self.chunked_out = length, decoder, chunked_out
         self.until_eof = until_eof or (length is None and decoder is None)
         self.rechunk = length is None and decoder is None and chunked_out  # chunks of what the socket holds
+        # Chunked in and out: the daemon's (or client's) own chunk lines pass as they are, spliced with
+        # the payload after them once Python has checked them, rather than read and written again.
+        self.verbatim = chunked_out and isinstance(decoder, ChunkedDecoder)
+        self.through = 0  # checked framing bytes at the head of the source, spliced before the payload
+        self.crlf_owed = False  # the sink's last payload still lacks its CRLF (it comes with the next line)
+        # Part of the current chunk's framing was taken already (by Python before the splice, or a
+        # line not whole in one look): that chunk's framing is written anew, not passed.
+        self.line_taken = isinstance(decoder, ChunkedDecoder) and not (decoder.payload_left or decoder.between_chunks)
         self.payload = 0 if self.rechunk else length  # bytes the source owes before the next framing (None: unbounded)
         self.framing_out = b""  # chunk framing for the sink, written into the pipe in order
         self.in_pipe = 0
@@ -214,7 +222,7 @@ class Splice:
     @property
     def at_boundary(self) -> bool:
         """What the sink got ends where a piece of its framing ends (between two chunks)."""
-        return not self.payload and not self.in_pipe and not self.framing_out
+        return not self.payload and not self.in_pipe and not self.framing_out and not self.crlf_owed
 
     @property
     def sink_slow(self) -> bool:
@@ -278,7 +286,7 @@ class Splice:
         if self.payload == 0:  # a chunked body between two payloads
             return self._read_framing()
         room = self.capacity - self.in_pipe
-        want = room if self.payload is None else min(room, self.payload)
+        want = room if self.payload is None else min(room, self.through + self.payload)
         if want <= 0:
             self.pipe_full = True
             return False
@@ -291,13 +299,20 @@ class Splice:
             self._source_ended()
             return False
         self.in_pipe += got
+        if self.through:
+            framing = min(got, self.through)
+            self.through -= framing
+            got -= framing
+            want -= framing
         self.moved(got)
         if self.payload is not None:
             self.payload -= got
             if self.decoder is not None or self.rechunk:
                 if self.decoder is not None:
                     self.decoder.payload_moved(got)
-                if self.payload == 0 and self.chunked_out:
+                if self.payload == 0 and self.verbatim:
+                    self.crlf_owed = True
+                elif self.payload == 0 and self.chunked_out:
                     self._add_framing(b"\r\n")
             elif self.payload == 0:
                 self.source_done = True
@@ -316,6 +331,8 @@ class Splice:
             self._source_ended()
             return False
         used = self.decoder.take_framing(seen)
+        if self.verbatim:
+            return self._pass_framing(seen[:used])
         self.source_socket.recv(used)  # what was peeked is there: this takes it without blocking
         if self.decoder.done:
             self.source_done = True
@@ -324,6 +341,29 @@ class Splice:
         elif self.decoder.payload_left:
             self.payload = self.decoder.payload_left
             self._chunk_header(self.payload)
+        return True
+
+    def _pass_framing(self, framing: bytes) -> bool:
+        """Chunk lines the decoder checked, to the sink as the source wrote them, spliced with the
+        payload they announce. The body's end (its trailers are dropped) and a chunk whose lines
+        came in several looks are taken, and their framing written anew."""
+        assert self.decoder is not None
+        left = self.decoder.payload_left
+        if left and not self.line_taken:
+            self.through, self.payload, self.crlf_owed = len(framing), left, False
+            return True
+        self.source_socket.recv(len(framing))  # what was peeked is there: this takes it without blocking
+        end = b"\r\n" if self.crlf_owed else b""
+        if self.decoder.done:
+            self.source_done = True
+            self._add_framing(end + LAST_CHUNK)
+        elif left:
+            self.payload = left
+            self._add_framing(end + b"%x\r\n" % left)
+        else:
+            self.line_taken = True
+            return True
+        self.crlf_owed = self.line_taken = False
         return True
 
     def _next_chunk(self) -> bool:

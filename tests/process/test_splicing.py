@@ -128,7 +128,13 @@ class _Daemon(socketserver.StreamRequestHandler):
             offset = 0 if chunked else piece
             while offset < len(data):
                 part = data[offset:offset + piece]
-                self.connection.sendall(b"%x;ext=1\r\n%s\r\n" % (len(part), part) if chunked else part)
+                if chunked and query.get("split"):  # each chunk's line in two writes, apart in time
+                    line = b"%x;ext=1\r\n" % len(part)
+                    self.connection.sendall(line[:2])
+                    time.sleep(0.002)
+                    self.connection.sendall(line[2:] + part + b"\r\n")
+                else:
+                    self.connection.sendall(b"%x;ext=1\r\n%s\r\n" % (len(part), part) if chunked else part)
                 offset += piece
                 if query.get("pause"):
                     time.sleep(0.001)  # the source runs dry now and then: EAGAIN on apiproxy's side
@@ -332,6 +338,25 @@ def test_export_through_a_full_pipe_and_a_dry_source(proxy: tuple[Apiproxy, bool
                     time.sleep(0.05)  # a slow reader, now and then
             assert (dechunk(bytes(body)) if chunked else bytes(body)) == pattern(size)
             assert (b"Transfer-Encoding: chunked" in head) == bool(chunked), head
+
+
+def test_chunk_lines_cut_across_reads_pass_whole(proxy: tuple[Apiproxy, bool]) -> None:
+    """The daemon writes each chunk-size line in two pieces: apiproxy reads the line in several
+    looks and still gives the client each chunk whole, then the last chunk without the trailer."""
+    running, _ = proxy
+    size = 2 << 20
+    sock = connect(running.sock)
+    with sock:
+        for _ in range(2):  # kept alive: the second answer starts where the first ended
+            sock.sendall(b"GET /v1.41/containers/c/export?size=%d&piece=%d&split=1&chunked=1 HTTP/1.1\r\n"
+                         b"Host: d\r\n\r\n" % (size, 100000))
+            head, rest = read_head(sock)
+            body = bytearray(rest)
+            while not body.endswith(b"\r\n0\r\n\r\n"):
+                more = sock.recv(1 << 16)
+                assert more
+                body += more
+            assert dechunk(bytes(body)) == pattern(size)
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
