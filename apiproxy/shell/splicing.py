@@ -35,6 +35,7 @@ log = Logger(namespace="apiproxy.splicing")
 AVAILABLE = sys.platform.startswith("linux") and hasattr(os, "splice")
 PIPE_SIZE = 1 << 20  # asked for; the kernel may give less (fs.pipe-max-size)
 PEEK = 64  # bytes looked at for a chunk-size line; longer lines take several looks
+LOOK_FRAMES = 8192  # bytes looked at for a demultiplexed stream's frame header, and the small frames after it
 ENDED_EARLY = "the connection ended in the middle of the body"
 MALFORMED = "malformed chunked body"
 _FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
@@ -146,17 +147,19 @@ class Splice:
     (its chunk-size lines or frame headers are read in Python; chunks re-encoded to the sink when
     `chunked_out`); neither: a raw stream until the source's end of file, sent as chunks of what
     the socket holds when `chunked_out`. `until_eof`: the source's end of file ends it, whatever
-    its framing (a demultiplexed stream). `moved(n)` reports payload bytes
+    its framing (a demultiplexed stream). `look`: bytes peeked at for framing; above PEEK, the
+    payloads it holds whole are written to the pipe from Python rather than spliced. `moved(n)` reports payload bytes
     taken from the source; `ended()` the end passed on whole; `failed(reason, at_source)` anything
     else (`at_source`: the source ended early, failed or sent bad framing; else the sink failed).
     """
 
     def __init__(self, reactor: IReactorFDSet, source: Any, sink: Any, *, moved: Callable[[int], None],
                  ended: Callable[[], None], failed: Callable[[str, bool], None], length: int | None = None,
-                 decoder: PayloadFraming | None = None, chunked_out: bool = False, until_eof: bool = False) -> None:
+                 decoder: PayloadFraming | None = None, chunked_out: bool = False, until_eof: bool = False,
+                 look: int = PEEK) -> None:
         self.reactor, self.source, self.sink = reactor, source, sink
         self.moved, self.ended, self.failed = moved, ended, failed
-        self.length, self.decoder, self.chunked_out = length, decoder, chunked_out
+        self.length, self.decoder, self.chunked_out, self.look = length, decoder, chunked_out, look
         self.until_eof = until_eof or (length is None and decoder is None)
         self.rechunk = length is None and decoder is None and chunked_out  # chunks of what the socket holds
         self.payload = 0 if self.rechunk else length  # bytes the source owes before the next framing (None: unbounded)
@@ -309,14 +312,26 @@ class Splice:
         if self.decoder is None:
             return self._next_chunk()
         try:
-            seen = self.source_socket.recv(PEEK, socket.MSG_PEEK)
+            seen = self.source_socket.recv(self.look, socket.MSG_PEEK)
         except BlockingIOError:
             return False
         if not seen:
             self._source_ended()
             return False
-        used = self.decoder.take_framing(seen)
+        used, inline = self.decoder.take_framing(seen), []
+        # Payloads the look holds whole go on with the framing, through Python: for frames of a few
+        # bytes (a line of output each) one look and one write beat four system calls a frame.
+        while self.look > PEEK and not self.decoder.done and 0 < self.decoder.payload_left <= len(seen) - used:
+            size = self.decoder.payload_left
+            inline.append(b"%x\r\n%s\r\n" % (size, seen[used:used + size]) if self.chunked_out
+                          else seen[used:used + size])
+            self.decoder.payload_moved(size)
+            self.moved(size)
+            used += size
+            used += self.decoder.take_framing(seen[used:])
         self.source_socket.recv(used)  # what was peeked is there: this takes it without blocking
+        if inline:
+            self._add_framing(b"".join(inline))
         if self.decoder.done:
             self.source_done = True
             if self.chunked_out:
