@@ -3,9 +3,10 @@
 A `Splice` moves one direction of one connection pair: a hijacked stream until its end of file,
 or a body of known length, or a chunked body whose chunk-size lines Python reads (the payloads
 stay in the kernel), or a legacy client's demultiplexed stream whose 8-byte frame headers Python
-reads, or an answer read until its connection closes (re-chunked when the client's is chunked). It works on duplicates of the two transports' descriptors, registered with
-the reactor under their own numbers, so each transport keeps its own registration (Twisted may
-still read the sink socket for the other direction) and is handed back when a body ends.
+reads, or an answer read until its connection closes (re-chunked when the client's is chunked).
+It works on duplicates of the two transports' descriptors, registered with the reactor under
+their own numbers, so each transport keeps its own registration (Twisted may still read the sink
+socket for the other direction) and is handed back when a body ends.
 
 Back-pressure is the pipe's: the source is read only while the pipe has room, the sink is
 watched only while the pipe holds bytes. Whatever the sink's transport still holds (an answer's
@@ -148,9 +149,10 @@ class Splice:
     `chunked_out`); neither: a raw stream until the source's end of file, sent as chunks of what
     the socket holds when `chunked_out`. `until_eof`: the source's end of file ends it, whatever
     its framing (a demultiplexed stream). `look`: bytes peeked at for framing; above PEEK, the
-    payloads it holds whole are written to the pipe from Python rather than spliced. `moved(n)` reports payload bytes
-    taken from the source; `ended()` the end passed on whole; `failed(reason, at_source)` anything
-    else (`at_source`: the source ended early, failed or sent bad framing; else the sink failed).
+    payloads it holds whole are written to the pipe from Python rather than spliced. `moved(n)`
+    reports payload bytes taken from the source; `ended()` the end passed on whole;
+    `failed(reason, at_source)` anything else (`at_source`: the source ended early, failed or sent
+    bad framing; else the sink failed).
     """
 
     def __init__(self, reactor: IReactorFDSet, source: Any, sink: Any, *, moved: Callable[[int], None],
