@@ -318,7 +318,8 @@ def one_gib_stream(sock: str, version: str) -> int:
     """A container writing 1 GiB of zeros, attached before its start, read to the end: the bytes that came."""
     client = Client(sock, False, random.Random())
     created = client.expect("POST", f"/v{version}/containers/create", 201, {
-        "Image": IMAGE, "Cmd": ["dd", "if=/dev/zero", "bs=1M", f"count={GIB >> 20}"], "Tty": version != "1.5",
+        "Image": IMAGE, "Cmd": ["sh", "-c", f"dd if=/dev/zero bs=1M count={GIB >> 20} 2>/dev/null"],
+        "Tty": version != "1.5",  # a TTY merges stderr: dd's summary kept out of the stream
         "AttachStdout": True})
     container = created["Id"]
     try:
@@ -383,12 +384,15 @@ def volume(sock: str, pid: int, gigabytes: float) -> list[tuple[str, bool]]:
             ("RSS flat: at most 10 MB above its value after the first GiB", rss_end - warm <= 10 * 1024)]
 
 
-def attaches(sock: str, daemon: Daemon, pid: int, total: int, clients: int) -> list[tuple[str, bool]]:
+def attaches(sock: str, daemon: Daemon, pid: int | None, total: int, clients: int,
+             container: str | None = None) -> list[tuple[str, bool]]:
+    """`total` attaches on `sock`; `pid` None: the daemon's own socket (v1.41 only), the control."""
     lines = 1000
     expected = "".join(f"{n}\n" for n in range(1, lines + 1)).encode()
-    container = daemon.create({"Cmd": ["seq", "1", str(lines)], "AttachStdout": True})
-    expect(daemon.sock, "POST", f"{API}/containers/{container}/start", 204)
-    expect(daemon.sock, "POST", f"{API}/containers/{container}/wait", 200)
+    if container is None:
+        container = daemon.create({"Cmd": ["seq", "1", str(lines)], "AttachStdout": True})
+        expect(daemon.sock, "POST", f"{API}/containers/{container}/start", 204)
+        expect(daemon.sock, "POST", f"{API}/containers/{container}/wait", 200)
     counter, failures, lock = [0], [], threading.Lock()
 
     def one(version: str) -> None:
@@ -401,10 +405,11 @@ def attaches(sock: str, daemon: Daemon, pid: int, total: int, clients: int) -> l
         if output != expected:
             raise RuntimeError(f"v{version}: {len(output)} bytes, {len(expected)} expected ({len(data)} read)")
 
-    for version in ("1.41", "1.5"):  # warm: the first requests build caches
+    versions = ("1.41", "1.5") if pid is not None else ("1.41", "1.41")
+    for version in versions:  # warm: the first requests build caches
         one(version)
     time.sleep(1)
-    fds_start = fd_count(pid)
+    fds_start = fd_count(pid) if pid is not None else 0
     started = time.monotonic()
 
     def worker() -> None:
@@ -415,9 +420,9 @@ def attaches(sock: str, daemon: Daemon, pid: int, total: int, clients: int) -> l
                 counter[0] += 1
                 number = counter[0]
             try:
-                one("1.5" if number % 2 else "1.41")
-            except Exception as error:
-                failures.append(f"{type(error).__name__}: {error}")
+                one(versions[number % 2])
+            except Exception as error:  # a RuntimeError names the version
+                failures.append(str(error) if isinstance(error, RuntimeError) else f"{type(error).__name__}: {error}")
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     for thread in threads:
@@ -425,12 +430,18 @@ def attaches(sock: str, daemon: Daemon, pid: int, total: int, clients: int) -> l
     for thread in threads:
         thread.join()
     seconds = time.monotonic() - started
+    by_version = Counter(failure.split(":")[0] for failure in failures)
+    if pid is None:
+        print(f"\ncontrol, on the daemon's own socket: {total:,} attaches at v1.41 ({clients} at once) in "
+              f"{seconds:.0f} s, {len(failures)} with output missing" + (f"; first: {failures[0]}" if failures else ""))
+        return []
     deadline = time.monotonic() + 10
     while fd_count(pid) != fds_start and time.monotonic() < deadline:
         time.sleep(0.2)  # the last connections' closes
     fds_end = fd_count(pid)
     print(f"\n{total:,} finished attaches ({clients} at once, v1.41 and v1.5 by turns) in {seconds:.0f} s "
-          f"({total / seconds:.0f}/s), {len(failures)} failed" + (f"; first: {failures[0]}" if failures else ""))
+          f"({total / seconds:.0f}/s), {len(failures)} failed {dict(by_version)}"
+          + (f"; first: {failures[0]}" if failures else ""))
     print(f"apiproxy file descriptors: {fds_start} before, {fds_end} after")
     if fds_end != fds_start:
         print("apiproxy's open files:", Counter(_describe_fd(pid, fd) for fd in os.listdir(f"/proc/{pid}/fd")))
@@ -460,7 +471,12 @@ def main() -> int:
             if options.volume_gb:
                 checks += volume(sock, process.pid, options.volume_gb)
             if options.attaches:
-                checks += attaches(sock, daemon, process.pid, options.attaches, min(options.clients, 16))
+                clients = min(options.clients, 16)
+                container = daemon.create({"Cmd": ["seq", "1", "1000"], "AttachStdout": True})
+                expect(daemon.sock, "POST", f"{API}/containers/{container}/start", 204)
+                expect(daemon.sock, "POST", f"{API}/containers/{container}/wait", 200)
+                attaches(daemon.sock, daemon, None, options.attaches, clients, container)  # the daemon alone
+                checks += attaches(sock, daemon, process.pid, options.attaches, clients, container)
             checks.append(("apiproxy alive", process.poll() is None))
             return verdict(checks)
         context = prepare(daemon)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import socket
 import sys
 import termios
@@ -88,7 +89,12 @@ def _pipe() -> tuple[int, int, int]:
     return read_end, write_end, fcntl.fcntl(write_end, _F_GETPIPE_SZ)
 
 
-@implementer(IReadDescriptor)
+# The reactor finds a descriptor's watcher by its number when it hands out the events of one poll:
+# a splice that ends and one that begins while it does so may use the same number, and the new
+# watcher gets the old one's events (a write event to a reader, a hang-up that is not its own).
+# So each takes both kinds of event, and a hang-up is believed only when the socket confirms it.
+
+@implementer(IReadDescriptor, IWriteDescriptor)
 class _Source:
     def __init__(self, owner: Splice, fd: int) -> None:
         self.owner, self.fd = owner, fd
@@ -102,11 +108,14 @@ class _Source:
     def doRead(self) -> None:
         self.owner.source_ready()
 
+    def doWrite(self) -> None:
+        pass  # another watcher's event, once of this number
+
     def connectionLost(self, reason: Failure) -> None:
         self.owner.source_lost(reason)
 
 
-@implementer(IWriteDescriptor)
+@implementer(IReadDescriptor, IWriteDescriptor)
 class _Sink:
     def __init__(self, owner: Splice, fd: int) -> None:
         self.owner, self.fd = owner, fd
@@ -117,11 +126,14 @@ class _Sink:
     def logPrefix(self) -> str:
         return "splice-sink"
 
+    def doRead(self) -> None:
+        pass  # another watcher's event, once of this number
+
     def doWrite(self) -> None:
         self.owner.sink_ready()
 
     def connectionLost(self, reason: Failure) -> None:
-        self.owner.lost(reason, at_source=False)
+        self.owner.sink_lost(reason)
 
 
 @implementer(IPullProducer)
@@ -207,11 +219,32 @@ class Splice:
         self._pump()
 
     def source_lost(self, reason: Failure) -> None:
-        """The reactor saw the source hang up: read what is left, then it is an end or a failure."""
-        self._reading = False  # the reactor stopped watching it
+        """The reactor saw the source hang up: read what is left, then it is an end or a failure;
+        or the socket says it was not its own hang-up, and the splice goes on."""
+        self._reading = False  # the reactor stopped watching it; _pump watches it again if it goes on
         self._pump()
-        if not self.stopped and not self.source_done:
+        if self.stopped or self.source_done:
+            return
+        try:
+            seen = self.source_socket.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return  # nothing wrong with it
+        except OSError:
             self.lost(reason)
+            return
+        if not seen:  # its end, while the pipe is full: passed on (or told, for a body) once it drains
+            self._source_ended()
+            self._pump()
+
+    def sink_lost(self, reason: Failure) -> None:
+        """The reactor saw the sink hang up: a failure if the socket says so, else the splice goes on."""
+        self._writing = False  # the reactor stopped watching it; _pump watches it again if it goes on
+        poller = select.poll()
+        poller.register(self.sink_fd, select.POLLOUT)
+        if any(events & (select.POLLHUP | select.POLLERR) for _, events in poller.poll(0)):
+            self.lost(reason, at_source=False)
+        else:
+            self._pump()
 
     def lost(self, reason: Failure, at_source: bool = True) -> None:
         self._fail(f"the connection was lost: {reason.getErrorMessage()}", at_source)
