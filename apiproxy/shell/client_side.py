@@ -33,7 +33,7 @@ from apiproxy.ops.metrics import (HIJACKED_STREAMS, SPLICED_TO_CLIENT, SPLICED_T
 from apiproxy.shell.daemon import Daemon, describe_failure
 from apiproxy.shell.sending import (ReadingSwitch, close_when_written, one_send_per_turn, send_held, tune_transport,
                                    unread_by_peer, write)
-from apiproxy.shell.splicing import MALFORMED, Splice, can_splice
+from apiproxy.shell.splicing import LOOK_FRAMES, MALFORMED, PEEK, Splice, can_splice
 from apiproxy.shell.upstream_side import UpstreamConnection, UpstreamState
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.routing import Addressed, Forward, Refuse, Settings, address, plan
@@ -756,6 +756,9 @@ class ClientConnection(Protocol):
             self.factory.clock.callLater(self.HEAD_READ_POLL, self._look_for_head_read, deadline)
             return
         held, self.head_unread = self.head_unread, None
+        # The splice begins after every byte read meanwhile has gone the copying way: begun in its
+        # place, it would send what the socket holds now before the bytes of the events after it.
+        held.sort(key=lambda event: event == self.raw_stream_begun)
         with one_send_per_turn():
             for event in held:
                 event()
@@ -804,7 +807,7 @@ class ClientConnection(Protocol):
         self._release()
         if not self.upstream_ended:
             self._new_splice(upstream.transport, self.transport, self._stream_to_client, self.upstream_half_closed,
-                             self._stream_failed, decoder=demux, until_eof=True)
+                             self._stream_failed, decoder=demux, until_eof=True, look=LOOK_FRAMES if demux else PEEK)
         if not self.client_half_closed:
             self._new_splice(self.transport, upstream.transport, self._stream_to_daemon, self._client_stream_ended,
                              self._stream_failed)

@@ -3,9 +3,10 @@
 A `Splice` moves one direction of one connection pair: a hijacked stream until its end of file,
 or a body of known length, or a chunked body whose chunk-size lines Python reads (the payloads
 stay in the kernel), or a legacy client's demultiplexed stream whose 8-byte frame headers Python
-reads, or an answer read until its connection closes (re-chunked when the client's is chunked). It works on duplicates of the two transports' descriptors, registered with
-the reactor under their own numbers, so each transport keeps its own registration (Twisted may
-still read the sink socket for the other direction) and is handed back when a body ends.
+reads, or an answer read until its connection closes (re-chunked when the client's is chunked).
+It works on duplicates of the two transports' descriptors, registered with the reactor under
+their own numbers, so each transport keeps its own registration (Twisted may still read the sink
+socket for the other direction) and is handed back when a body ends.
 
 Back-pressure is the pipe's: the source is read only while the pipe has room, the sink is
 watched only while the pipe holds bytes. Whatever the sink's transport still holds (an answer's
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import socket
 import sys
 import termios
@@ -35,6 +37,7 @@ log = Logger(namespace="apiproxy.splicing")
 AVAILABLE = sys.platform.startswith("linux") and hasattr(os, "splice")
 PIPE_SIZE = 1 << 20  # asked for; the kernel may give less (fs.pipe-max-size)
 PEEK = 64  # bytes looked at for a chunk-size line; longer lines take several looks
+LOOK_FRAMES = 8192  # bytes looked at for a demultiplexed stream's frame header, and the small frames after it
 ENDED_EARLY = "the connection ended in the middle of the body"
 MALFORMED = "malformed chunked body"
 _FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
@@ -86,7 +89,12 @@ def _pipe() -> tuple[int, int, int]:
     return read_end, write_end, fcntl.fcntl(write_end, _F_GETPIPE_SZ)
 
 
-@implementer(IReadDescriptor)
+# The reactor finds a descriptor's watcher by its number when it hands out the events of one poll:
+# a splice that ends and one that begins while it does so may use the same number, and the new
+# watcher gets the old one's events (a write event to a reader, a hang-up that is not its own).
+# So each takes both kinds of event, and a hang-up is believed only when the socket confirms it.
+
+@implementer(IReadDescriptor, IWriteDescriptor)
 class _Source:
     def __init__(self, owner: Splice, fd: int) -> None:
         self.owner, self.fd = owner, fd
@@ -100,11 +108,14 @@ class _Source:
     def doRead(self) -> None:
         self.owner.source_ready()
 
+    def doWrite(self) -> None:
+        pass  # another watcher's event, once of this number
+
     def connectionLost(self, reason: Failure) -> None:
         self.owner.source_lost(reason)
 
 
-@implementer(IWriteDescriptor)
+@implementer(IReadDescriptor, IWriteDescriptor)
 class _Sink:
     def __init__(self, owner: Splice, fd: int) -> None:
         self.owner, self.fd = owner, fd
@@ -115,11 +126,14 @@ class _Sink:
     def logPrefix(self) -> str:
         return "splice-sink"
 
+    def doRead(self) -> None:
+        pass  # another watcher's event, once of this number
+
     def doWrite(self) -> None:
         self.owner.sink_ready()
 
     def connectionLost(self, reason: Failure) -> None:
-        self.owner.lost(reason, at_source=False)
+        self.owner.sink_lost(reason)
 
 
 @implementer(IPullProducer)
@@ -146,17 +160,20 @@ class Splice:
     (its chunk-size lines or frame headers are read in Python; chunks re-encoded to the sink when
     `chunked_out`); neither: a raw stream until the source's end of file, sent as chunks of what
     the socket holds when `chunked_out`. `until_eof`: the source's end of file ends it, whatever
-    its framing (a demultiplexed stream). `moved(n)` reports payload bytes
-    taken from the source; `ended()` the end passed on whole; `failed(reason, at_source)` anything
-    else (`at_source`: the source ended early, failed or sent bad framing; else the sink failed).
+    its framing (a demultiplexed stream). `look`: bytes peeked at for framing; above PEEK, the
+    payloads it holds whole are written to the pipe from Python rather than spliced. `moved(n)`
+    reports payload bytes taken from the source; `ended()` the end passed on whole;
+    `failed(reason, at_source)` anything else (`at_source`: the source ended early, failed or sent
+    bad framing; else the sink failed).
     """
 
     def __init__(self, reactor: IReactorFDSet, source: Any, sink: Any, *, moved: Callable[[int], None],
                  ended: Callable[[], None], failed: Callable[[str, bool], None], length: int | None = None,
-                 decoder: PayloadFraming | None = None, chunked_out: bool = False, until_eof: bool = False) -> None:
+                 decoder: PayloadFraming | None = None, chunked_out: bool = False, until_eof: bool = False,
+                 look: int = PEEK) -> None:
         self.reactor, self.source, self.sink = reactor, source, sink
         self.moved, self.ended, self.failed = moved, ended, failed
-        self.length, self.decoder, self.chunked_out = length, decoder, chunked_out
+        self.length, self.decoder, self.chunked_out, self.look = length, decoder, chunked_out, look
         self.until_eof = until_eof or (length is None and decoder is None)
         self.rechunk = length is None and decoder is None and chunked_out  # chunks of what the socket holds
         # Chunked in and out: the daemon's (or client's) own chunk lines pass as they are, spliced with
@@ -210,11 +227,32 @@ class Splice:
         self._pump()
 
     def source_lost(self, reason: Failure) -> None:
-        """The reactor saw the source hang up: read what is left, then it is an end or a failure."""
-        self._reading = False  # the reactor stopped watching it
+        """The reactor saw the source hang up: read what is left, then it is an end or a failure;
+        or the socket says it was not its own hang-up, and the splice goes on."""
+        self._reading = False  # the reactor stopped watching it; _pump watches it again if it goes on
         self._pump()
-        if not self.stopped and not self.source_done:
+        if self.stopped or self.source_done:
+            return
+        try:
+            seen = self.source_socket.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return  # nothing wrong with it
+        except OSError:
             self.lost(reason)
+            return
+        if not seen:  # its end, while the pipe is full: passed on (or told, for a body) once it drains
+            self._source_ended()
+            self._pump()
+
+    def sink_lost(self, reason: Failure) -> None:
+        """The reactor saw the sink hang up: a failure if the socket says so, else the splice goes on."""
+        self._writing = False  # the reactor stopped watching it; _pump watches it again if it goes on
+        poller = select.poll()
+        poller.register(self.sink_fd, select.POLLOUT)
+        if any(events & (select.POLLHUP | select.POLLERR) for _, events in poller.poll(0)):
+            self.lost(reason, at_source=False)
+        else:
+            self._pump()
 
     def lost(self, reason: Failure, at_source: bool = True) -> None:
         self._fail(f"the connection was lost: {reason.getErrorMessage()}", at_source)
@@ -324,16 +362,28 @@ class Splice:
         if self.decoder is None:
             return self._next_chunk()
         try:
-            seen = self.source_socket.recv(PEEK, socket.MSG_PEEK)
+            seen = self.source_socket.recv(self.look, socket.MSG_PEEK)
         except BlockingIOError:
             return False
         if not seen:
             self._source_ended()
             return False
-        used = self.decoder.take_framing(seen)
-        if self.verbatim:
-            return self._pass_framing(seen[:used])
+        if self.verbatim:  # a chunked body passed on chunked (looks of PEEK bytes: no payload inline)
+            return self._pass_framing(seen[:self.decoder.take_framing(seen)])
+        used, inline = self.decoder.take_framing(seen), []
+        # Payloads the look holds whole go on with the framing, through Python: for frames of a few
+        # bytes (a line of output each) one look and one write beat four system calls a frame.
+        while self.look > PEEK and not self.decoder.done and 0 < self.decoder.payload_left <= len(seen) - used:
+            size = self.decoder.payload_left
+            inline.append(b"%x\r\n%s\r\n" % (size, seen[used:used + size]) if self.chunked_out
+                          else seen[used:used + size])
+            self.decoder.payload_moved(size)
+            self.moved(size)
+            used += size
+            used += self.decoder.take_framing(seen[used:])
         self.source_socket.recv(used)  # what was peeked is there: this takes it without blocking
+        if inline:
+            self._add_framing(b"".join(inline))
         if self.decoder.done:
             self.source_done = True
             if self.chunked_out:
