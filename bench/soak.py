@@ -2,6 +2,8 @@
 """apiproxy under a bounded soak, beside the daemon's own socket: one command, as root, from a checkout.
 
     python3 bench/soak.py [--clients 64] [--seconds 120]
+    python3 bench/soak.py --volume-gb 10     # issue 15: RSS over 10 GB of spliced streams
+    python3 bench/soak.py --attaches 10000   # issue 15: no fd left after 10,000 finished attaches
 
 Starts a private dockerd (as bench/run.py does) and apiproxy in front of it, then runs the same mix
 twice, first on the daemon's own socket, then through apiproxy: CLIENTS threads, each on its own
@@ -12,6 +14,15 @@ byte, and bounded event streams. Through apiproxy, half the calls speak 2013 ver
 errors per kind, bytes checked, and apiproxy's file descriptors and RSS at start, at the end while
 clients are connected, and after they closed. Targets: no error through apiproxy that the direct
 run does not also show, every stream byte-exact, fds back to the start value ±2, RSS growth ≤ 10 MB.
+
+The two modes of issue 15 run through apiproxy alone (default configuration: splice on, access log
+on). --volume-gb moves that many GB through attach streams of 1 GiB each (`dd` of /dev/zero),
+two at a time, by turns a v1.41 TTY stream (spliced as it is) and a v1.5 stream (frames
+demultiplexed: headers read in Python, payloads spliced), each counted to its last byte; apiproxy's
+RSS is sampled every second. Target: RSS flat (≤ 10 MB above its value after the first GB).
+--attaches makes that many finished attaches (logs=1, stream=0: a stopped container's 3,893 bytes
+of output, 1,000 lines, replayed, hijacked and spliced, then closed by the daemon), by turns at v1.41 and
+v1.5, CLIENTS at once, each checked byte for byte. Target: apiproxy's fds back to their start value.
 """
 from __future__ import annotations
 
@@ -34,7 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import run as bench  # noqa: E402  (bootstrap: packages, virtualenv)
-from daemon import API, IMAGE, Daemon, UnixHTTPConnection, wait_for_socket  # noqa: E402
+from daemon import API, IMAGE, Daemon, UnixHTTPConnection, expect, wait_for_socket  # noqa: E402
 from targets import rss_kib  # noqa: E402
 
 ATTACH_LINES = 20000  # `seq 1 20000`: 108,894 bytes a stream, known in advance
@@ -279,11 +290,172 @@ def stop(process: subprocess.Popen[bytes] | None, daemon: Daemon) -> None:
     daemon.stop()
 
 
+# Issue 15's soak targets: volume through spliced streams, and many finished attaches ----------------------
+
+GIB = 1 << 30
+
+
+def _hijack(sock: str, version: str, path: str) -> tuple[socket.socket, bytes]:
+    """A hijacked attach opened as clients of `version` open it (1.41 asks for the upgrade, 1.5 does not)."""
+    stream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stream.settimeout(300)
+    stream.connect(sock)
+    upgrade = "Connection: Upgrade\r\nUpgrade: tcp\r\n" if version != "1.5" else ""
+    stream.sendall(f"POST /v{version}/{path} HTTP/1.1\r\nHost: docker\r\n{upgrade}Content-Length: 0\r\n\r\n".encode())
+    received = bytearray()
+    while b"\r\n\r\n" not in received:
+        chunk = stream.recv(65536)
+        if not chunk:
+            raise RuntimeError("the attach closed before its head")
+        received += chunk
+    head, _, rest = bytes(received).partition(b"\r\n\r\n")
+    if not head.startswith((b"HTTP/1.1 101", b"HTTP/1.1 200")):
+        raise RuntimeError(f"attach answered {head[:60]!r}")
+    return stream, rest
+
+
+def one_gib_stream(sock: str, version: str) -> int:
+    """A container writing 1 GiB of zeros, attached before its start, read to the end: the bytes that came."""
+    client = Client(sock, False, random.Random())
+    created = client.expect("POST", f"/v{version}/containers/create", 201, {
+        "Image": IMAGE, "Cmd": ["sh", "-c", f"dd if=/dev/zero bs=1M count={GIB >> 20} 2>/dev/null"],
+        "Tty": version != "1.5",  # a TTY merges stderr: dd's summary kept out of the stream
+        "AttachStdout": True})
+    container = created["Id"]
+    try:
+        stream, rest = _hijack(sock, version, f"containers/{container}/attach?stream=1&stdout=1")
+        with stream:
+            client.expect("POST", f"/v{version}/containers/{container}/start", 204, {} if version == "1.5" else None)
+            count, buffer = len(rest), bytearray(1 << 20)
+            while got := stream.recv_into(buffer):
+                count += got
+        return count
+    finally:
+        client.call("DELETE", f"/v{version}/containers/{container}?force=1")
+        client.connection.close()
+
+
+def volume(sock: str, pid: int, gigabytes: float) -> list[tuple[str, bool]]:
+    streams = max(2, int(gigabytes + 0.999))
+    samples: list[tuple[float, int, int]] = []  # (seconds, GiB done, RSS KiB)
+    done, failures, lock, finished = [0], [], threading.Lock(), threading.Event()
+    started = time.monotonic()
+
+    def sample() -> None:
+        while not finished.wait(1.0):
+            samples.append((time.monotonic() - started, done[0], rss_kib(pid)))
+
+    def worker(number: int) -> None:
+        for index in range(number, streams, 2):
+            version = "1.41" if index % 2 else "1.5"
+            try:
+                began = time.monotonic()
+                count = one_gib_stream(sock, version)
+                print(f"  a v{version} stream: {count / (time.monotonic() - began) / 1e6:.0f} MB/s", flush=True)
+                if count != GIB:
+                    raise RuntimeError(f"{count} bytes, {GIB} expected")
+                with lock:
+                    done[0] += 1
+            except Exception as error:
+                failures.append(f"v{version}: {type(error).__name__}: {error}")
+
+    rss_start = rss_kib(pid)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(2)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    finished.set()
+    seconds = time.monotonic() - started
+    rss_end = rss_kib(pid)
+    warm = next((rss for _, gib, rss in samples if gib >= 1), rss_start)
+    peak = max([rss for _, _, rss in samples] + [rss_end])
+    moved = done[0] * GIB
+    print(f"\n{done[0]} streams of 1 GiB ({moved / 1e9:.1f} GB) in {seconds:.0f} s "
+          f"({moved / seconds / 1e6:.0f} MB/s for two at once), {len(failures)} failed"
+          + (f"; first: {failures[0]}" if failures else ""))
+    print(f"apiproxy RSS: {rss_start / 1024:.1f} MiB at start, {warm / 1024:.1f} MiB after the first GiB, "
+          f"{peak / 1024:.1f} MiB at most, {rss_end / 1024:.1f} MiB at the end")
+    for at, gib, rss in samples[::max(1, len(samples) // 12)]:
+        print(f"  {at:6.0f} s  {gib:3} GiB done  {rss / 1024:6.1f} MiB")
+    return [(f"{gigabytes:g} GB through spliced streams, every stream whole", not failures and moved >= gigabytes * 1e9),
+            ("RSS flat: at most 10 MB above its value after the first GiB", rss_end - warm <= 10 * 1024)]
+
+
+def attaches(sock: str, daemon: Daemon, pid: int | None, total: int, clients: int,
+             container: str | None = None) -> list[tuple[str, bool]]:
+    """`total` attaches on `sock`; `pid` None: the daemon's own socket (v1.41 only), the control."""
+    lines = 1000
+    expected = "".join(f"{n}\n" for n in range(1, lines + 1)).encode()
+    if container is None:
+        container = daemon.create({"Cmd": ["seq", "1", str(lines)], "AttachStdout": True})
+        expect(daemon.sock, "POST", f"{API}/containers/{container}/start", 204)
+        expect(daemon.sock, "POST", f"{API}/containers/{container}/wait", 200)
+    counter, failures, lock = [0], [], threading.Lock()
+
+    def one(version: str) -> None:
+        stream, rest = _hijack(sock, version, f"containers/{container}/attach?logs=1&stream=0&stdout=1")
+        with stream:
+            data = bytearray(rest)
+            while chunk := stream.recv(262144):
+                data += chunk
+        output = bytes(data) if version == "1.5" else demultiplex(bytes(data))
+        if output != expected:
+            raise RuntimeError(f"v{version}: {len(output)} bytes, {len(expected)} expected ({len(data)} read)")
+
+    versions = ("1.41", "1.5") if pid is not None else ("1.41", "1.41")
+    for version in versions:  # warm: the first requests build caches
+        one(version)
+    time.sleep(1)
+    fds_start = fd_count(pid) if pid is not None else 0
+    started = time.monotonic()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if counter[0] >= total:
+                    return
+                counter[0] += 1
+                number = counter[0]
+            try:
+                one(versions[number % 2])
+            except Exception as error:  # a RuntimeError names the version
+                failures.append(str(error) if isinstance(error, RuntimeError) else f"{type(error).__name__}: {error}")
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.monotonic() - started
+    by_version = Counter(failure.split(":")[0] for failure in failures)
+    if pid is None:
+        print(f"\ncontrol, on the daemon's own socket: {total:,} attaches at v1.41 ({clients} at once) in "
+              f"{seconds:.0f} s, {len(failures)} with output missing" + (f"; first: {failures[0]}" if failures else ""))
+        return []
+    deadline = time.monotonic() + 10
+    while fd_count(pid) != fds_start and time.monotonic() < deadline:
+        time.sleep(0.2)  # the last connections' closes
+    fds_end = fd_count(pid)
+    print(f"\n{total:,} finished attaches ({clients} at once, v1.41 and v1.5 by turns) in {seconds:.0f} s "
+          f"({total / seconds:.0f}/s), {len(failures)} failed {dict(by_version)}"
+          + (f"; first: {failures[0]}" if failures else ""))
+    print(f"apiproxy file descriptors: {fds_start} before, {fds_end} after")
+    if fds_end != fds_start:
+        print("apiproxy's open files:", Counter(_describe_fd(pid, fd) for fd in os.listdir(f"/proc/{pid}/fd")))
+    return [(f"{total:,} attaches, each byte-exact", not failures),
+            ("no fd left: back to the start value", fds_end == fds_start)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--only", action="append", metavar="KIND", help="only these kinds of call (repeatable)")
+    parser.add_argument("--volume-gb", type=float, metavar="GB", help="issue 15: GB through spliced attach streams")
+    parser.add_argument("--attaches", type=int, metavar="N", help="issue 15: N finished attaches, then the fds")
     options = parser.parse_args()
     if options.only:
         MIX[:] = [(kind, weight) for kind, weight in MIX if kind.__name__ in options.only]
@@ -292,6 +464,21 @@ def main() -> int:
     process = None
     try:
         daemon.start()
+        if options.volume_gb or options.attaches:
+            daemon.import_image()
+            process, sock = start_apiproxy(daemon)
+            checks = []
+            if options.volume_gb:
+                checks += volume(sock, process.pid, options.volume_gb)
+            if options.attaches:
+                clients = min(options.clients, 16)
+                container = daemon.create({"Cmd": ["seq", "1", "1000"], "AttachStdout": True})
+                expect(daemon.sock, "POST", f"{API}/containers/{container}/start", 204)
+                expect(daemon.sock, "POST", f"{API}/containers/{container}/wait", 200)
+                attaches(daemon.sock, daemon, None, options.attaches, clients, container)  # the daemon alone
+                checks += attaches(sock, daemon, process.pid, options.attaches, clients, container)
+            checks.append(("apiproxy alive", process.poll() is None))
+            return verdict(checks)
         context = prepare(daemon)
         direct = soak(daemon.sock, False, options.clients, options.seconds, context)
         report("direct (the daemon's own socket, API 1.41)", direct, options.seconds)

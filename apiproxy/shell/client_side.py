@@ -33,10 +33,11 @@ from apiproxy.ops.metrics import (HIJACKED_STREAMS, SPLICED_TO_CLIENT, SPLICED_T
 from apiproxy.shell.daemon import Daemon, describe_failure
 from apiproxy.shell.sending import (ReadingSwitch, close_when_written, one_send_per_turn, send_held, tune_transport,
                                    unread_by_peer, write)
-from apiproxy.shell.splicing import MALFORMED, Splice, can_splice
+from apiproxy.shell.splicing import LOOK_FRAMES, MALFORMED, PEEK, Splice, can_splice
 from apiproxy.shell.upstream_side import UpstreamConnection, UpstreamState
 from apiproxy.translation.exchange import Exchange
 from apiproxy.translation.routing import Addressed, Forward, Refuse, Settings, address, plan
+from apiproxy.translation.steps.streams import Demultiplex
 from apiproxy.translation.transforms import Transform, TranslationError, WholeJson, close_pieces, feed_pieces
 from apiproxy.wire import http1
 from apiproxy.wire.http1 import (CHUNKED, NO_BODY, SPLICED, UNTIL_CLOSE, BodyLength, BodyReader, Headers, ProtocolError,
@@ -151,6 +152,7 @@ class ClientConnection(Protocol):
         # The stream's first events for the client, held until it has read the 101/hijack head (see _head_alone).
         self.head_unread: list[Callable[[], None]] | None = None
         self.body_splice: Splice | None = None  # of the request body
+        self.demux_pending = False  # a legacy stream spliced once its first bytes say whether it is framed
 
     # Client bytes ---------------------------------------------------------
 
@@ -517,16 +519,19 @@ class ClientConnection(Protocol):
 
     def splice_answer(self, upstream: UpstreamConnection, length: int | None,
                       decoder: http1.ChunkedDecoder | None) -> bool:
-        """The rest of a pass-through answer, daemon socket to client socket in the kernel: True if so."""
+        """The rest of a pass-through answer, daemon socket to client socket in the kernel: True if so.
+        Neither `length` nor `decoder`: an answer read until the daemon closes, passed on as it is or
+        (to an HTTP/1.1 client) in chunks of what the socket holds."""
+        framed_by_eof = decoder is None and length is None
         if upstream is not self.upstream or self.response_transform is not None or self.held_error is not None \
                 or self.response_framing == NO_BODY or not self._may_splice() \
-                or (decoder is None and (length is None or length < SPLICED_BODY_MIN)) \
-                or (decoder is not None and self.response_framing not in (CHUNKED, UNTIL_CLOSE)):
+                or (decoder is None and length is not None and length < SPLICED_BODY_MIN) \
+                or ((decoder is not None or framed_by_eof) and self.response_framing not in (CHUNKED, UNTIL_CLOSE)):
             return False
         if self._upstream_switch is not None:
             cast(IConsumer, self.transport).unregisterProducer()
-        framing = {"decoder": decoder, "chunked_out": self.response_framing == CHUNKED} if decoder \
-            else {"length": length}
+        framing: dict[str, Any] = {"decoder": decoder, "chunked_out": self.response_framing == CHUNKED} \
+            if decoder or framed_by_eof else {"length": length}
         splice = self._new_splice(upstream.transport, self.transport, self._answer_moved,
                                   lambda: self._answer_spliced(upstream),
                                   lambda reason, at_source: self._answer_failed(upstream, splice, reason, at_source),
@@ -753,6 +758,9 @@ class ClientConnection(Protocol):
             self.factory.clock.callLater(self.HEAD_READ_POLL, self._look_for_head_read, deadline)
             return
         held, self.head_unread = self.head_unread, None
+        # The splice begins after every byte read meanwhile has gone the copying way: begun in its
+        # place, it would send what the socket holds now before the bytes of the events after it.
+        held.sort(key=lambda event: event == self.raw_stream_begun)
         with one_send_per_turn():
             for event in held:
                 event()
@@ -772,16 +780,28 @@ class ClientConnection(Protocol):
         if data:
             SPLICED_TO_CLIENT.inc(len(data))
             self._send(data)
+        if self.demux_pending:
+            self.raw_stream_begun()
 
     def raw_stream_begun(self) -> None:
         """The daemon's side of a hijacked stream is spliced now: both directions move in the kernel
-        when nothing needs changing (no legacy demultiplexing, no websocket)."""
+        when nothing needs changing (no websocket). A legacy client's demultiplexed stream too: its
+        frame headers are read in Python, their payloads spliced; once its first bytes have told."""
         if self._after_head(self.raw_stream_begun):
             return
         upstream = self.upstream
-        if self.state != SPLICE or upstream is None or self.to_client is not None or self.to_upstream is not None \
+        self.demux_pending = False
+        if self.state != SPLICE or upstream is None or self.to_upstream is not None \
                 or self.splices or not self._may_splice():
             return
+        demux = self.to_client if isinstance(self.to_client, Demultiplex) else None
+        if self.to_client is not None and demux is None:
+            return  # bytes Python changes
+        if demux is not None and demux.framed is None:
+            self.demux_pending = not self.upstream_ended  # tried again as its bytes come
+            return
+        if demux is not None and not demux.framed:
+            self.to_client = demux = None  # a TTY's raw stream: the client takes it as it is
         for consumer in (self.transport, upstream.transport):
             if cast(Any, consumer).producer is not None:
                 cast(IConsumer, consumer).unregisterProducer()
@@ -789,7 +809,7 @@ class ClientConnection(Protocol):
         self._release()
         if not self.upstream_ended:
             self._new_splice(upstream.transport, self.transport, self._stream_to_client, self.upstream_half_closed,
-                             self._stream_failed)
+                             self._stream_failed, decoder=demux, until_eof=True, look=LOOK_FRAMES if demux else PEEK)
         if not self.client_half_closed:
             self._new_splice(self.transport, upstream.transport, self._stream_to_daemon, self._client_stream_ended,
                              self._stream_failed)
@@ -822,6 +842,7 @@ class ClientConnection(Protocol):
         if self._after_head(self.upstream_half_closed):
             return
         self.upstream_ended = True
+        self.demux_pending = False
         if self.to_client is not None:
             self._send(self.to_client.close())
             self.to_client = None

@@ -2,9 +2,11 @@
 
 A `Splice` moves one direction of one connection pair: a hijacked stream until its end of file,
 or a body of known length, or a chunked body whose chunk-size lines Python reads (the payloads
-stay in the kernel). It works on duplicates of the two transports' descriptors, registered with
-the reactor under their own numbers, so each transport keeps its own registration (Twisted may
-still read the sink socket for the other direction) and is handed back when a body ends.
+stay in the kernel), or a legacy client's demultiplexed stream whose 8-byte frame headers Python
+reads, or an answer read until its connection closes (re-chunked when the client's is chunked).
+It works on duplicates of the two transports' descriptors, registered with the reactor under
+their own numbers, so each transport keeps its own registration (Twisted may still read the sink
+socket for the other direction) and is handed back when a body ends.
 
 Back-pressure is the pipe's: the source is read only while the pipe has room, the sink is
 watched only while the pipe holds bytes. Whatever the sink's transport still holds (an answer's
@@ -14,10 +16,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import socket
 import sys
+import termios
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, cast
 
 from twisted.internet import tcp
 from twisted.internet.interfaces import IPullProducer, IReactorFDSet, IReadDescriptor, IWriteDescriptor
@@ -33,11 +37,27 @@ log = Logger(namespace="apiproxy.splicing")
 AVAILABLE = sys.platform.startswith("linux") and hasattr(os, "splice")
 PIPE_SIZE = 1 << 20  # asked for; the kernel may give less (fs.pipe-max-size)
 PEEK = 64  # bytes looked at for a chunk-size line; longer lines take several looks
+LOOK_FRAMES = 8192  # bytes looked at for a demultiplexed stream's frame header, and the small frames after it
 ENDED_EARLY = "the connection ended in the middle of the body"
 MALFORMED = "malformed chunked body"
 _FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
+
+
+class PayloadFraming(Protocol):
+    """Framing read in Python between payloads moved in the kernel: http1.ChunkedDecoder, or
+    steps/streams.Demultiplex (a legacy attach's frame headers)."""
+
+    @property
+    def done(self) -> bool: ...
+
+    @property
+    def payload_left(self) -> int: ...
+
+    def take_framing(self, data: bytes) -> int: ...
+
+    def payload_moved(self, count: int) -> None: ...
 
 
 class _SinkError(Exception):
@@ -69,7 +89,12 @@ def _pipe() -> tuple[int, int, int]:
     return read_end, write_end, fcntl.fcntl(write_end, _F_GETPIPE_SZ)
 
 
-@implementer(IReadDescriptor)
+# The reactor finds a descriptor's watcher by its number when it hands out the events of one poll:
+# a splice that ends and one that begins while it does so may use the same number, and the new
+# watcher gets the old one's events (a write event to a reader, a hang-up that is not its own).
+# So each takes both kinds of event, and a hang-up is believed only when the socket confirms it.
+
+@implementer(IReadDescriptor, IWriteDescriptor)
 class _Source:
     def __init__(self, owner: Splice, fd: int) -> None:
         self.owner, self.fd = owner, fd
@@ -83,11 +108,14 @@ class _Source:
     def doRead(self) -> None:
         self.owner.source_ready()
 
+    def doWrite(self) -> None:
+        pass  # another watcher's event, once of this number
+
     def connectionLost(self, reason: Failure) -> None:
         self.owner.source_lost(reason)
 
 
-@implementer(IWriteDescriptor)
+@implementer(IReadDescriptor, IWriteDescriptor)
 class _Sink:
     def __init__(self, owner: Splice, fd: int) -> None:
         self.owner, self.fd = owner, fd
@@ -98,11 +126,14 @@ class _Sink:
     def logPrefix(self) -> str:
         return "splice-sink"
 
+    def doRead(self) -> None:
+        pass  # another watcher's event, once of this number
+
     def doWrite(self) -> None:
         self.owner.sink_ready()
 
     def connectionLost(self, reason: Failure) -> None:
-        self.owner.lost(reason, at_source=False)
+        self.owner.sink_lost(reason)
 
 
 @implementer(IPullProducer)
@@ -125,20 +156,35 @@ class _WhenWritten:
 class Splice:
     """One direction: `source`'s bytes to `sink` through a pipe, until the end of the body or the stream.
 
-    `length`: a body of that many bytes; `decoder`: a chunked body from where the decoder stands
-    (its chunk-size lines are read in Python, re-encoded to the sink when `chunked_out`); neither:
-    a raw stream until the source's end of file. `moved(n)` reports payload bytes
-    taken from the source; `ended()` the end passed on whole; `failed(reason, at_source)` anything
-    else (`at_source`: the source ended early, failed or sent bad framing; else the sink failed).
+    `length`: a body of that many bytes; `decoder`: a framed body from where the decoder stands
+    (its chunk-size lines or frame headers are read in Python; chunks re-encoded to the sink when
+    `chunked_out`); neither: a raw stream until the source's end of file, sent as chunks of what
+    the socket holds when `chunked_out`. `until_eof`: the source's end of file ends it, whatever
+    its framing (a demultiplexed stream). `look`: bytes peeked at for framing; above PEEK, the
+    payloads it holds whole are written to the pipe from Python rather than spliced. `moved(n)`
+    reports payload bytes taken from the source; `ended()` the end passed on whole;
+    `failed(reason, at_source)` anything else (`at_source`: the source ended early, failed or sent
+    bad framing; else the sink failed).
     """
 
     def __init__(self, reactor: IReactorFDSet, source: Any, sink: Any, *, moved: Callable[[int], None],
                  ended: Callable[[], None], failed: Callable[[str, bool], None], length: int | None = None,
-                 decoder: ChunkedDecoder | None = None, chunked_out: bool = False) -> None:
+                 decoder: PayloadFraming | None = None, chunked_out: bool = False, until_eof: bool = False,
+                 look: int = PEEK) -> None:
         self.reactor, self.source, self.sink = reactor, source, sink
         self.moved, self.ended, self.failed = moved, ended, failed
-        self.length, self.decoder, self.chunked_out = length, decoder, chunked_out
-        self.payload = length  # bytes the source still owes before the next framing (None: unbounded)
+        self.length, self.decoder, self.chunked_out, self.look = length, decoder, chunked_out, look
+        self.until_eof = until_eof or (length is None and decoder is None)
+        self.rechunk = length is None and decoder is None and chunked_out  # chunks of what the socket holds
+        # Chunked in and out: the daemon's (or client's) own chunk lines pass as they are, spliced with
+        # the payload after them once Python has checked them, rather than read and written again.
+        self.verbatim = chunked_out and isinstance(decoder, ChunkedDecoder)
+        self.through = 0  # checked framing bytes at the head of the source, spliced before the payload
+        self.crlf_owed = False  # the sink's last payload still lacks its CRLF (it comes with the next line)
+        # Part of the current chunk's framing was taken already (by Python before the splice, or a
+        # line not whole in one look): that chunk's framing is written anew, not passed.
+        self.line_taken = isinstance(decoder, ChunkedDecoder) and not (decoder.payload_left or decoder.between_chunks)
+        self.payload = 0 if self.rechunk else length  # bytes the source owes before the next framing (None: unbounded)
         self.framing_out = b""  # chunk framing for the sink, written into the pipe in order
         self.in_pipe = 0
         self.source_done = False  # end of file, or the whole body taken
@@ -181,11 +227,32 @@ class Splice:
         self._pump()
 
     def source_lost(self, reason: Failure) -> None:
-        """The reactor saw the source hang up: read what is left, then it is an end or a failure."""
-        self._reading = False  # the reactor stopped watching it
+        """The reactor saw the source hang up: read what is left, then it is an end or a failure;
+        or the socket says it was not its own hang-up, and the splice goes on."""
+        self._reading = False  # the reactor stopped watching it; _pump watches it again if it goes on
         self._pump()
-        if not self.stopped and not self.source_done:
+        if self.stopped or self.source_done:
+            return
+        try:
+            seen = self.source_socket.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return  # nothing wrong with it
+        except OSError:
             self.lost(reason)
+            return
+        if not seen:  # its end, while the pipe is full: passed on (or told, for a body) once it drains
+            self._source_ended()
+            self._pump()
+
+    def sink_lost(self, reason: Failure) -> None:
+        """The reactor saw the sink hang up: a failure if the socket says so, else the splice goes on."""
+        self._writing = False  # the reactor stopped watching it; _pump watches it again if it goes on
+        poller = select.poll()
+        poller.register(self.sink_fd, select.POLLOUT)
+        if any(events & (select.POLLHUP | select.POLLERR) for _, events in poller.poll(0)):
+            self.lost(reason, at_source=False)
+        else:
+            self._pump()
 
     def lost(self, reason: Failure, at_source: bool = True) -> None:
         self._fail(f"the connection was lost: {reason.getErrorMessage()}", at_source)
@@ -193,7 +260,7 @@ class Splice:
     @property
     def at_boundary(self) -> bool:
         """What the sink got ends where a piece of its framing ends (between two chunks)."""
-        return not self.payload and not self.in_pipe and not self.framing_out
+        return not self.payload and not self.in_pipe and not self.framing_out and not self.crlf_owed
 
     @property
     def sink_slow(self) -> bool:
@@ -257,7 +324,7 @@ class Splice:
         if self.payload == 0:  # a chunked body between two payloads
             return self._read_framing()
         room = self.capacity - self.in_pipe
-        want = room if self.payload is None else min(room, self.payload)
+        want = room if self.payload is None else min(room, self.through + self.payload)
         if want <= 0:
             self.pipe_full = True
             return False
@@ -270,12 +337,20 @@ class Splice:
             self._source_ended()
             return False
         self.in_pipe += got
+        if self.through:
+            framing = min(got, self.through)
+            self.through -= framing
+            got -= framing
+            want -= framing
         self.moved(got)
         if self.payload is not None:
             self.payload -= got
-            if self.decoder is not None:
-                self.decoder.payload_moved(got)
-                if self.payload == 0 and self.chunked_out:
+            if self.decoder is not None or self.rechunk:
+                if self.decoder is not None:
+                    self.decoder.payload_moved(got)
+                if self.payload == 0 and self.verbatim:
+                    self.crlf_owed = True
+                elif self.payload == 0 and self.chunked_out:
                     self._add_framing(b"\r\n")
             elif self.payload == 0:
                 self.source_done = True
@@ -284,16 +359,31 @@ class Splice:
         return got == want or self.payload == 0
 
     def _read_framing(self) -> bool:
-        assert self.decoder is not None
+        if self.decoder is None:
+            return self._next_chunk()
         try:
-            seen = self.source_socket.recv(PEEK, socket.MSG_PEEK)
+            seen = self.source_socket.recv(self.look, socket.MSG_PEEK)
         except BlockingIOError:
             return False
         if not seen:
             self._source_ended()
             return False
-        used = self.decoder.take_framing(seen)
+        if self.verbatim:  # a chunked body passed on chunked (looks of PEEK bytes: no payload inline)
+            return self._pass_framing(seen[:self.decoder.take_framing(seen)])
+        used, inline = self.decoder.take_framing(seen), []
+        # Payloads the look holds whole go on with the framing, through Python: for frames of a few
+        # bytes (a line of output each) one look and one write beat four system calls a frame.
+        while self.look > PEEK and not self.decoder.done and 0 < self.decoder.payload_left <= len(seen) - used:
+            size = self.decoder.payload_left
+            inline.append(b"%x\r\n%s\r\n" % (size, seen[used:used + size]) if self.chunked_out
+                          else seen[used:used + size])
+            self.decoder.payload_moved(size)
+            self.moved(size)
+            used += size
+            used += self.decoder.take_framing(seen[used:])
         self.source_socket.recv(used)  # what was peeked is there: this takes it without blocking
+        if inline:
+            self._add_framing(b"".join(inline))
         if self.decoder.done:
             self.source_done = True
             if self.chunked_out:
@@ -301,6 +391,45 @@ class Splice:
         elif self.decoder.payload_left:
             self.payload = self.decoder.payload_left
             self._chunk_header(self.payload)
+        return True
+
+    def _pass_framing(self, framing: bytes) -> bool:
+        """Chunk lines the decoder checked, to the sink as the source wrote them, spliced with the
+        payload they announce. The body's end (its trailers are dropped) and a chunk whose lines
+        came in several looks are taken, and their framing written anew."""
+        assert self.decoder is not None
+        left = self.decoder.payload_left
+        if left and not self.line_taken:
+            self.through, self.payload, self.crlf_owed = len(framing), left, False
+            return True
+        self.source_socket.recv(len(framing))  # what was peeked is there: this takes it without blocking
+        end = b"\r\n" if self.crlf_owed else b""
+        if self.decoder.done:
+            self.source_done = True
+            self._add_framing(end + LAST_CHUNK)
+        elif left:
+            self.payload = left
+            self._add_framing(end + b"%x\r\n" % left)
+        else:
+            self.line_taken = True
+            return True
+        self.crlf_owed = self.line_taken = False
+        return True
+
+    def _next_chunk(self) -> bool:
+        """An answer read until close, to a chunked sink: the next chunk is what the socket holds now."""
+        try:
+            seen = self.source_socket.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return False
+        if not seen:
+            self.source_done = True
+            self._add_framing(LAST_CHUNK)
+            return False
+        held = int.from_bytes(fcntl.ioctl(self.source_socket.fileno(), termios.FIONREAD, b"\0\0\0\0"),
+                              sys.byteorder, signed=True)
+        self.payload = max(1, min(held, self.capacity))
+        self._chunk_header(self.payload)
         return True
 
     def _chunk_header(self, size: int) -> None:
@@ -323,8 +452,12 @@ class Splice:
         return not self.framing_out
 
     def _source_ended(self) -> None:
-        if self.length is None and self.decoder is None:
+        if self.until_eof and not self.rechunk:
             self.source_done = True  # a raw stream's end: passed on once the pipe is empty
+            return
+        if self.rechunk and self.payload == 0:  # between two chunks: the answer's end
+            self.source_done = True
+            self._add_framing(LAST_CHUNK)
             return
         self._cut_short(ENDED_EARLY)
 

@@ -5,6 +5,7 @@ from enum import StrEnum
 from typing import Protocol as Interface
 from typing import cast
 
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
@@ -131,13 +132,17 @@ class UpstreamConnection(Protocol):
                 # Bytes nobody asked for: the daemon does not pipeline; drop the connection.
                 close_when_written(self.transport)
                 self.buffer.clear()
-        if self.state == BODY and not self.splicing and self.framing != UNTIL_CLOSE:
+        if self.state == BODY and not self.splicing:
+            # Neither a length nor a decoder: an answer that ends when the daemon closes.
             length = self.framing if self.decoder is None and isinstance(self.framing, int) else None
             self.splicing = self.client.splice_answer(self, length, self.decoder)
 
     def answer_spliced(self) -> None:
-        """The splice moved the rest of the body: the answer is over, this socket is read again."""
+        """The splice moved the rest of the body: the answer is over, this socket is read again
+        (one read until close is at its end: closed)."""
         self.splicing = False
+        if self.framing == UNTIL_CLOSE:
+            self.keep_alive = False
         self.framing = 0
         cast(IPushProducer, self.transport).resumeProducing()
         self._finish()
@@ -171,6 +176,9 @@ class UpstreamConnection(Protocol):
     def readConnectionLost(self) -> None:
         if self.state == SPLICE:
             self.client.upstream_half_closed()
+        elif self.state == BODY and self.framing == UNTIL_CLOSE and not self.splicing:
+            self.keep_alive = False  # the daemon's end is the answer's
+            self._finish()
         else:
             close_when_written(self.transport)
 
@@ -179,6 +187,7 @@ class UpstreamConnection(Protocol):
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
         state, self.state = self.state, CLOSED
-        if state == BODY and self.framing == UNTIL_CLOSE:
-            self.client.response_end(reusable=False)
+        if state == BODY and self.framing == UNTIL_CLOSE and reason.check(ConnectionDone):
+            self.client.response_end(reusable=False)  # its end; a reset is no end (upstream_lost says it)
+            state = IDLE
         self.client.upstream_lost(self, state)

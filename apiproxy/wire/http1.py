@@ -320,6 +320,11 @@ class ChunkedDecoder:
         """Payload bytes of the current chunk not yet taken (0 between chunks)."""
         return self._remaining if self._state == "data" else 0
 
+    @property
+    def between_chunks(self) -> bool:
+        """What was taken ends where a chunk-size line may begin (or the body ended)."""
+        return self.done or (self._state == "size" and not self._buffer)
+
     def take_framing(self, data: bytes) -> int:
         """Take the framing at the start of `data` (a payload's CRLF, a size line, trailers) up to
         the next payload or the body's end; return how many bytes of `data` that was. Never takes

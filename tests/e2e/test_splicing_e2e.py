@@ -180,3 +180,66 @@ def test_a_client_gone_mid_save_leaves_nothing_open(switched: tuple[Apiproxy, bo
     conn.close()  # gone mid-answer, without a word
     deadline_poll(lambda: proxy.socket_count() == 1 and proxy.fd_count() == start)
     assert request(proxy.sock, "GET", "/v1.41/_ping", validate=False).status == 200  # type: ignore[arg-type]
+
+
+# A v1.5 client's attach (before API 1.6: one raw stream, the daemon's frames demultiplexed; their
+# headers read in Python, their payloads spliced). As a 2013 client does it: create, attach, start. ----
+
+def _legacy_attach(proxy: Apiproxy, image: str, cmd: list[str], tty: bool = False,
+                   stdin: bytes | None = None) -> tuple[bytes, int]:
+    """Through apiproxy at v1.5: what the attach gave, and apiproxy's pipes once the stream ran."""
+    sock = proxy.sock
+    assert sock is not None
+    created = request(sock, "POST", "/v1.5/containers/create", {
+        "Image": image, "Cmd": cmd, "Tty": tty, "AttachStdout": True, "AttachStderr": True,
+        "AttachStdin": stdin is not None, "OpenStdin": stdin is not None, "StdinOnce": stdin is not None})
+    assert created.status == 201, created
+    cid = created.json()["Id"]
+    try:
+        conn, rest = _hijack(sock, b"POST /v1.5/containers/%s/attach?stream=1&stdout=1&stderr=1%s HTTP/1.1\r\n"
+                             b"Host: docker\r\nContent-Length: 0\r\n\r\n"
+                             % (cid.encode(), b"&stdin=1" if stdin is not None else b""))
+        with conn:
+            assert request(sock, "POST", f"/v1.5/containers/{cid}/start", {}).status == 204
+            sender = None
+            if stdin is not None:
+                def send() -> None:
+                    conn.sendall(stdin)
+                    conn.shutdown(socket.SHUT_WR)  # cat's stdin ends, and so does the stream
+                sender = threading.Thread(target=send)
+                sender.start()
+            received = bytearray(rest)
+            pipes = 0
+            while more := conn.recv(MB):
+                received += more
+                pipes = max(pipes, _pipes(proxy))
+            if sender is not None:
+                sender.join()
+        return bytes(received), pipes
+    finally:
+        request(sock, "DELETE", f"/v1.5/containers/{cid}?force=1", validate=False)
+
+
+def test_legacy_attach_gets_the_output_byte_for_byte(switched: tuple[Apiproxy, bool], image: str) -> None:
+    proxy, spliced = switched
+    lines = 3_000_000  # about 21 MB, in frames of the daemon's sizes
+    before = _pipes(proxy)
+    output, pipes = _legacy_attach(proxy, image, ["seq", "1", str(lines)])
+    assert output == "".join(f"{n}\n" for n in range(1, lines + 1)).encode()
+    assert (pipes - before == 4) if spliced else pipes == before
+
+
+def test_legacy_attach_with_stdin_both_ways(switched: tuple[Apiproxy, bool], image: str) -> None:
+    proxy, spliced = switched
+    payload = bytes(range(256)) * (16 * 1024)  # 4 MiB
+    before = _pipes(proxy)
+    output, pipes = _legacy_attach(proxy, image, ["cat"], stdin=payload)
+    assert output == payload
+    assert (pipes - before == 4) if spliced else pipes == before  # one pipe each way (two descriptors each)
+    deadline_poll(lambda: _pipes(proxy) == before)
+
+
+def test_legacy_attach_to_a_tty_passes_the_raw_stream(switched: tuple[Apiproxy, bool], image: str) -> None:
+    proxy, _ = switched
+    output, _ = _legacy_attach(proxy, image, ["sh", "-c", "seq 1 200000"], tty=True)
+    assert output.replace(b"\r\n", b"\n") == "".join(f"{n}\n" for n in range(1, 200001)).encode()

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import socketserver
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -29,10 +30,24 @@ def pattern(size: int, seed: int = 0) -> bytes:
     return (block * (size // len(block) + 1))[:size]
 
 
+FRAME_SIZES = [1, 0, 7, 4096, 8, 65536, 100000, 3]
+
+
+def frames(data: bytes, offset: int = 0) -> Iterator[tuple[bytes, bytes]]:
+    """`data` cut into frames of varied sizes (empty ones too), stdout and stderr by turns: (header, payload)."""
+    index, turn = 0, offset
+    while index < len(data):
+        size = FRAME_SIZES[turn % len(FRAME_SIZES)]
+        payload = data[index:index + size]
+        yield struct.pack(">BxxxL", 1 + turn % 2, len(payload)), payload
+        index, turn = index + len(payload), turn + 1
+
+
 class _Daemon(socketserver.StreamRequestHandler):
     """/version; POST …/attach: a raw stream echoing stdin (after `first` bytes of its own, and cut
-    after `vanish` bytes); GET …/export: `size` bytes, chunked or not, cut after `short`; POST
-    …/load: the body's length and digest."""
+    after `vanish` bytes; `framed`: in frames as for a container without a TTY, their headers sent
+    in two writes); GET …/export: `size` bytes, chunked, until close (`close`) or with a length, cut
+    after `short`; POST …/load: the body's length and digest."""
 
     def handle(self) -> None:
         while True:
@@ -54,6 +69,8 @@ class _Daemon(socketserver.StreamRequestHandler):
             elif path.endswith("/export"):
                 if not self._export(query):
                     return
+            elif path.endswith("/containers/c/json"):  # a legacy attach looks first: running, so attached at once
+                self._answer(json.dumps({"Id": "c" * 64, "State": {"Running": True}}).encode())
             elif path.endswith("/load"):
                 body = self._body(headers)
                 if body is None:
@@ -68,33 +85,56 @@ class _Daemon(socketserver.StreamRequestHandler):
         self.wfile.flush()
 
     def _attach(self, query: dict[str, int]) -> None:
-        out = pattern(query.get("first", 0), 7)
+        out, framed, turn = pattern(query.get("first", 0), 7), query.get("framed"), 0
         self.wfile.write(b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
-                         b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n" + out)
+                         b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
         self.wfile.flush()
         vanish, echoed = query.get("vanish"), 0
-        while data := self.connection.recv(65536):
-            self.connection.sendall(data)
-            echoed += len(data)
+        data = out
+        while True:
+            if not framed:
+                self.connection.sendall(data)
+            for header, payload in (frames(data, turn) if framed else ()):
+                turn += 1
+                self.connection.sendall(header[:3])  # a header split across two reads, now and then
+                if turn % 16 == 0:
+                    time.sleep(0.002)
+                self.connection.sendall(header[3:])
+                if vanish is not None and echoed + len(payload) >= vanish and payload:
+                    self.connection.sendall(payload[:len(payload) // 2 + 1])  # gone in the middle of a payload
+                    echoed = vanish
+                    break
+                self.connection.sendall(payload)
+            echoed += len(data) if data is not out else 0
             if vanish is not None and echoed >= vanish:
                 # Gone as a killed daemon goes: a reset, not an orderly end.
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
                 self.connection.close()
                 return
+            data = self.connection.recv(65536)
+            if not data:
+                break
         self.connection.shutdown(socket.SHUT_WR)
 
     def _export(self, query: dict[str, int]) -> bool:
         size, piece = query["size"], query.get("piece", 1 << 20)
         data = pattern(size)[:query.get("short", size)]
-        chunked = query.get("chunked", 0)
+        chunked, until_close = query.get("chunked", 0), "close" in query
         head = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\n" + (
-            b"Transfer-Encoding: chunked\r\n\r\n" if chunked else b"Content-Length: %d\r\n\r\n" % size)
+            b"Transfer-Encoding: chunked\r\n\r\n" if chunked else b"\r\n" if until_close
+            else b"Content-Length: %d\r\n\r\n" % size)
         try:
             self.connection.sendall(head + (b"" if chunked else data[:piece]))
             offset = 0 if chunked else piece
             while offset < len(data):
                 part = data[offset:offset + piece]
-                self.connection.sendall(b"%x;ext=1\r\n%s\r\n" % (len(part), part) if chunked else part)
+                if chunked and query.get("split"):  # each chunk's line in two writes, apart in time
+                    line = b"%x;ext=1\r\n" % len(part)
+                    self.connection.sendall(line[:2])
+                    time.sleep(0.002)
+                    self.connection.sendall(line[2:] + part + b"\r\n")
+                else:
+                    self.connection.sendall(b"%x;ext=1\r\n%s\r\n" % (len(part), part) if chunked else part)
                 offset += piece
                 if query.get("pause"):
                     time.sleep(0.001)  # the source runs dry now and then: EAGAIN on apiproxy's side
@@ -102,7 +142,7 @@ class _Daemon(socketserver.StreamRequestHandler):
                 self.connection.sendall(b"zz\r\n")  # not a chunk size
                 self.connection.recv(1)  # until apiproxy gives up on this answer
                 return False
-            if "short" in query:
+            if "short" in query or until_close:
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return False
             if chunked:
@@ -300,6 +340,25 @@ def test_export_through_a_full_pipe_and_a_dry_source(proxy: tuple[Apiproxy, bool
             assert (b"Transfer-Encoding: chunked" in head) == bool(chunked), head
 
 
+def test_chunk_lines_cut_across_reads_pass_whole(proxy: tuple[Apiproxy, bool]) -> None:
+    """The daemon writes each chunk-size line in two pieces: apiproxy reads the line in several
+    looks and still gives the client each chunk whole, then the last chunk without the trailer."""
+    running, _ = proxy
+    size = 2 << 20
+    sock = connect(running.sock)
+    with sock:
+        for _ in range(2):  # kept alive: the second answer starts where the first ended
+            sock.sendall(b"GET /v1.41/containers/c/export?size=%d&piece=%d&split=1&chunked=1 HTTP/1.1\r\n"
+                         b"Host: d\r\n\r\n" % (size, 100000))
+            head, rest = read_head(sock)
+            body = bytearray(rest)
+            while not body.endswith(b"\r\n0\r\n\r\n"):
+                more = sock.recv(1 << 16)
+                assert more
+                body += more
+            assert dechunk(bytes(body)) == pattern(size)
+
+
 @pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
 def test_load_bodies_pass_whole(proxy: tuple[Apiproxy, bool], chunked: bool) -> None:
     running, _ = proxy
@@ -410,3 +469,143 @@ def test_malformed_chunk_framing_ends_that_body(proxy: tuple[Apiproxy, bool]) ->
         sock.sendall(b"%x\r\n%s\r\nnot-a-size\r\n" % (len(part), part))
         answer = read_all(sock)
         assert not answer or answer.startswith(b"HTTP/1.1 400"), answer[:200]
+
+
+# A v1.5 client's attach: the daemon's frames demultiplexed into one raw stream, their headers read
+# in Python and their payloads spliced (or all copied). -------------------------------------------------
+
+def legacy_attach(path: str | None, query: str = "") -> tuple[socket.socket, bytes]:
+    """As a 2013 client attaches: no Upgrade header; the answer is a raw stream."""
+    sock = connect(path)
+    sock.sendall(b"POST /v1.5/containers/c/attach?stream=1&stdin=1&stdout=1&stderr=1%s HTTP/1.1\r\nHost: d\r\n"
+                 b"Content-Length: 0\r\n\r\n" % query.encode())
+    head, rest = read_head(sock)
+    assert head.startswith((b"HTTP/1.1 101", b"HTTP/1.1 200")), head
+    return sock, rest
+
+
+def test_legacy_attach_gets_the_payloads_whole(proxy: tuple[Apiproxy, bool]) -> None:
+    """Frames of every size (empty ones, headers split across reads) both ways of the switch; stdin spliced too."""
+    running, spliced = proxy
+    sock, rest = legacy_attach(running.sock, "&framed=1&first=%d" % (1 << 20))
+    with sock:
+        payload = pattern(8 << 20, 5)
+        assert echo_through(sock, payload, rest) == pattern(1 << 20, 7) + payload
+    # The splice began once the first header had told the stream is framed: a pipe each way.
+    sock, rest = legacy_attach(running.sock, "&framed=1")
+    with sock:
+        sock.sendall(b"x")
+        deadline_poll(lambda: _pipes(running) - running.pipes == (4 if spliced else 0))  # type: ignore[attr-defined]
+        assert echo_through(sock, b"yz", rest) == b"xyz"
+
+
+def test_legacy_attach_to_a_tty_stream_passes_it_as_it_is(proxy: tuple[Apiproxy, bool]) -> None:
+    """A container with a TTY sends no frames: its bytes go on unchanged (spliced raw when splicing)."""
+    running, spliced = proxy
+    sock, rest = legacy_attach(running.sock)
+    with sock:
+        payload = b"$ ls\r\n" + pattern(4 << 20, 9)
+        assert echo_through(sock, payload, rest) == payload
+
+
+def test_legacy_attach_to_a_slow_reader(proxy: tuple[Apiproxy, bool]) -> None:
+    """The daemon's frames come faster than the client reads in small pieces: the pipe fills, writes are
+    short, and a head partly read is held while the stream begins."""
+    running, _ = proxy
+    sock, rest = legacy_attach(running.sock, "&framed=1&first=%d" % (6 << 20))
+    with sock:
+        time.sleep(0.5)  # not an assertion: the client is slow, bytes wait in apiproxy and the kernel
+        received = bytearray(rest)
+        while len(received) < 6 << 20:
+            more = sock.recv(4096)
+            assert more
+            received += more
+            if len(received) % (1 << 20) < 4096:
+                time.sleep(0.05)
+        assert bytes(received) == pattern(6 << 20, 7)
+        assert echo_through(sock, b"end") == b"end"
+
+
+def test_legacy_attach_daemon_vanishing_mid_payload(proxy: tuple[Apiproxy, bool]) -> None:
+    """The daemon resets in the middle of a frame's payload: the client gets what came, then the end;
+    another legacy stream goes on."""
+    running, _ = proxy
+    other, other_rest = legacy_attach(running.sock, "&framed=1")
+    doomed, rest = legacy_attach(running.sock, "&framed=1&vanish=%d" % (1 << 20))
+    with doomed, other:
+        received = echo_through(doomed, pattern(4 << 20), rest)
+        assert len(received) < 4 << 20 and pattern(4 << 20).startswith(received)
+        assert echo_through(other, pattern(2 << 20), other_rest) == pattern(2 << 20)
+
+
+def test_legacy_attach_client_vanishing_mid_stream(proxy: tuple[Apiproxy, bool]) -> None:
+    running, _ = proxy
+    other, other_rest = legacy_attach(running.sock, "&framed=1")
+    with other:
+        sock, rest = legacy_attach(running.sock, "&framed=1&first=%d" % (32 << 20))
+        sock.recv(1 << 20)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        sock.close()
+        assert echo_through(other, pattern(1 << 20), other_rest) == pattern(1 << 20)
+
+
+# Answers read until the daemon closes (no length, not chunked): spliced too, re-chunked for HTTP/1.1. -----
+
+@pytest.mark.parametrize("minor", [1, 0], ids=["http1.1", "http1.0"])
+def test_answer_until_close_passes_whole(proxy: tuple[Apiproxy, bool], minor: int) -> None:
+    """The daemon sends in small pieces with pauses (EAGAIN) to a client that reads slowly (a full pipe):
+    an HTTP/1.1 client gets it chunked and its connection goes on; an HTTP/1.0 one, until the close."""
+    running, _ = proxy
+    size = 6 << 20
+    with connect(running.sock) as sock:
+        for _ in range(2 if minor else 1):
+            sock.sendall(b"GET /v1.41/containers/c/export?size=%d&piece=%d&pause=1&close=1 HTTP/1.%d\r\n"
+                         b"Host: d\r\n\r\n" % (size, 65536 + 7, minor))
+            head, rest = read_head(sock)
+            assert (b"Transfer-Encoding: chunked" in head) == bool(minor), head
+            body = bytearray(rest)
+            while not (body.endswith(b"\r\n0\r\n\r\n") if minor else len(body) >= size):
+                more = sock.recv(4096)
+                assert more
+                body += more
+                if len(body) % (1 << 20) < 4096:
+                    time.sleep(0.05)  # a slow reader, now and then
+            assert (dechunk(bytes(body)) if minor else bytes(body)) == pattern(size)
+        if not minor:
+            assert sock.recv(1) == b""
+
+
+@pytest.mark.parametrize("minor", [1, 0], ids=["http1.1", "http1.0"])
+def test_answer_until_close_ended_early(proxy: tuple[Apiproxy, bool], minor: int) -> None:
+    """A daemon gone mid-answer closes it as a finished one does (over a unix socket, nothing tells them
+    apart): the client gets the bytes that came, well framed, and its HTTP/1.1 connection goes on."""
+    running, _ = proxy
+    with connect(running.sock) as sock:
+        sock.sendall(b"GET /v1.41/containers/c/export?size=%d&short=%d&close=1 HTTP/1.%d\r\nHost: d\r\n\r\n"
+                     % (8 << 20, 3 << 20, minor))
+        head, rest = read_head(sock)
+        body = bytearray(rest)
+        while not (body.endswith(b"\r\n0\r\n\r\n") if minor else len(body) >= 3 << 20):
+            more = sock.recv(1 << 20)
+            assert more
+            body += more
+        assert (dechunk(bytes(body)) if minor else bytes(body)) == pattern(3 << 20)
+        if minor:
+            sock.sendall(b"POST /v1.41/images/load HTTP/1.1\r\nHost: d\r\nContent-Length: 3\r\n\r\nabc")
+            head, rest = read_head(sock)
+            assert head.startswith(b"HTTP/1.1 200"), head
+        else:
+            assert sock.recv(1) == b""
+
+
+def test_answer_until_close_client_vanishing(proxy: tuple[Apiproxy, bool]) -> None:
+    running, _ = proxy
+    other, other_rest = attach(running.sock)
+    with other:
+        sock = connect(running.sock)
+        sock.sendall(b"GET /v1.41/containers/c/export?size=%d&close=1 HTTP/1.1\r\nHost: d\r\n\r\n" % (64 << 20))
+        read_head(sock)
+        sock.recv(1 << 20)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        sock.close()
+        assert echo_through(other, pattern(1 << 20), other_rest) == pattern(1 << 20)
