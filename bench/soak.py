@@ -53,6 +53,20 @@ EXPECTED_OUTPUT = "".join(f"{n}\n" for n in range(1, ATTACH_LINES + 1)).encode()
 STDOUT_FRAME = 1
 
 
+def _hijack_head(stream: socket.socket, accepted: tuple[bytes, ...]) -> bytes:
+    """Read an attach's answer head; what came after it (the stream's first bytes)."""
+    received = bytearray()
+    while b"\r\n\r\n" not in received:
+        chunk = stream.recv(65536)
+        if not chunk:
+            raise RuntimeError("the attach closed before its head")
+        received += chunk
+    head, _, rest = bytes(received).partition(b"\r\n\r\n")
+    if not head.startswith(accepted):
+        raise RuntimeError(f"attach answered {head[:60]!r}")
+    return rest
+
+
 @dataclass
 class Tally:
     calls: Counter[str] = field(default_factory=Counter)
@@ -155,15 +169,7 @@ def attach(client: Client, context: dict[str, Any]) -> int:
             stream.connect(client.sock)
             stream.sendall(f"POST /v{version}/containers/{container}/attach?stream=1&stdout=1 HTTP/1.1\r\n"
                            f"Host: docker\r\nContent-Length: 0\r\n\r\n".encode())
-            received = bytearray()
-            while b"\r\n\r\n" not in received:
-                chunk = stream.recv(65536)
-                if not chunk:
-                    raise RuntimeError("the attach closed before its head")
-                received += chunk
-            head, _, body = bytes(received).partition(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1.1 200"):
-                raise RuntimeError(f"attach answered {head[:60]!r}")
+            body = _hijack_head(stream, (b"HTTP/1.1 200",))
             client.expect("POST", f"/v{version}/containers/{container}/start", 204, {} if version != "1.41" else None)
             data = bytearray(body)
             while chunk := stream.recv(262144):
@@ -302,16 +308,7 @@ def _hijack(sock: str, version: str, path: str) -> tuple[socket.socket, bytes]:
     stream.connect(sock)
     upgrade = "Connection: Upgrade\r\nUpgrade: tcp\r\n" if version != "1.5" else ""
     stream.sendall(f"POST /v{version}/{path} HTTP/1.1\r\nHost: docker\r\n{upgrade}Content-Length: 0\r\n\r\n".encode())
-    received = bytearray()
-    while b"\r\n\r\n" not in received:
-        chunk = stream.recv(65536)
-        if not chunk:
-            raise RuntimeError("the attach closed before its head")
-        received += chunk
-    head, _, rest = bytes(received).partition(b"\r\n\r\n")
-    if not head.startswith((b"HTTP/1.1 101", b"HTTP/1.1 200")):
-        raise RuntimeError(f"attach answered {head[:60]!r}")
-    return stream, rest
+    return stream, _hijack_head(stream, (b"HTTP/1.1 101", b"HTTP/1.1 200"))
 
 
 def one_gib_stream(sock: str, version: str) -> int:

@@ -7,6 +7,7 @@ from urllib.parse import quote, urlencode
 
 from apiproxy.api.ids import LABEL
 from apiproxy.api.links import link_environment, link_host
+from apiproxy.api.query import GO_TRUE
 from apiproxy.translation.emulations.commands import (Call, Emulation, EmulationFailed, LegacyRequest, Pass, Reply,
                                                       Unpark, expect)
 from apiproxy.translation.registry import emulation
@@ -20,7 +21,6 @@ _START_HOST_KEYS = ("Binds", "PortBindings", "Links", "Privileged", "PublishAllP
 
 # Daemons that refuse HostConfig.Links at create: links are set up as the variables they gave.
 _NO_LINKS = {"podman"}
-_TRUE = {"1", "t", "T", "true", "TRUE", "True"}  # Go's strconv.ParseBool, as 0.6.5-0.8.1 read `link`
 
 
 def _has_host_settings(body: Any) -> bool:
@@ -98,7 +98,7 @@ def link_removal_without_links(request: LegacyRequest) -> Emulation:
     """
     parent, alias = request.params["parent"], request.params["alias"]
     name = f"{parent}/{alias}"
-    removing_link = request.query.get("link") in _TRUE
+    removing_link = request.query.get("link") in GO_TRUE
     found = yield Call("GET", f"/containers/{quote(parent, safe='')}/json")
     assert found is not None  # a Call is always answered
     links = request.context.memory.links.get(str(found.body.get("Id", ""))) \

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from apiproxy.api.query import GO_TRUE
 from apiproxy.translation.document import MISSING, Context, pop, put
 from apiproxy.translation.registry import value_step
 
@@ -251,14 +252,13 @@ def removal_refusal_as_2013(error: Any, context: Context) -> Any:
     return error
 
 
-_TRUE = {"1", "t", "T", "true", "TRUE", "True"}  # Go's strconv.ParseBool, as 0.6.5-0.8.1 read `link`
 _NO_SUCH_CONTAINER = "No such container: "
 
 
 @value_step
 def note_link_removal(query: Any, context: Context) -> Any:
     """Remembers that a DELETE of /parent/alias asked to remove the link (link=1), for its error."""
-    if isinstance(query, dict) and query.get("link") in _TRUE:
+    if isinstance(query, dict) and query.get("link") in GO_TRUE:
         context.notes["removing_link"] = True
     return query
 

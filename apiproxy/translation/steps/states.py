@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from apiproxy.api.query import GO_TRUE
 from apiproxy.translation.document import Context
 from apiproxy.translation.registry import value_step
 
@@ -48,14 +49,12 @@ def legacy_state_string(status: Any, context: Context) -> Any:
     return f"Exit {int(exited['code']) if exited else 0}"
 
 
-# Go's strconv.ParseBool, which the daemons read size with: the spellings of true.
-_TRUE = {"1", "t", "T", "true", "TRUE", "True"}
 
 
 @value_step
 def note_sizes_asked(query: Any, context: Context) -> Any:
     """Remembers a list asked with size=1, for zero_sizes_when_asked on its answer."""
-    if isinstance(query, dict) and query.get("size") in _TRUE:
+    if isinstance(query, dict) and query.get("size") in GO_TRUE:
         context.notes["sizes_asked"] = True
     return query
 
