@@ -7,6 +7,14 @@ from typing import Any
 from apiproxy.api.ids import LegacyIds
 
 DEFAULT_REGISTRY = "https://index.docker.io/v1/"
+# Containers (or images) remembered per kind; the oldest are forgotten first.
+REMEMBERED = 4096
+
+
+def forget_oldest(remembered: dict[str, Any]) -> None:
+    """Keep the REMEMBERED newest entries of a by-id memory (a dict keeps insertion order)."""
+    while len(remembered) > REMEMBERED:
+        del remembered[next(iter(remembered))]
 
 
 @dataclass

@@ -10,6 +10,7 @@ from apiproxy.api.links import link_environment, link_host
 from apiproxy.api.query import GO_TRUE
 from apiproxy.translation.emulations.commands import (Call, Emulation, EmulationFailed, LegacyRequest, Pass, Reply,
                                                       Unpark, expect)
+from apiproxy.translation.memory import forget_oldest
 from apiproxy.translation.registry import emulation
 from apiproxy.translation.steps.containers import lxc_conf_to_settings
 from apiproxy.translation.steps.echoes import remember_given_host_config
@@ -84,6 +85,7 @@ def start_with_host_config(request: LegacyRequest) -> Emulation:
                                request.body)
     if links:
         request.context.memory.links[created.body["Id"]] = links
+        forget_oldest(request.context.memory.links)
     yield Unpark(request.legacy_id or real, created.body["Id"])
     return Pass("POST", f"/containers/{created.body['Id']}/start")
 

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from apiproxy.translation.document import Context
+from apiproxy.translation.memory import forget_oldest
 from apiproxy.translation.registry import value_step
 
 # Config fields whose given value an echo may restore (each change file says where it held).
@@ -21,19 +22,12 @@ ECHOED_CONFIG = ("Image", "PortSpecs", "MemorySwap", "CpuShares")
 # HostConfig as 0.7.1-0.8.1 kept it: exactly these keys, from the start's body, zero where not given.
 HOST_CONFIG_2013 = {"Binds": None, "ContainerIDFile": "", "LxcConf": None, "Privileged": False,
                     "PortBindings": None, "Links": None, "PublishAllPorts": False}
-# apiproxy remembers this many containers; the oldest are forgotten first.
-REMEMBERED = 4096
 
 
 def _remember(context: Context, ident: str, part: str, given: dict[str, Any]) -> None:
     echoes = context.memory.echoes
     echoes.setdefault(ident, {})[part] = given
-    _forget_oldest(echoes)
-
-
-def _forget_oldest(remembered: dict[str, Any]) -> None:
-    while len(remembered) > REMEMBERED:
-        del remembered[next(iter(remembered))]
+    forget_oldest(echoes)
 
 
 @value_step
@@ -117,7 +111,7 @@ def remember_commit(committed: Any, context: Context) -> Any:
     origin = context.notes.get("committed_from")
     if origin and isinstance(committed, dict) and isinstance(committed.get("Id"), str):
         context.memory.commits[committed["Id"].removeprefix("sha256:")] = origin
-        _forget_oldest(context.memory.commits)
+        forget_oldest(context.memory.commits)
     return committed
 
 

@@ -78,3 +78,12 @@ def test_without_link_the_container_the_link_names_is_removed() -> None:
     unknown = LegacyRequest("DELETE", {"parent": "nobody", "alias": "db"}, {}, None, _context(memory))
     _, result = _drive(link_removal_without_links(unknown), {"GET /containers/nobody/json": Answer(404, {})})
     assert result == Reply(404, "No such container: nobody/db")
+
+
+def test_the_links_memory_keeps_the_newest_containers() -> None:
+    from apiproxy.translation.memory import REMEMBERED, Memory, forget_oldest
+    memory = Memory()
+    for number in range(REMEMBERED + 3):
+        memory.links[f"c{number}"] = {"alias": "target"}
+        forget_oldest(memory.links)
+    assert len(memory.links) == REMEMBERED and "c0" not in memory.links and f"c{REMEMBERED + 2}" in memory.links
