@@ -9,7 +9,7 @@ from apiproxy.api.versions import Version
 from apiproxy.translation.document import Context
 from apiproxy.translation.emulations.commands import Answer, Call, LegacyRequest, Pass, Reply
 from apiproxy.translation.emulations.containers import link_removal_without_links, start_with_host_config
-from apiproxy.translation.memory import Memory
+from apiproxy.translation.memory import REMEMBERED, Memory, forget_oldest
 from apiproxy.translation.steps.containers import note_link_removal, unknown_link_as_2013
 
 
@@ -81,7 +81,6 @@ def test_without_link_the_container_the_link_names_is_removed() -> None:
 
 
 def test_the_links_memory_keeps_the_newest_containers() -> None:
-    from apiproxy.translation.memory import REMEMBERED, Memory, forget_oldest
     memory = Memory()
     for number in range(REMEMBERED + 3):
         memory.links[f"c{number}"] = {"alias": "target"}
