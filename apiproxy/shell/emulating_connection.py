@@ -106,8 +106,9 @@ class EmulatingConnection(ClientConnection):
         self.downloads.clear()
 
     def _record_recreated(self, unpark: Unpark) -> None:
-        if unpark.legacy_id != unpark.real_id:
-            self.daemon.memory.ids.record(unpark.legacy_id, unpark.real_id)
+        known = unpark.known_id or unpark.legacy_id
+        if known != unpark.real_id:
+            self.daemon.memory.ids.record(known, unpark.real_id)
 
     def _emulation_unreachable(self, failure: Failure) -> None:
         self.daemon.connection_failed()

@@ -96,6 +96,23 @@ def _build(w: World, v: str) -> Reply:
                    headers={"Content-Type": "application/tar"})
 
 
+def _remove_link(w: World, v: str) -> Reply:
+    """A started container's link removed by its name, as 0.6.5-0.8.1 clients did (link=1)."""
+    target, parent = (f"apiproxy-matrix-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    for name in (target, parent):
+        created = request(w.proxy, "POST", f"/v{v}/containers/create?name={name}",
+                          {"Image": w.image, "Cmd": ["sleep", "60"]})
+        w.containers.append(created.json()["Id"])
+    assert request(w.proxy, "POST", f"/v{v}/containers/{target}/start").status == 204
+    started = request(w.proxy, "POST", f"/v{v}/containers/{parent}/start", {"Links": [f"{target}:db"]})
+    assert started.status == 204, started
+    # Started by name with host settings (recreated where the daemon takes them at create only): the
+    # container keeps the id its create gave.
+    inspected = request(w.proxy, "GET", f"/v{v}/containers/{parent}/json").json()
+    assert inspected.get("Id", inspected.get("ID")) == created.json()["Id"], inspected
+    return request(w.proxy, "DELETE", f"/v{v}/containers/{parent}/db?link=1")
+
+
 OK = {200, 201, 204}
 Scenario = Callable[[World, str], Reply]
 
@@ -116,6 +133,7 @@ SCENARIOS: dict[str, tuple[Scenario, set[int]]] = {
     "POST /containers/{id}/resize": (lambda w, v: request(w.proxy, "POST", f"/v{v}/containers/{w.running}/resize?h=24&w=80"), OK | {500}),
     "POST /containers/{id}/wait": (lambda w, v: request(w.proxy, "POST", f"/v{v}/containers/{w.exited}/wait"), OK),
     "DELETE /containers/{id}": (lambda w, v: request(w.proxy, "DELETE", f"/v{v}/containers/{w.container(v, ['true'])}"), OK),
+    "DELETE /containers/{parent}/{alias}": (_remove_link, OK),
     "POST /containers/{id}/copy": (lambda w, v: request(w.proxy, "POST", f"/v{v}/containers/{w.exited}/copy", {"Resource": "/etc/passwd"}), OK),
     "GET /images/json": (lambda w, v: request(w.proxy, "GET", f"/v{v}/images/json"), OK),
     "GET /images/viz": (lambda w, v: request(w.proxy, "GET", f"/v{v}/images/viz"), OK),

@@ -80,10 +80,13 @@ class Park:
 
 @dataclass
 class Unpark:
-    """Connect the attaches held for `legacy_id` to the container `real_id`."""
+    """Connect the attaches held for `legacy_id` (the path's id, or name, as the client wrote it) to
+    the container `real_id`; `known_id`, if given, is the id the client knows it by, recorded for
+    `real_id` (the container was recreated under it)."""
 
     legacy_id: str
     real_id: str
+    known_id: str = ""
 
 
 Emulation = Generator[Call | Fetch | Unpark, Answer | None, Reply | Pass | Park | WebSocket]

@@ -43,6 +43,10 @@ def start_with_host_config(request: LegacyRequest) -> Emulation:
     inspect = expect((yield Call("GET", f"/containers/{real}/json")), 200).body
     if inspect.get("State", {}).get("Running"):
         return Pass("POST", f"/containers/{real}/start")  # the daemon says 304, the client 204
+    # The old container by its id from here on: the client may have named it, and the name moves
+    # to its successor.
+    old = str(inspect.get("Id") or real)
+    known = str(request.context.memory.ids.to_legacy(old))  # the id its create gave the client
     body = dict(inspect.get("Config") or {})
     host = dict(inspect.get("HostConfig") or {})
     settings = {key: value for key, value in request.body.items() if key in _START_HOST_KEYS}
@@ -69,24 +73,23 @@ def start_with_host_config(request: LegacyRequest) -> Emulation:
             hosts_entry = link_host(alias or target, linked)
             if hosts_entry:
                 host["ExtraHosts"] = [*(host.get("ExtraHosts") or []), hosts_entry]
-    body["Labels"] = {**(body.get("Labels") or {}), LABEL: request.legacy_id or real}
+    body["Labels"] = {**(body.get("Labels") or {}), LABEL: known}
     # The old container steps aside under another name until its successor
     # exists: a create the daemon refuses leaves the client's container as it was.
-    aside = f"{name}-apiproxy-{real[:12]}"
-    expect((yield Call("POST", f"/containers/{real}/rename?{urlencode({'name': aside})}")), 204)
+    aside = f"{name}-apiproxy-{old[:12]}"
+    expect((yield Call("POST", f"/containers/{old}/rename?{urlencode({'name': aside})}")), 204)
     created = yield Call("POST", f"/containers/create?{urlencode({'name': name})}", body)
     assert created is not None  # a Call is always answered
     if created.status != 201:
-        yield Call("POST", f"/containers/{real}/rename?{urlencode({'name': name})}")
+        yield Call("POST", f"/containers/{old}/rename?{urlencode({'name': name})}")
         raise EmulationFailed(created)
-    expect((yield Call("DELETE", f"/containers/{real}?force=1")), 204)
+    expect((yield Call("DELETE", f"/containers/{old}?force=1")), 204)
     # Inspect shows the settings as given (API 1.8-1.9), under the id the client knows.
-    remember_given_host_config(request.context, request.context.memory.ids.to_legacy(inspect.get("Id", real)),
-                               request.body)
+    remember_given_host_config(request.context, known, request.body)
     if links:
         request.context.memory.links[created.body["Id"]] = links
         forget_oldest(request.context.memory.links)
-    yield Unpark(request.legacy_id or real, created.body["Id"])
+    yield Unpark(request.legacy_id or real, created.body["Id"], known)
     return Pass("POST", f"/containers/{created.body['Id']}/start")
 
 

@@ -28,6 +28,7 @@ def _run(emulation: Any, answers: dict[str, Answer]) -> tuple[list[Any], Any]:
 
 def test_start_with_binds_recreates_with_the_legacy_id_in_a_label() -> None:
     context = Context("POST", "/containers/{id}/start", {"id": "legacy1"}, Version(1, 3), Version(1, 41))
+    context.memory.ids.record("legacy1", "real1")  # recreated once already: the client knows legacy1
     request = LegacyRequest("POST", {"id": "real1"}, {}, {"Binds": ["/h:/c"], "ContainerIDFile": "/x"}, context)
     inspect = {"Name": "/web", "State": {"Running": False}, "Config": {"Image": "busybox", "Cmd": ["true"]},
                "HostConfig": {"Memory": 5, "Ulimits": [{"Name": "RLIMIT_NOFILE", "Soft": 1, "Hard": 2}]}}
@@ -44,7 +45,27 @@ def test_start_with_binds_recreates_with_the_legacy_id_in_a_label() -> None:
     assert created["HostConfig"]["Binds"] == ["/h:/c"] and created["HostConfig"]["Memory"] == 5
     assert created["HostConfig"]["Ulimits"] == [{"Name": "nofile", "Soft": 1, "Hard": 2}]
     assert created["Labels"] == {"apiproxy.legacy-id": "legacy1"} and "ContainerIDFile" not in created["HostConfig"]
-    assert steps[4] == Unpark("legacy1", "real2")
+    assert steps[4] == Unpark("legacy1", "real2", "legacy1")
+    assert result == Pass("POST", "/containers/real2/start")
+
+
+def test_a_container_started_by_name_is_renamed_and_removed_by_its_id() -> None:
+    """The name moves to the new container: the old one is renamed, and removed, by the id inspect gave."""
+    context = Context("POST", "/containers/{id}/start", {"id": "web"}, Version(1, 9), Version(1, 41))
+    request = LegacyRequest("POST", {"id": "web"}, {}, {"Links": ["db:db"]}, context)
+    inspect = {"Id": "real1", "Name": "/web", "State": {"Running": False}, "Config": {"Image": "busybox"},
+               "HostConfig": {}}
+    steps, result = _run(start_with_host_config(request), {
+        "GET /containers/web/json": Answer(200, inspect),
+        "POST /containers/real1/rename": Answer(204, None),
+        "DELETE /containers/real1": Answer(204, None),
+        "POST /containers/create": Answer(201, {"Id": "real2"}),
+    })
+    calls = [(s.method, s.path) for s in steps if isinstance(s, Call)]
+    assert calls == [("GET", "/containers/web/json"), ("POST", "/containers/real1/rename?name=web-apiproxy-real1"),
+                     ("POST", "/containers/create?name=web"), ("DELETE", "/containers/real1?force=1")]
+    assert steps[2].body["Labels"] == {"apiproxy.legacy-id": "real1"}  # the id, not the name
+    assert steps[4] == Unpark("web", "real2", "real1")
     assert result == Pass("POST", "/containers/real2/start")
 
 

@@ -180,9 +180,10 @@ def exchange(case: Case, target: Version) -> ChainExchange:
 INSPECT = {"Id": CONTAINER * 5 + "abcd", "Name": "/web", "State": {"Running": False},
            "Config": {"Image": IMAGE, "Cmd": ["true"], "Env": ["PATH=/bin"], "Labels": {}},
            "HostConfig": {"NetworkMode": "default", "Binds": None}}
+# Once inspected, the old container is named by its whole id (the client may have given a prefix or a name).
 ANSWERS = {f"GET /containers/{CONTAINER}/json": Answer(200, INSPECT),
-           f"POST /containers/{CONTAINER}/rename": Answer(204, None),
-           f"DELETE /containers/{CONTAINER}": Answer(204, None),
+           f"POST /containers/{INSPECT['Id']}/rename": Answer(204, None),
+           f"DELETE /containers/{INSPECT['Id']}": Answer(204, None),
            "POST /containers/create": Answer(201, {"Id": "e" * 64, "Warnings": None})}
 
 
