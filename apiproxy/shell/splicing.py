@@ -173,7 +173,7 @@ class Splice:
                  look: int = PEEK) -> None:
         self.reactor, self.source, self.sink = reactor, source, sink
         self.moved, self.ended, self.failed = moved, ended, failed
-        self.length, self.decoder, self.chunked_out, self.look = length, decoder, chunked_out, look
+        self.decoder, self.chunked_out, self.look = decoder, chunked_out, look
         self.until_eof = until_eof or (length is None and decoder is None)
         self.rechunk = length is None and decoder is None and chunked_out  # chunks of what the socket holds
         # Chunked in and out: the daemon's (or client's) own chunk lines pass as they are, spliced with
