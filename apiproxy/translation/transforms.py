@@ -136,34 +136,6 @@ def json_values(body: bytes) -> list[Any] | None:
 FRAME_HEADER = struct.Struct(">BxxxL")
 
 
-class FrameStream:
-    """Rewrites Docker's multiplexed attach stream one frame at a time.
-
-    Each frame is an 8-byte header (stream type, payload size) and its
-    payload; `rewrite(kind, payload)` returns the bytes to send instead.
-    """
-
-    def __init__(self, rewrite: Callable[[int, bytes], bytes]) -> None:
-        self.rewrite = rewrite
-        self.buffer = bytearray()
-
-    def feed(self, data: bytes) -> bytes:
-        self.buffer += data
-        out: list[bytes] = []
-        while len(self.buffer) >= FRAME_HEADER.size:
-            kind, size = FRAME_HEADER.unpack_from(self.buffer)
-            end = FRAME_HEADER.size + size
-            if len(self.buffer) < end:
-                break
-            out.append(self.rewrite(kind, bytes(self.buffer[FRAME_HEADER.size:end])))
-            del self.buffer[:end]
-        return b"".join(out)
-
-    def close(self) -> bytes:
-        self.buffer.clear()  # a frame cut by the end of the stream is lost upstream too
-        return b""
-
-
 class Chained:
     """One transform after another."""
 

@@ -25,7 +25,8 @@ from apiproxy.shell.proxy import ProxyFactory
 from apiproxy.shell.upstream_side import UpstreamConnection
 from apiproxy.translation.routing import Settings
 from apiproxy.translation.exchange import Exchange
-from apiproxy.translation.transforms import FrameStream, JsonStream, Transform, WholeJson
+from apiproxy.translation.transforms import JsonStream, Transform, WholeJson
+from apiproxy.translation.steps.streams import Demultiplex
 from apiproxy.api.upstream_info import choose_target, parse_upstream_info
 from apiproxy.api.versions import Version
 
@@ -75,7 +76,7 @@ class Translating(Exchange):
         return JsonStream(lambda item: {"legacy": item["modern"]}, separator=b"")
 
     def hijacked_streams(self) -> tuple[Transform | None, Transform | None]:
-        return FrameStream(lambda kind, payload: payload), None
+        return Demultiplex(), None
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from wsproto.events import (
 from wsproto.extensions import PerMessageDeflate
 
 from apiproxy.wire.http1 import Headers, format_request_head
-from apiproxy.translation.transforms import FRAME_HEADER, FrameStream, Transform
+from apiproxy.translation.transforms import FRAME_HEADER, Transform
+from apiproxy.translation.steps.streams import Demultiplex
 from apiproxy.wire.websocket import ToClientFrames, WebSocketBridge, WebSocketError, handshake
 
 TARGET = "/v1.9/containers/abc/attach/ws?stream=1&stdin=1&stdout=1&stderr=1&logs=0"
@@ -297,7 +298,7 @@ def test_large_output_arrives_intact() -> None:
 
 def test_to_client_frames_follows_the_demultiplexer() -> None:
     client, bridge = connect()
-    demux = FrameStream(lambda kind, payload: payload)  # stdout and stderr merged, as in 2013
+    demux = Demultiplex()  # stdout and stderr merged, as in 2013
     frames: Transform = ToClientFrames(bridge)
     upstream = b"".join(FRAME_HEADER.pack(kind, len(data)) + data
                         for kind, data in ((1, "out é".encode()), (2, b"err\n")))
