@@ -28,3 +28,12 @@ def test_a_change_without_a_version_gate_cites_its_moby_commit_and_readme_lists_
         assert commit, f"{entry['test']}: no FLOOR-DELTAS row, so name the moby commit"
         assert "any client version on the daemon's own socket" in entry["floor_deltas"], entry["test"]
         assert f"moby {commit.group(1)}" in compatibility, f"README's Compatibility does not list {commit.group(1)}"
+
+
+def test_every_race_with_the_test_daemons_says_what_their_own_socket_answers() -> None:
+    races = json.loads((ROOT / "tests/data/dockerpy-suites/environment.json").read_text())["environment"]
+    untranslatable = {entry["test"] for entry in ENTRIES}
+    for entry in races:
+        assert entry["suites"] and entry["upstreams"] and entry["reason"], entry
+        assert re.fullmatch(r"\d{3} .+", entry["daemon_answer"]), entry["test"]
+        assert entry["test"] not in untranslatable, f"{entry['test']}: in both lists"
