@@ -9,7 +9,8 @@ from urllib.parse import parse_qsl
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from apiproxy.shell.client_side import EMULATING, PARKED, ClientConnection, Listening
+from apiproxy.shell.client_side import ClientConnection
+from apiproxy.shell.client_state import EMULATING, PARKED, Listening
 from apiproxy.shell.daemon import describe_failure
 from apiproxy.shell.fetch import fetch_to_tar
 from apiproxy.shell.sending import FromWebSocket

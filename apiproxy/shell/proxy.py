@@ -13,7 +13,7 @@ from twisted.logger import Logger
 from apiproxy.api.policy import Policy
 from apiproxy.ops.config import Limits
 from apiproxy.ops.metrics import OVER_MAX_CONNECTIONS
-from apiproxy.shell.client_side import PARKED
+from apiproxy.shell.client_state import PARKED
 from apiproxy.shell.daemon import Daemon
 from apiproxy.shell.emulating_connection import EmulatingConnection
 from apiproxy.translation.routing import Settings

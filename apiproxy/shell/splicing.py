@@ -21,136 +21,24 @@ import socket
 import sys
 import termios
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import Any
 
-from twisted.internet import tcp
-from twisted.internet.interfaces import IPullProducer, IReactorFDSet, IReadDescriptor, IWriteDescriptor
+from twisted.internet.interfaces import IReactorFDSet
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from apiproxy.shell.sending import send_held
+from apiproxy.shell.splice_parts import (PayloadFraming, SinkError, SinkWatcher, SourceWatcher, WhenWritten,
+                                         describe_error, holds_bytes, new_pipe)
 from apiproxy.wire.http1 import LAST_CHUNK, ChunkedDecoder, ProtocolError
 
 log = Logger(namespace="apiproxy.splicing")
 
-AVAILABLE = sys.platform.startswith("linux") and hasattr(os, "splice")
-PIPE_SIZE = 1 << 20  # asked for; the kernel may give less (fs.pipe-max-size)
 PEEK = 64  # bytes looked at for a chunk-size line; longer lines take several looks
 LOOK_FRAMES = 8192  # bytes looked at for a demultiplexed stream's frame header, and the small frames after it
 ENDED_EARLY = "the connection ended in the middle of the body"
 MALFORMED = "malformed chunked body"
 _FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
-_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-_F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
-
-
-class PayloadFraming(Protocol):
-    """Framing read in Python between payloads moved in the kernel: http1.ChunkedDecoder, or
-    steps/streams.Demultiplex (a legacy attach's frame headers)."""
-
-    @property
-    def done(self) -> bool: ...
-
-    @property
-    def payload_left(self) -> int: ...
-
-    def take_framing(self, data: bytes) -> int: ...
-
-    def payload_moved(self, count: int) -> None: ...
-
-
-class _SinkError(Exception):
-    def __init__(self, error: OSError) -> None:
-        super().__init__(error)
-        self.error = error
-
-
-def _describe(error: OSError) -> str:
-    return os.strerror(error.errno) if error.errno else str(error)
-
-
-def can_splice(*transports: Any) -> bool:
-    """Plain sockets on Linux only: a TLS transport's bytes must pass through Python."""
-    return AVAILABLE and all(isinstance(t, tcp.Connection) and not getattr(t, "TLS", False)
-                             and t.connected and not t.disconnecting for t in transports)
-
-
-def holds_bytes(transport: Any) -> bool:
-    return bool(transport._tempDataLen or len(transport.dataBuffer) > transport.offset)
-
-
-def _pipe() -> tuple[int, int, int]:
-    read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        fcntl.fcntl(write_end, _F_SETPIPE_SZ, PIPE_SIZE)
-    except OSError:
-        pass  # unprivileged and above fs.pipe-max-size: the default size works too
-    return read_end, write_end, fcntl.fcntl(write_end, _F_GETPIPE_SZ)
-
-
-# The reactor finds a descriptor's watcher by its number when it hands out the events of one poll:
-# a splice that ends and one that begins while it does so may use the same number, and the new
-# watcher gets the old one's events (a write event to a reader, a hang-up that is not its own).
-# So each takes both kinds of event, and a hang-up is believed only when the socket confirms it.
-
-@implementer(IReadDescriptor, IWriteDescriptor)
-class _Source:
-    def __init__(self, owner: Splice, fd: int) -> None:
-        self.owner, self.fd = owner, fd
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def logPrefix(self) -> str:
-        return "splice-source"
-
-    def doRead(self) -> None:
-        self.owner.source_ready()
-
-    def doWrite(self) -> None:
-        pass  # another watcher's event, once of this number
-
-    def connectionLost(self, reason: Failure) -> None:
-        self.owner.source_lost(reason)
-
-
-@implementer(IReadDescriptor, IWriteDescriptor)
-class _Sink:
-    def __init__(self, owner: Splice, fd: int) -> None:
-        self.owner, self.fd = owner, fd
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def logPrefix(self) -> str:
-        return "splice-sink"
-
-    def doRead(self) -> None:
-        pass  # another watcher's event, once of this number
-
-    def doWrite(self) -> None:
-        self.owner.sink_ready()
-
-    def connectionLost(self, reason: Failure) -> None:
-        self.owner.sink_lost(reason)
-
-
-@implementer(IPullProducer)
-class _WhenWritten:
-    """Registered on the sink's transport while it holds bytes: Twisted calls it when they are out."""
-
-    def __init__(self, owner: Splice) -> None:
-        self.owner = owner
-
-    def resumeProducing(self) -> None:
-        transport = self.owner.sink
-        if not holds_bytes(transport) and transport.producer is self:
-            transport.unregisterProducer()
-            self.owner.begin()
-
-    def stopProducing(self) -> None:
-        pass  # the sink's transport is closing: its connectionLost stops the splice
 
 
 class Splice:
@@ -196,9 +84,9 @@ class Splice:
         source.pauseProducing()  # nothing Twisted reads of the source from now on; resumed by the caller
         self.source_socket = socket.socket(fileno=os.dup(source.fileno()))
         self.sink_fd = os.dup(sink.fileno())
-        self.pipe_out, self.pipe_in, self.capacity = _pipe()
-        self._source = _Source(self, self.source_socket.fileno())
-        self._sink = _Sink(self, self.sink_fd)
+        self.pipe_out, self.pipe_in, self.capacity = new_pipe()
+        self._source = SourceWatcher(self, self.source_socket.fileno())
+        self._sink = SinkWatcher(self, self.sink_fd)
         if decoder is not None:
             self.payload = decoder.payload_left
             if self.payload:
@@ -208,7 +96,7 @@ class Splice:
         """Begin once the sink's transport has sent all it holds."""
         send_held(self.sink)
         if holds_bytes(self.sink):
-            self.sink.registerProducer(_WhenWritten(self), False)
+            self.sink.registerProducer(WhenWritten(self), False)
         else:
             self.begin()
 
@@ -273,8 +161,8 @@ class Splice:
             return
         try:
             self._drain()
-        except _SinkError as error:
-            self._fail(_describe(error.error), at_source=False)
+        except SinkError as error:
+            self._fail(describe_error(error.error), at_source=False)
             return
         try:
             for _ in range(8):  # a few steps per event, so that other connections get their turn
@@ -283,17 +171,17 @@ class Splice:
                 self._drain()
         except ProtocolError as error:
             self._cut_short(f"{MALFORMED} ({error})")
-        except _SinkError as error:
-            self._fail(_describe(error.error), at_source=False)
+        except SinkError as error:
+            self._fail(describe_error(error.error), at_source=False)
             return
         except OSError as error:
-            self._cut_short(_describe(error))
+            self._cut_short(describe_error(error))
         if self.stopped:
             return
         if self.cut and self.in_pipe:  # what came before the cut goes on first, while the sink takes it
             try:
                 self._drain()
-            except _SinkError:
+            except SinkError:
                 self.in_pipe = 0
         if self.source_done and not self.in_pipe and not self.framing_out:
             if self.cut:
@@ -311,7 +199,7 @@ class Splice:
             except BlockingIOError:
                 return
             except OSError as error:
-                raise _SinkError(error) from error
+                raise SinkError(error) from error
             self.in_pipe -= sent
             self.pipe_full = False
             if self.framing_out:
@@ -487,7 +375,7 @@ class Splice:
             return
         self.stopped = True
         self._watch(reading=False, writing=False)
-        if isinstance(getattr(self.sink, "producer", None), _WhenWritten):
+        if isinstance(getattr(self.sink, "producer", None), WhenWritten):
             self.sink.unregisterProducer()
         self.source_socket.close()
         for fd in (self.sink_fd, self.pipe_out, self.pipe_in):

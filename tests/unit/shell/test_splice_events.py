@@ -10,10 +10,10 @@ import pytest
 from twisted.internet.error import ConnectionLost
 from twisted.python.failure import Failure
 
-from apiproxy.shell import splicing
+from apiproxy.shell import splice_parts
 from apiproxy.shell.splicing import Splice
 
-pytestmark = pytest.mark.skipif(not splicing.AVAILABLE, reason="splice(2) is Linux's")
+pytestmark = pytest.mark.skipif(not splice_parts.AVAILABLE, reason="splice(2) is Linux's")
 
 
 class Transport:
