@@ -62,8 +62,14 @@ def mounts_to_volumes(inspect: Any, context: Context) -> Any:
 
 @value_step
 def ports_to_port_mapping(settings: Any, context: Context) -> Any:
-    """NetworkSettings.PortMapping {"Tcp": {private: public}, "Udp": {...}} (API 1.3-1.5) from Ports."""
+    """NetworkSettings.PortMapping {"Tcp": {private: public}, "Udp": {...}} (API 1.3-1.5) from Ports.
+
+    Null where Ports is (a container not running, change 1.28's ports_null_unless_running): 2013's
+    daemons reset NetworkSettings at a stop and set PortMapping only at a start."""
     if not isinstance(settings, dict):
+        return settings
+    if "Ports" in settings and settings["Ports"] is None:
+        settings["PortMapping"] = None
         return settings
     mapping: dict[str, dict[str, str]] = {"Tcp": {}, "Udp": {}}
     for port, bindings in (settings.get("Ports") or {}).items():

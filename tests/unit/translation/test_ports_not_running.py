@@ -1,5 +1,5 @@
 """Ports of a container that is not running, as 2013 daemons showed them: inspect's NetworkSettings.Ports
-null (v0.6.5-v0.8.1 releaseNetwork reset NetworkSettings), the list's Ports empty: null at 1.5-1.8 (v0.7.6,
+and PortMapping null (releaseNetwork reset NetworkSettings), the list's Ports empty: null at 1.5-1.8 (v0.7.6,
 a nil []APIPort), [] at 1.9 (v0.8.1 engine.Table), "" at 1.0-1.4."""
 from __future__ import annotations
 
@@ -36,6 +36,17 @@ def test_inspect_ports_are_null_unless_running(kind: str) -> None:
     for state in ({"Running": True}, {"Running": False, "Paused": True}):
         answer = _answer("/containers/x/json", Version(1, 9), _inspect(state, dict(running)), kind)
         assert answer["NetworkSettings"]["Ports"] == running
+
+
+@pytest.mark.parametrize(("client", "running_mapping"), [(Version(1, 2), {"80": "8080"}),
+                                                         (Version(1, 5), {"Tcp": {"80": "8080"}, "Udp": {}})])
+def test_inspect_port_mapping_is_null_unless_running(client: Version, running_mapping: Any) -> None:
+    """v0.3.4-v0.6.3 (API 1.0-1.5): PortMapping set at a start, NetworkSettings reset at a stop."""
+    running = {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}
+    stopped = _answer("/containers/x/json", client, _inspect({"Running": False}, {"80/tcp": None}))
+    assert stopped["NetworkSettings"]["PortMapping"] is None
+    started = _answer("/containers/x/json", client, _inspect({"Running": True}, running))
+    assert started["NetworkSettings"]["PortMapping"] == running_mapping
 
 
 @pytest.mark.parametrize(("client", "empty"), [(Version(1, 4), ""), (Version(1, 5), None), (Version(1, 8), None),
