@@ -42,3 +42,15 @@ def test_without_link_the_linked_container_is_removed_by_the_links_name(dockerpy
     assert dockerpy.call("remove_container", f"{app_name}/db") is None
     assert request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{db['Id']}/json").status == 404
     assert request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{app_name}/json").status == 200
+
+
+@pytest.mark.parametrize("dockerpy", [("0.3.1", "1.9")], indirect=True, ids=["api1.9"])
+def test_a_link_named_without_its_parent_is_refused_and_nothing_is_removed(dockerpy: Worker, busybox: str,
+                                                                           made: list[str], docker_sock: str) -> None:
+    """0.8.1's ContainerDestroy: 409 for a container's own name, 404 "No such link" for no container."""
+    dockerpy.call("create_container", busybox, ["true"], name=_named("alone", made))
+    own = dockerpy.try_call("remove_container", made[-1], link=True)
+    assert "409" in own["error"] and "Conflict, cannot remove the default name of the container" in own["error"], own
+    assert request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{made[-1]}/json").status == 200
+    missing = dockerpy.try_call("remove_container", "apiproxy-no-such-container", link=True)
+    assert "404" in missing["error"] and "No such link: apiproxy-no-such-container" in missing["error"], missing

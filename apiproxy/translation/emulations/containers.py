@@ -118,6 +118,27 @@ def link_removal_without_links(request: LegacyRequest) -> Emulation:
     return Pass("DELETE", f"/containers/{links[alias]}{encoded}", as_endpoint="DELETE /containers/{id}")
 
 
+DEFAULT_NAME_CONFLICT = "Conflict, cannot remove the default name of the container"
+
+
+@emulation
+def link_removal_by_own_name(request: LegacyRequest) -> Emulation:
+    """DELETE /containers/name?link=1, a link named without its parent, as 0.6.5-1.1 refused it: 409
+    DEFAULT_NAME_CONFLICT for a container's own name, 404 "No such link" when no container has it.
+    dockerd answers 500 in other words, Podman 400 "Link is not supported" even for no container; neither
+    removes anything, and neither does this. Without link=1 the container goes, as the client asked."""
+    name = request.params["id"]
+    if request.query.get("link") not in GO_TRUE:
+        query = {key: value for key, value in request.query.items() if key != "link"}
+        return Pass("DELETE", f"/containers/{quote(name, safe='')}" + (f"?{urlencode(query)}" if query else ""))
+    found = yield Call("GET", f"/containers/{quote(name, safe='')}/json")
+    assert found is not None  # a Call is always answered
+    if found.status == 404:
+        return Reply(404, f"No such link: {name}")
+    expect(found, 200)
+    return Reply(409, DEFAULT_NAME_CONFLICT)
+
+
 @emulation
 def containers_between(request: LegacyRequest) -> Emulation:
     """since/before as filters, each id (12-character prefixes too) made whole first.

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from apiproxy.api.routes import match_legacy
 from apiproxy.api.versions import Version
 from apiproxy.translation.document import Context
 from apiproxy.translation.emulations.commands import Answer, Call, LegacyRequest, Pass, Reply
-from apiproxy.translation.emulations.containers import link_removal_without_links, start_with_host_config
+from apiproxy.api.upstream_info import choose_target, parse_upstream_info
+from apiproxy.translation.emulations.containers import (DEFAULT_NAME_CONFLICT, link_removal_by_own_name,
+                                                         link_removal_without_links, start_with_host_config)
 from apiproxy.translation.memory import REMEMBERED, Memory, forget_oldest
+from apiproxy.translation.routing import Forward, Settings, plan
 from apiproxy.translation.steps.containers import note_link_removal, unknown_link_as_2013
 
 
@@ -86,3 +91,26 @@ def test_the_links_memory_keeps_the_newest_containers() -> None:
         memory.links[f"c{number}"] = {"alias": "target"}
         forget_oldest(memory.links)
     assert len(memory.links) == REMEMBERED and "c0" not in memory.links and f"c{REMEMBERED + 2}" in memory.links
+
+
+def test_a_link_named_without_its_parent_is_refused_as_2013_daemons_refused_it() -> None:
+    """0.6.5-1.1: 409 for a container's own name, 404 "No such link" for no container; nothing removed."""
+    context = Context("DELETE", "/containers/{id}", {"id": "web"}, Version(1, 9), Version(1, 41))
+    request = LegacyRequest("DELETE", {"id": "web"}, {"v": "False", "link": "True"}, None, context)
+    calls, result = _drive(link_removal_by_own_name(request), {"GET /containers/web/json": Answer(200, {"Id": "w"})})
+    assert calls == [Call("GET", "/containers/web/json")] and result == Reply(409, DEFAULT_NAME_CONFLICT)
+    _, result = _drive(link_removal_by_own_name(request), {"GET /containers/web/json": Answer(404, {})})
+    assert result == Reply(404, "No such link: web")
+    keep = LegacyRequest("DELETE", {"id": "web"}, {"v": "1", "link": "False"}, None, context)
+    assert _drive(link_removal_by_own_name(keep), {}) == ([], Pass("DELETE", "/containers/web?v=1"))
+
+
+@pytest.mark.parametrize(("target", "emulated"), [
+    ("/v1.9/containers/web?link=1", True), ("/v1.6/containers/web?link=true&v=0", True),
+    ("/v1.9/containers/web?v=1", False), ("/v1.5/containers/web?link=1", False)])
+def test_only_a_1_6_to_1_9_link_removal_by_one_name_is_emulated(target: str, emulated: bool) -> None:
+    info = parse_upstream_info({"Version": "20.10.24", "ApiVersion": "1.41", "MinAPIVersion": "1.12", "Os": "linux"})
+    decision = plan("DELETE", target, info, choose_target(info, None), Settings(Version(1, 9)))
+    assert isinstance(decision, Forward)
+    emulation = decision.exchange.emulation()
+    assert (emulation is link_removal_by_own_name) if emulated else emulation is None
