@@ -5,7 +5,6 @@ from typing import Any, cast
 
 # A connected socket's transport is a consumer and a push producer; ITransport says neither.
 from twisted.internet.interfaces import IConsumer
-from twisted.logger import Logger
 
 from apiproxy.ops.metrics import SPLICED_TO_CLIENT
 from apiproxy.shell.client_base import SPLICED_BODY_MIN, ClientBase
@@ -17,8 +16,6 @@ from apiproxy.translation.transforms import TranslationError, close_pieces, feed
 from apiproxy.wire import http1
 from apiproxy.wire.http1 import CHUNKED, NO_BODY, SPLICED, UNTIL_CLOSE, BodyLength, Headers, ResponseHead
 from apiproxy.wire.json import encode_json
-
-log = Logger(namespace="apiproxy.proxy")
 
 RAW_STREAM_TYPES = (b"application/vnd.docker.raw-stream", b"application/vnd.docker.multiplexed-stream")
 HELD_ERROR_LIMIT = 64 * 1024

@@ -6,18 +6,15 @@ from typing import Any, cast
 
 # A connected socket's transport is a consumer and a push producer; ITransport says neither.
 from twisted.internet.interfaces import IConsumer
-from twisted.logger import Logger
 
 from apiproxy.ops.metrics import HIJACKED_STREAMS, SPLICED_TO_CLIENT, SPLICED_TO_DAEMON
-from apiproxy.shell.client_base import ClientBase
+from apiproxy.shell.client_base import ClientBase, log
 from apiproxy.shell.client_state import BODY, CLOSED, CONNECTING, PARKED, ROUTING, SPLICE, WAITING
 from apiproxy.shell.sending import close_when_written, one_send_per_turn, send_held, unread_by_peer, write
 from apiproxy.shell.splicing import LOOK_FRAMES, PEEK
 from apiproxy.translation.steps.streams import Demultiplex
 from apiproxy.wire import http1
 from apiproxy.wire.http1 import ResponseHead
-
-log = Logger(namespace="apiproxy.proxy")
 
 
 class HijackedStreams(ClientBase):

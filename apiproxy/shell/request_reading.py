@@ -5,7 +5,6 @@ from typing import cast
 
 # A connected socket's transport is a consumer and a push producer; ITransport says neither.
 from twisted.internet.interfaces import IConsumer, IPushProducer
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from apiproxy.api.redaction import redact_target
@@ -14,7 +13,7 @@ from apiproxy.api.upstream_info import UpstreamInfo
 from apiproxy.api.versions import split_version_prefix
 from apiproxy.ops.access import AccessRecord, endpoint_template
 from apiproxy.ops.metrics import SPLICED_TO_DAEMON
-from apiproxy.shell.client_base import SPLICED_BODY_MIN, ClientBase
+from apiproxy.shell.client_base import SPLICED_BODY_MIN, ClientBase, log
 from apiproxy.shell.client_state import BODY, CLOSED, CLOSING, COLLECTING, CONNECTING, ROUTING, WAITING
 from apiproxy.shell.daemon import describe_failure
 from apiproxy.shell.sending import close_when_written, one_send_per_turn, write
@@ -24,8 +23,6 @@ from apiproxy.translation.transforms import TranslationError, WholeJson
 from apiproxy.wire import http1
 from apiproxy.wire.http1 import BodyReader, Headers, ProtocolError, valid_host
 from apiproxy.wire.paths import normalize_target
-
-log = Logger(namespace="apiproxy.proxy")
 
 
 class RequestReading(ClientBase):
