@@ -107,9 +107,7 @@ class _Daemon(socketserver.StreamRequestHandler):
                 self.connection.sendall(payload)
             echoed += len(data) if data is not out else 0
             if vanish is not None and echoed >= vanish:
-                # Gone as a killed daemon goes: a reset, not an orderly end.
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
-                self.connection.close()
+                reset(self.connection)  # gone as a killed daemon goes
                 return
             data = self.connection.recv(65536)
             if not data:
@@ -222,6 +220,12 @@ def connect(path: str | None) -> socket.socket:
     sock.settimeout(30)
     sock.connect(path)
     return sock
+
+
+def reset(sock: socket.socket) -> None:
+    """Gone as a killed process goes: a reset (RST), not an orderly end."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+    sock.close()
 
 
 def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
@@ -404,8 +408,7 @@ def test_client_vanishing_mid_body_ends_that_answer_only(proxy: tuple[Apiproxy, 
                      % (64 << 20, chunked))
         read_head(sock)
         sock.recv(1 << 20)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
-        sock.close()
+        reset(sock)
         assert echo_through(other, pattern(1 << 20), other_rest) == pattern(1 << 20)
 
 
@@ -544,8 +547,7 @@ def test_legacy_attach_client_vanishing_mid_stream(proxy: tuple[Apiproxy, bool])
     with other:
         sock, rest = legacy_attach(running.sock, "&framed=1&first=%d" % (32 << 20))
         sock.recv(1 << 20)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
-        sock.close()
+        reset(sock)
         assert echo_through(other, pattern(1 << 20), other_rest) == pattern(1 << 20)
 
 
@@ -606,6 +608,5 @@ def test_answer_until_close_client_vanishing(proxy: tuple[Apiproxy, bool]) -> No
         sock.sendall(b"GET /v1.41/containers/c/export?size=%d&close=1 HTTP/1.1\r\nHost: d\r\n\r\n" % (64 << 20))
         read_head(sock)
         sock.recv(1 << 20)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
-        sock.close()
+        reset(sock)
         assert echo_through(other, pattern(1 << 20), other_rest) == pattern(1 << 20)
