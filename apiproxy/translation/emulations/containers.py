@@ -113,9 +113,14 @@ def link_removal_without_links(request: LegacyRequest) -> Emulation:
     if removing_link:
         del links[alias]
         return Reply(204)
+    return Pass("DELETE", f"/containers/{links[alias]}{_query_without_link(request)}",
+                as_endpoint="DELETE /containers/{id}")
+
+
+def _query_without_link(request: LegacyRequest) -> str:
+    """The client's query for a removal that goes on as a container's: `link` said it was none."""
     query = {key: value for key, value in request.query.items() if key != "link"}
-    encoded = f"?{urlencode(query)}" if query else ""
-    return Pass("DELETE", f"/containers/{links[alias]}{encoded}", as_endpoint="DELETE /containers/{id}")
+    return f"?{urlencode(query)}" if query else ""
 
 
 DEFAULT_NAME_CONFLICT = "Conflict, cannot remove the default name of the container"
@@ -128,10 +133,10 @@ def link_removal_by_own_name(request: LegacyRequest) -> Emulation:
     dockerd answers 500 in other words, Podman 400 "Link is not supported" even for no container; neither
     removes anything, and neither does this. Without link=1 the container goes, as the client asked."""
     name = request.params["id"]
+    path = f"/containers/{quote(name, safe='')}"
     if request.query.get("link") not in GO_TRUE:
-        query = {key: value for key, value in request.query.items() if key != "link"}
-        return Pass("DELETE", f"/containers/{quote(name, safe='')}" + (f"?{urlencode(query)}" if query else ""))
-    found = yield Call("GET", f"/containers/{quote(name, safe='')}/json")
+        return Pass("DELETE", path + _query_without_link(request))
+    found = yield Call("GET", f"{path}/json")
     assert found is not None  # a Call is always answered
     if found.status == 404:
         return Reply(404, f"No such link: {name}")
