@@ -18,6 +18,7 @@ from apiproxy.api.upstream_info import newest_known
 from apiproxy.api.versions import BadVersion, Version, parse_version
 from apiproxy.ops import config_env
 from apiproxy.ops.listen_specs import EndpointError, UnixListen, parse_mode, parse_systemd_listen, parse_unix_listen
+from apiproxy.ops.state_file import writable
 
 DEFAULT_UPSTREAM = "unix:/var/run/docker.sock"
 DEFAULT_GROUP = "docker"
@@ -94,6 +95,7 @@ class Config:
     grace_period: float = 10.0  # after SIGTERM, for running requests and streams
     metrics_listen: str | None = None  # where /metrics is served; None: nowhere
     splice: bool = True  # [streams] splice: unchanged bytes move socket to socket with splice(2)
+    state_file: str | None = None  # where the memory for legacy clients outlives a restart; None: nowhere
 
 
 @lru_cache(maxsize=1)
@@ -203,6 +205,9 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
     log = LogSettings(**data.get("log", {}))
     if log.access not in ("stderr", "off") and not _appendable(log.access):
         problems.append(("log.access", f"cannot append to {log.access}"))
+    state_file = data.get("state_file")
+    if state_file is not None and not writable(state_file):
+        problems.append(("state_file", f"cannot write {state_file} (its directory must be writable)"))
     if problems:
         return None, problems
     config = Config(
@@ -218,6 +223,7 @@ def _build(data: dict[str, Any]) -> tuple[Config | None, list[tuple[str, str]]]:
         grace_period=data.get("grace_period", 10.0),
         metrics_listen=data.get("metrics", {}).get("listen"),
         splice=data.get("streams", {}).get("splice", True),
+        state_file=state_file,
     )
     return config, problems
 

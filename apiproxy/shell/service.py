@@ -11,6 +11,7 @@ from typing import Any
 from twisted.application import service as application
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.web import http
 from twisted.web.resource import Resource
@@ -19,7 +20,7 @@ from twisted.web.server import Request, Site
 from apiproxy.api import validation
 from apiproxy.api.routes import legacy_routes, modern_routes
 from apiproxy.api.upstream_info import known_versions, newest_known
-from apiproxy.ops import metrics
+from apiproxy.ops import metrics, state_file
 from apiproxy.ops.config import Config, ConfigError, Listener, default_max_connections
 from apiproxy.shell.daemon import Daemon
 from apiproxy.shell.listeners import ListenError, listen, set_permissions
@@ -29,6 +30,8 @@ from apiproxy.translation import changes
 from apiproxy.translation.routing import Settings
 
 log = Logger(namespace="apiproxy.service")  # the name its log lines have always carried
+# Seconds between looks at whether the memory for legacy clients changed, to write state_file.
+STATE_INTERVAL = 5.0
 
 
 class MetricsPage(Resource):
@@ -72,6 +75,9 @@ class Service:
         self.listening: dict[Listener, tuple[ProxyFactory, Any]] = {}
         self.stopping = False
         self.metrics_port: Any = None
+        self.state_saver: LoopingCall | None = None
+        self.state_written = b""  # what state_file holds, as far as apiproxy knows
+        self.state_problem = ""  # the last error writing it, said once
         # The soft limit at start: what max_connections' default shares out among the listeners.
         self.open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         if self.open_files == resource.RLIM_INFINITY:
@@ -88,6 +94,7 @@ class Service:
             len(legacy_routes()) + len(modern_routes()) + len(known_versions()[0])
         newest_known()
         log.debug("{count} schemas, version changes, profiles and routes read", count=compiled)
+        self._read_state()
         self._listen_all(self.config.listeners)
         if self.config.metrics_listen:
             d = serverFromString(self.reactor, self.config.metrics_listen).listen(metrics_site())
@@ -97,6 +104,39 @@ class Service:
         self.daemon.current_info().addErrback(
             lambda failure: log.warn("upstream {upstream} not reachable yet: {why}",
                                      upstream=self.config.upstream, why=failure.getErrorMessage()))
+
+    def _read_state(self) -> None:
+        path = self.config.state_file
+        if path is None:
+            return
+        try:
+            count = state_file.load(path, self.daemon.memory)
+        except state_file.StateError as error:
+            log.warn("state_file: {error}; nothing remembered from before", error=str(error))
+        else:
+            log.info("state_file {path}: {count} remembered entries read", path=path, count=count)
+        self.state_written = state_file.snapshot(self.daemon.memory)
+        self.state_saver = LoopingCall(self.save_state)
+        self.state_saver.clock = self.reactor
+        self.state_saver.start(STATE_INTERVAL, now=False)
+
+    def save_state(self) -> None:
+        """Write state_file if the memory changed since it was last written."""
+        path = self.config.state_file
+        if path is None:
+            return
+        data = state_file.snapshot(self.daemon.memory)
+        if data == self.state_written:
+            return
+        try:
+            state_file.save(path, data)
+        except state_file.StateError as error:
+            if str(error) != self.state_problem:
+                log.error("state_file: {error}; apiproxy tries again in {interval:g} s", error=str(error),
+                          interval=STATE_INTERVAL)
+            self.state_problem = str(error)
+            return
+        self.state_written, self.state_problem = data, ""
 
     def _metrics_listening(self, port: Any) -> None:
         self.metrics_port = port
@@ -138,6 +178,9 @@ class Service:
         if new.metrics_listen != self.config.metrics_listen:
             log.warn("SIGHUP: [metrics] listen changes only with a restart; it stays as it was")
             new = replace(new, metrics_listen=self.config.metrics_listen)
+        if new.state_file != self.config.state_file:
+            log.warn("SIGHUP: state_file changes only with a restart; it stays as it was")
+            new = replace(new, state_file=self.config.state_file)
         try:
             ROUTER.configure(new.log)
         except OSError as error:
@@ -171,7 +214,19 @@ class Service:
         log.info("SIGHUP: configuration read again ({count} listeners)", count=len(self.listening))
 
     def stop(self) -> Deferred[Any]:
-        """Stop accepting; running requests and streams get the grace period to end."""
+        """Stop accepting; running requests and streams get the grace period to end; then what they
+        left in the memory for legacy clients is written to state_file."""
+        stopped = self._stop_serving()
+        if self.state_saver is None:
+            return stopped
+        self.state_saver.stop()
+        return stopped.addBoth(self._save_state_at_stop)
+
+    def _save_state_at_stop(self, result: Any) -> Any:
+        self.save_state()
+        return result
+
+    def _stop_serving(self) -> Deferred[Any]:
         self.stopping = True
         factories = [factory for factory, _ in self.listening.values()]
         ports = [port for _, port in self.listening.values()] + ([self.metrics_port] if self.metrics_port else [])

@@ -161,3 +161,24 @@ def test_the_shipped_config_runs_as_the_readme_says(tmp_path: Path) -> None:
     finally:
         assert proxy.stop() == 0
     assert not os.path.exists(sock)
+
+
+def test_a_state_file_that_is_none_is_set_aside_and_changes_only_with_a_restart(echo: EchoUpstream,
+                                                                              workdir: str) -> None:
+    state = Path(workdir, "state.json")
+    state.write_text("half a file")
+    config = Path(workdir, "c.toml")
+    config.write_text(f'state_file = "{state}"\n[upstream]\nendpoint = "unix:{echo.path}"\n'
+                      f'[[listeners]]\nendpoint = "unix:{workdir}/ap.sock"\n')
+    proxy = Apiproxy(["--config", str(config)], f"{workdir}/ap.sock", workdir).wait_listening()
+    try:
+        assert f"state_file: {state}: not JSON" in proxy.log and "nothing remembered from before" in proxy.log
+        assert Path(f"{state}.unreadable").read_text() == "half a file" and not state.exists()
+        config.write_text(config.read_text().replace("state.json", "other.json"))
+        os.kill(proxy.pid, signal.SIGHUP)
+        deadline_poll(lambda: "SIGHUP: configuration read again" in proxy.log)
+        assert "SIGHUP: state_file changes only with a restart" in proxy.log
+    finally:
+        assert proxy.stop() == 0, proxy.log
+    assert not state.exists() and not Path(workdir, "other.json").exists()  # nothing remembered: nothing written
+    assert "Traceback" not in proxy.log, proxy.log
