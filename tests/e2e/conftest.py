@@ -46,6 +46,15 @@ def proxy_sock(proxy: Apiproxy) -> str:
     return proxy.sock
 
 
+@pytest.fixture
+def made(docker_sock: str) -> Iterator[list[str]]:
+    """Containers (ids or names) a test made, removed afterwards through the daemon's own socket."""
+    containers: list[str] = []
+    yield containers
+    for container in containers:
+        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{container}?force=1&v=1")
+
+
 @pytest.fixture(scope="session")
 def file_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A web server on loopback with one file, for insert to download."""

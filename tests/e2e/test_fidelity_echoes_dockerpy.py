@@ -26,14 +26,6 @@ def busybox(docker_sock: str, image: str) -> str:
     return "busybox"
 
 
-@pytest.fixture
-def made(docker_sock: str) -> Iterator[list[str]]:
-    """Names of containers a test made, removed afterwards through the daemon's own socket."""
-    names: list[str] = []
-    yield names
-    for name in names:
-        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{name}?force=1")
-
 
 def client(proxy: Apiproxy, release: str, version: str) -> Iterator[Worker]:
     worker = Worker(release, f"unix://{proxy.sock}", version)

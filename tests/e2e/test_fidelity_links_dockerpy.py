@@ -7,7 +7,7 @@ import pytest
 
 from clients.dockerpy import Worker
 from support import DIRECT_API, request
-from test_fidelity_echoes_dockerpy import _named, busybox, dockerpy, made  # noqa: F401
+from test_fidelity_echoes_dockerpy import _named, busybox, dockerpy  # noqa: F401
 
 
 @pytest.mark.parametrize("dockerpy", [("0.2.3", "1.6"), ("0.3.1", "1.9")], indirect=True, ids=["api1.6", "api1.9"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from clients.dockerpy import Worker
-from test_fidelity_echoes_dockerpy import _named, busybox, dockerpy, made  # noqa: F401
+from test_fidelity_echoes_dockerpy import _named, busybox, dockerpy  # noqa: F401
 
 
 @pytest.mark.parametrize("dockerpy, empty_list", [(("0.2.3", "1.6"), None), (("0.3.0", "1.8"), None),

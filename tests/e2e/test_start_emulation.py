@@ -4,21 +4,11 @@ from __future__ import annotations
 import socket
 import uuid
 from pathlib import Path
-from typing import Iterator
-
-import pytest
 
 from support import DIRECT_API, ON_PODMAN, Apiproxy, request, start_apiproxy
 
 from test_streams import _frames_payload, _open_attach, _read_to_end
 
-
-@pytest.fixture
-def cleanup(docker_sock: str) -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    for name in names:
-        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{name}?force=1")
 
 
 def _legacy_create(sock: str, version: str, body: dict, name: str) -> str:
@@ -28,12 +18,12 @@ def _legacy_create(sock: str, version: str, body: dict, name: str) -> str:
 
 
 def test_binds_given_at_start_take_effect_and_the_id_stays(proxy_sock: str, docker_sock: str, image: str,
-                                                           tmp_path: Path, cleanup: list[str]) -> None:
+                                                           tmp_path: Path, made: list[str]) -> None:
     host_dir = tmp_path / "bound"
     host_dir.mkdir()
     (host_dir / "hello").write_text("from the host\n")
     name = f"apiproxy-bind-{uuid.uuid4().hex[:8]}"
-    cleanup.append(name)
+    made.append(name)
     legacy_id = _legacy_create(proxy_sock, "1.3", {"Image": image, "Cmd": ["cat", "/mnt/hello"],
                                                    "Volumes": {"/mnt": {}}}, name)
     started = request(proxy_sock, "POST", f"/v1.3/containers/{legacy_id}/start", {"Binds": [f"{host_dir}:/mnt:ro"]})
@@ -53,13 +43,13 @@ def test_binds_given_at_start_take_effect_and_the_id_stays(proxy_sock: str, dock
 
 
 def test_port_bindings_links_and_privileged_reach_host_config(proxy_sock: str, docker_sock: str, image: str,
-                                                              cleanup: list[str]) -> None:
+                                                              made: list[str]) -> None:
     target = f"apiproxy-linked-{uuid.uuid4().hex[:8]}"
-    cleanup.append(target)
+    made.append(target)
     request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create?name={target}",
             {"Image": image, "Cmd": ["sleep", "30"]})
     name = f"apiproxy-ports-{uuid.uuid4().hex[:8]}"
-    cleanup.append(name)
+    made.append(name)
     legacy_id = _legacy_create(proxy_sock, "1.7", {"Image": image, "Cmd": ["true"],
                                                    "ExposedPorts": {"80/tcp": {}, "81/tcp": {}}}, name)
     request(proxy_sock, "POST", f"/v1.7/containers/{legacy_id}/start", {
@@ -79,10 +69,10 @@ def test_port_bindings_links_and_privileged_reach_host_config(proxy_sock: str, d
 
 
 def test_an_attach_opened_before_start_keeps_working(proxy_sock: str, docker_sock: str, image: str,
-                                                     tmp_path: Path, cleanup: list[str]) -> None:
+                                                     tmp_path: Path, made: list[str]) -> None:
     (tmp_path / "data").write_text("bound and attached\n")
     name = f"apiproxy-attach-{uuid.uuid4().hex[:8]}"
-    cleanup.append(name)
+    made.append(name)
     legacy_id = _legacy_create(proxy_sock, "1.7", {"Image": image, "Cmd": ["sh", "-c", "cat /mnt/data; cat"],
                                                    "OpenStdin": True, "StdinOnce": True, "AttachStdin": True,
                                                    "AttachStdout": True, "Volumes": {"/mnt": {}}}, name)
@@ -98,10 +88,10 @@ def test_an_attach_opened_before_start_keeps_working(proxy_sock: str, docker_soc
 
 
 def test_a_restart_between_create_and_start_changes_nothing(docker_sock: str, image: str, tmp_path: Path,
-                                                            cleanup: list[str]) -> None:
+                                                            made: list[str]) -> None:
     (tmp_path / "f").write_text("after restart\n")
     name = f"apiproxy-restart-{uuid.uuid4().hex[:8]}"
-    cleanup.append(name)
+    made.append(name)
     first: Apiproxy = start_apiproxy(docker_sock)
     try:
         legacy_id = _legacy_create(first.sock, "1.5", {"Image": image, "Cmd": ["cat", "/mnt/f"],
@@ -126,18 +116,18 @@ def test_a_restart_between_create_and_start_changes_nothing(docker_sock: str, im
 
 
 def test_start_without_host_settings_keeps_the_container(proxy_sock: str, docker_sock: str, image: str,
-                                                         cleanup: list[str]) -> None:
+                                                         made: list[str]) -> None:
     name = f"apiproxy-plain-{uuid.uuid4().hex[:8]}"
-    cleanup.append(name)
+    made.append(name)
     legacy_id = _legacy_create(proxy_sock, "1.9", {"Image": image, "Cmd": ["true"]}, name)
     assert request(proxy_sock, "POST", f"/v1.9/containers/{legacy_id}/start", body=b"null",
                    headers={"Content-Type": "application/json"}).status == 204
     assert request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{name}/json").json()["Id"] == legacy_id
 
 
-def test_copy_answers_the_resource_as_a_tar(proxy_sock: str, image: str, cleanup: list[str]) -> None:
+def test_copy_answers_the_resource_as_a_tar(proxy_sock: str, image: str, made: list[str]) -> None:
     name = f"apiproxy-copy-{uuid.uuid4().hex[:8]}"
-    cleanup.append(name)
+    made.append(name)
     legacy_id = _legacy_create(proxy_sock, "1.4", {"Image": image, "Cmd": ["true"]}, name)
     copied = request(proxy_sock, "POST", f"/v1.4/containers/{legacy_id}/copy", {"Resource": "etc/passwd"})
     assert copied.status == 200 and b"root:x:0:0" in copied.body and copied.body[257:262] == b"ustar"
@@ -151,14 +141,14 @@ def test_containers_ps_lists_like_containers_json(proxy_sock: str) -> None:
 
 
 def test_links_given_at_start_show_inside_the_container(proxy_sock: str, docker_sock: str, image: str,
-                                                        cleanup: list[str]) -> None:
+                                                        made: list[str]) -> None:
     target = f"apiproxy-db-{uuid.uuid4().hex[:8]}"
-    cleanup.append(target)
+    made.append(target)
     request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create?name={target}",
             {"Image": image, "Cmd": ["sleep", "60"], "Env": ["SECRET=s3"], "ExposedPorts": {"5432/tcp": {}}})
     assert request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{target}/start").status == 204
     name = f"apiproxy-web-{uuid.uuid4().hex[:8]}"
-    cleanup.append(name)
+    made.append(name)
     legacy_id = _legacy_create(proxy_sock, "1.6", {"Image": image, "Cmd": ["env"]}, name)
     started = request(proxy_sock, "POST", f"/v1.6/containers/{legacy_id}/start", {"Links": [f"{target}:db"]})
     assert started.status == 204, started

@@ -6,22 +6,12 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from support import DIRECT_API, Apiproxy, deadline_poll, request, start_apiproxy
+from support import Apiproxy, deadline_poll, request, start_apiproxy
 
 GIVEN = ["1111", "2222/udp"]
 
-
-@pytest.fixture
-def made(docker_sock: str) -> Iterator[list[str]]:
-    ids: list[str] = []
-    yield ids
-    for ident in ids:
-        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{ident}?force=1")
 
 
 def _started(docker_sock: str, state: Path | None) -> Apiproxy:

@@ -12,14 +12,6 @@ from support import DIRECT_API, ON_PODMAN, request, start_apiproxy
 MEMORY = 64 * 1024 * 1024
 
 
-@pytest.fixture
-def names(docker_sock: str) -> Iterator[list[str]]:
-    """Containers a test creates, removed afterwards through the daemon's own socket."""
-    created: list[str] = []
-    yield created
-    for name in created:
-        request(docker_sock, "DELETE", f"/v{DIRECT_API}/containers/{name}?force=1&v=1")
-
 
 def _run_to_end(sock: str, version: str, cid: str) -> str:
     assert request(sock, "POST", f"/v{version}/containers/{cid}/start").status in (200, 204)
@@ -30,12 +22,12 @@ def _run_to_end(sock: str, version: str, cid: str) -> str:
 
 @pytest.mark.parametrize("version", ["1.0", "1.3", "1.5", "1.9"])
 def test_flat_create_fields_take_effect(proxy_sock: str, docker_sock: str, image: str, version: str,
-                                        names: list[str]) -> None:
+                                        made: list[str]) -> None:
     source = f"apiproxy-src-{uuid.uuid4().hex[:8]}"
-    names.append(source)
-    made = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create?name={source}",
-                   {"Image": image, "Cmd": ["sh", "-c", "echo shared > /data/file"], "Volumes": {"/data": {}}})
-    assert made.status == 201
+    made.append(source)
+    shared = request(docker_sock, "POST", f"/v{DIRECT_API}/containers/create?name={source}",
+                     {"Image": image, "Cmd": ["sh", "-c", "echo shared > /data/file"], "Volumes": {"/data": {}}})
+    assert shared.status == 201
     assert request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{source}/start").status == 204
     assert request(docker_sock, "POST", f"/v{DIRECT_API}/containers/{source}/wait").json()["StatusCode"] == 0
 
@@ -46,7 +38,7 @@ def test_flat_create_fields_take_effect(proxy_sock: str, docker_sock: str, image
                       headers={"Content-Type": "application/json"})
     assert created.status == 201, created
     cid = created.json()["Id"]
-    names.append(cid)
+    made.append(cid)
     host = request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{cid}/json").json()["HostConfig"]
     assert (host["Memory"], host["CpuShares"], host["Dns"], host["VolumesFrom"]) == \
         (MEMORY, 512, ["10.9.9.9"], [source])
@@ -60,34 +52,34 @@ def test_flat_create_fields_take_effect(proxy_sock: str, docker_sock: str, image
 
 
 def test_privileged_in_config_reaches_host_config(proxy_sock: str, docker_sock: str, image: str,
-                                                   names: list[str]) -> None:
+                                                   made: list[str]) -> None:
     created = request(proxy_sock, "POST", "/v1.5/containers/create",
                       {"Image": image, "Cmd": ["true"], "Privileged": True})
     assert created.status == 201
-    names.append(created.json()["Id"])
+    made.append(created.json()["Id"])
     assert request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{created.json()['Id']}/json").json()[
         "HostConfig"]["Privileged"] is True
 
 
-def test_lxc_conf_keys_become_settings(proxy_sock: str, docker_sock: str, image: str, names: list[str]) -> None:
+def test_lxc_conf_keys_become_settings(proxy_sock: str, docker_sock: str, image: str, made: list[str]) -> None:
     created = request(proxy_sock, "POST", "/v1.9/containers/create", {
         "Image": image, "Cmd": ["hostname"], "LxcConf": [{"Key": "lxc.utsname", "Value": "legacyhost"},
                                                          {"Key": "lxc.cgroup.cpu.shares", "Value": "256"},
                                                          {"Key": "lxc.aa_profile", "Value": "unconfined"}]})
     assert created.status == 201, created
     cid = created.json()["Id"]
-    names.append(cid)
+    made.append(cid)
     inspect = request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{cid}/json").json()
     assert inspect["Config"]["Hostname"] == "legacyhost" and inspect["HostConfig"]["CpuShares"] == 256
 
 
 @pytest.mark.parametrize("version", ["1.1", "1.4", "1.9"])
 def test_inspect_has_the_legacy_fields(proxy_sock: str, docker_sock: str, image: str, version: str,
-                                       names: list[str]) -> None:
+                                       made: list[str]) -> None:
     created = request(proxy_sock, "POST", f"/v{version}/containers/create",
                       {"Image": image, "Cmd": ["true"], "Memory": MEMORY, "Dns": ["10.9.9.9"], "Volumes": {"/v": {}}})
     cid = created.json()["Id"]
-    names.append(cid)
+    made.append(cid)
     inspect = request(proxy_sock, "GET", f"/v{version}/containers/{cid}/json").json()
     assert inspect["ID"] == cid and inspect["State"]["Ghost"] is False
     assert inspect["Config"]["Memory"] == MEMORY and inspect["Config"]["Dns"] == ["10.9.9.9"]
@@ -109,9 +101,9 @@ def test_errors_are_plain_text_for_legacy_clients(proxy_sock: str) -> None:
 
 
 def test_kill_of_a_stopped_container_and_stop_of_a_stopped_one_answer_204(proxy_sock: str, image: str,
-                                                                          names: list[str]) -> None:
+                                                                          made: list[str]) -> None:
     cid = request(proxy_sock, "POST", "/v1.9/containers/create", {"Image": image, "Cmd": ["true"]}).json()["Id"]
-    names.append(cid)
+    made.append(cid)
     kill = request(proxy_sock, "POST", f"/v1.9/containers/{cid}/kill")
     assert (kill.status, kill.body) == (204, b"")
     stop = request(proxy_sock, "POST", f"/v1.9/containers/{cid}/stop?t=1")
@@ -121,10 +113,10 @@ def test_kill_of_a_stopped_container_and_stop_of_a_stopped_one_answer_204(proxy_
 # A container never started has no port: "" (v0.6.1), null (a nil []APIPort, v0.6.2-v0.7.6), [] (v0.8.1).
 @pytest.mark.parametrize(("version", "shape"), [("1.4", str), ("1.5", type(None)), ("1.9", list)])
 def test_container_list_ports_shape(proxy_sock: str, image: str, version: str, shape: type,
-                                    names: list[str]) -> None:
+                                    made: list[str]) -> None:
     cid = request(proxy_sock, "POST", "/v1.9/containers/create",
                   {"Image": image, "Cmd": ["true"], "PortSpecs": ["80"]}).json()["Id"]
-    names.append(cid)
+    made.append(cid)
     rows = request(proxy_sock, "GET", f"/v{version}/containers/json?all=1").json()
     row = next(r for r in rows if r["Id"] == cid)
     assert isinstance(row["Ports"], shape)
@@ -132,13 +124,13 @@ def test_container_list_ports_shape(proxy_sock: str, image: str, version: str, s
 
 
 @pytest.mark.parametrize("path", ["/v1.9/containers/json", "/v1.0/containers/ps"])
-def test_since_and_before_list_the_containers_between(proxy_sock: str, image: str, names: list[str],
+def test_since_and_before_list_the_containers_between(proxy_sock: str, image: str, made: list[str],
                                                       path: str) -> None:
-    made = [request(proxy_sock, "POST", "/v1.9/containers/create", {"Image": image, "Cmd": ["true"]}).json()["Id"]
-            for _ in range(3)]
-    names.extend(made)
-    between = request(proxy_sock, "GET", f"{path}?since={made[0][:12]}&before={made[2]}").json()
-    assert [row["Id"] for row in between] == [made[1]]
+    created = [request(proxy_sock, "POST", "/v1.9/containers/create", {"Image": image, "Cmd": ["true"]})
+               .json()["Id"] for _ in range(3)]
+    made.extend(created)
+    between = request(proxy_sock, "GET", f"{path}?since={created[0][:12]}&before={created[2]}").json()
+    assert [row["Id"] for row in between] == [created[1]]
 
 
 @pytest.fixture(scope="module")
@@ -155,11 +147,11 @@ def proxy_at_1_12(docker_sock: str) -> Iterator[str]:
 
 @pytest.mark.parametrize("version", ["1.0", "1.3", "1.9"])
 def test_at_target_1_12_create_settings_reach_the_start(proxy_at_1_12: str, docker_sock: str, image: str,
-                                                        version: str, names: list[str]) -> None:
+                                                        version: str, made: list[str]) -> None:
     body = {"Image": image, "Dns": ["10.9.9.9"], "PortSpecs": ["80"], "Memory": MEMORY, "CpuShares": 512,
             "Cmd": ["cat", "/etc/resolv.conf"]}
     cid = request(proxy_at_1_12, "POST", f"/v{version}/containers/create", body).json()["Id"]
-    names.append(cid)
+    made.append(cid)
     output = _run_to_end(proxy_at_1_12, version, cid)
     host = request(docker_sock, "GET", f"/v{DIRECT_API}/containers/{cid}/json").json()["HostConfig"]
     assert host["Dns"] == ["10.9.9.9"] and "80/tcp" in host["PortBindings"]

@@ -1,7 +1,6 @@
 """Legacy image requests and streams translated for the real daemon."""
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from typing import Iterator
