@@ -48,6 +48,15 @@ def one_file_tar(name: str, data: bytes) -> bytes:
     return buffer.getvalue()
 
 
+def events_until() -> int:
+    """An events `until` far enough ahead for the daemon to read what happened up to now.
+
+    Podman's file events logger stops reading when `until` comes by the wall clock, however much of
+    its file is left (libpod/events/logfile.go); late in a run the file is long, and `now + 1` cut
+    to whole seconds may leave it a few milliseconds. dockerd reads from memory: a second will do."""
+    return int(time.time()) + (6 if ON_PODMAN else 1)
+
+
 def deadline_poll(check: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:
     """Call `check` until it returns something truthy; fail after `timeout` seconds."""
     end = time.monotonic() + timeout

@@ -17,7 +17,8 @@ import pytest
 
 from apiproxy.api.upstream_info import newest_known
 from apiproxy.api.versions import parse_version
-from support import ON_PODMAN, Apiproxy, access_lines, deadline_poll, docker, request, start_apiproxy
+from support import (ON_PODMAN, Apiproxy, access_lines, deadline_poll, docker, events_until, request,
+                     start_apiproxy)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_dockerodes_bare_requests_get_todays_answers(proxy: Apiproxy, container:
     version = request(proxy.sock, "GET", "/version").json()
     assert (version["ApiVersion"], version["MinAPIVersion"]) == (advertised, "1.0")
     # A bounded stream: the daemon ends it at `until`, a second from now.
-    events = request(proxy.sock, "GET", f"/events?since={since - 60}&until={int(time.time()) + 1}")
+    events = request(proxy.sock, "GET", f"/events?since={since - 60}&until={events_until()}")
     assert events.status == 200, events
     items = [json.loads(line) for line in events.text.splitlines() if line.strip()]
     assert all("Type" in item and "Action" in item and "Actor" in item for item in items), items

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 
-from support import DIRECT_API, ON_PODMAN, legacy_problem, request
+from support import DIRECT_API, ON_PODMAN, events_until, legacy_problem, request
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_untranslated_events_fail_translated_pass(proxy_sock: str, docker_sock: 
     repo = f"apiproxy-delta-{uuid.uuid4().hex[:8]}"
     assert request(docker_sock, "POST", f"/v{DIRECT_API}/images/{image}/tag?repo={repo}&tag=t").status == 201
     assert request(docker_sock, "DELETE", f"/v{DIRECT_API}/images/{repo}:t").status == 200
-    window = f"events?since={since}&until={int(time.time()) + 1}"
+    window = f"events?since={since}&until={events_until()}"
     modern = request(docker_sock, "GET", f"/v{DIRECT_API}/{window}", validate=False)
     assert modern.status == 200 and repo.encode() in modern.body, modern
     assert legacy_problem("GET", f"/v{version}/{window}", 200, modern.body) is not None

@@ -20,7 +20,8 @@ from typing import Any, Iterator
 import pytest
 
 from fake2013.docs import DocExample, load
-from support import DIRECT_API, ON_PODMAN, REPO, UnixHTTPConnection, api_number, one_file_tar, request
+from support import (DIRECT_API, ON_PODMAN, REPO, UnixHTTPConnection, api_number, events_until, one_file_tar,
+                     request)
 from test_streams import _open_attach, _read_to_end
 
 FIDELITY = REPO / "schemas/fidelity"
@@ -310,7 +311,7 @@ def test_events_match_the_docs_example(proxy_sock: str, docker_sock: str, image:
     since = int(time.time()) - 1  # the daemon runs on this machine: the same clock
     cid = _run(proxy_sock, version, image, ["true"], names)
     request(proxy_sock, "POST", f"/v{version}/containers/{cid}/wait")
-    reply = request(proxy_sock, "GET", f"/v{version}/events?since={since}&until={int(time.time()) + 1}")
+    reply = request(proxy_sock, "GET", f"/v{version}/events?since={since}&until={events_until()}")
     items = _stream_items(reply.body)
     mine = [item for item in items if item.get("id") == cid]
     assert [item["status"] for item in mine][:2] == ["create", "start"]
@@ -357,7 +358,7 @@ def test_streams_end_when_the_2013_daemons_ended_them(proxy_sock: str, image: st
     assert replay.status == 200 and b"logged" in replay.body  # logs only: the replay, then the end
     waited = request(proxy_sock, "POST", f"/v1.9/containers/{cid}/wait")  # stopped: answered at once
     assert waited.json() == {"StatusCode": 0}
-    events = request(proxy_sock, "GET", f"/v1.9/events?since={since}&until={int(time.time()) + 1}")
+    events = request(proxy_sock, "GET", f"/v1.9/events?since={since}&until={events_until()}")
     assert events.status == 200 and cid.encode() in events.body  # until= ends the stream
 
 
