@@ -153,9 +153,12 @@ def test_modern_clients_in_the_log_as_themselves(observed: tuple[Apiproxy, str],
     assert request(proxy.sock, "GET", "/v1.41/containers/json").status == 200
     climbed = f"1.41 -> {sent} GET /containers/json 200 "
     # An exchange's line is written once it has ended, which may be just after its client has the answer.
+    def logged() -> list[str] | None:
+        lines = access_lines(proxy.log)
+        return lines if any(line.startswith(climbed) for line in lines) else None
+
     try:
-        lines = deadline_poll(lambda: [line for line in access_lines(proxy.log) if line.startswith(climbed)]
-                              and access_lines(proxy.log), timeout=5)
+        lines = deadline_poll(logged, timeout=5)
     except TimeoutError:
         raise AssertionError(access_lines(proxy.log)) from None
     modern = [line for line in lines if re.match(r"1\.(2[4-9]|[3-9]\d) -> ", line)]

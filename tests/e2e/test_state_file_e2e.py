@@ -13,7 +13,6 @@ from support import Apiproxy, deadline_poll, request, start_apiproxy
 GIVEN = ["1111", "2222/udp"]
 
 
-
 def _started(docker_sock: str, state: Path | None) -> Apiproxy:
     return start_apiproxy(docker_sock, *(("--config", str(state.with_suffix(".toml"))) if state else ()))
 
