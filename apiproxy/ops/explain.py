@@ -17,7 +17,7 @@ from apiproxy.api.redaction import redact_target, redact_url
 from apiproxy.api.upstream_info import TargetChoice, UpstreamInfo, choose_release, is_legacy, known_versions
 from apiproxy.api.versions import Version, split_version_prefix
 from apiproxy.translation.advertise import Advertising
-from apiproxy.translation.chain import ChainExchange, exchange_for
+from apiproxy.translation.chain import ChainExchange
 from apiproxy.translation.emulations import outcome
 from apiproxy.translation.emulations.attach import NEVER_STARTED
 from apiproxy.translation.emulations.commands import (Answer, Call, EmulationFailed, Fetch, LegacyRequest, Park, Pass,
